@@ -1,0 +1,41 @@
+"""tfpipe: Beam preprocessing, tf.data and Keras models for text and vision-language papers."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfpipe",
+    version="0.1.0",
+    description=(
+        "Char-CNN and related text / vision-language models: Beam preprocessing to sharded "
+        "TFRecords, tf.data input, Keras training, TensorBoard, ScaNN search"
+    ),
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["tfpipe", "tfpipe.*", "beam_jobs", "beam_jobs.*"]),
+    include_package_data=True,
+    install_requires=[
+        # Known-good set on CPU Linux, Python 3.11: ScaNN 1.4.2's ops need TF 2.20.
+        "tensorflow>=2.20,<2.21",
+        "tensorflow-text>=2.20,<2.21",
+        "scann[tf]==1.4.2",
+        "apache-beam>=2.77,<2.78",
+        "tensorflow-datasets>=4.9,<5",
+        "keras>=3.10,<4",
+        "keras-tuner>=1.4,<1.5",
+        "numpy>=1.26",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "dev": ["pytest>=8"],
+        # Runner-specific extras for large corpora (not needed on DirectRunner).
+        "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
+    },
+    entry_points={
+        "console_scripts": [
+            "tfpipe-preprocess=beam_jobs.preprocess:main",
+            "tfpipe-train=tfpipe.train:main",
+            "tfpipe-evaluate=tfpipe.evaluate:main",
+            "tfpipe-export=tfpipe.export:main",
+            "tfpipe-predict=tfpipe.predict:main",
+        ]
+    },
+)

@@ -1,0 +1,63 @@
+"""Shared pytest fixtures: small data directories written with the real encoder."""
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest
+
+SHARED_DATA = os.environ.get(
+    "TFPIPE_SHARED_DATA",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data"),
+)
+
+
+def shared_path(*parts: str) -> str:
+    """Path under ../shared/data, or a pytest skip when that corpus is absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"real corpus {path} not present (it lives beside the repo in ../shared/data)")
+    return path
+
+
+_TOPICS = {
+    "sports": ["match", "goal", "team", "coach", "season", "league", "score", "win"],
+    "business": ["market", "stock", "profit", "shares", "bank", "trade", "deal", "price"],
+    "science": ["study", "space", "cell", "gene", "planet", "lab", "research", "data"],
+}
+
+
+def toy_rows(n_per_class: int, seed: int = 0) -> list[tuple[str, str, int]]:
+    """Labelled texts whose class is decided by topic words (learnable in seconds)."""
+    rng = random.Random(seed)
+    rows = []
+    fillers = ["the", "a", "of", "in", "on", "and", "today", "new"]
+    for label, words in enumerate(_TOPICS.values()):
+        for i in range(n_per_class):
+            text = " ".join(rng.choice(words if rng.random() < 0.6 else fillers) for _ in range(12))
+            rows.append((f"toy:{label}:{i}", text.capitalize() + ".", label))
+    return rows
+
+
+TOY_CLASSES = [name.title() for name in _TOPICS]
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory) -> str:
+    """A 3-class data directory (l0=64, 2 train shards) written with records.write_dataset."""
+    from tfpipe.data import records
+
+    data_dir = str(tmp_path_factory.mktemp("tiny_data"))
+    rows = toy_rows(40)
+    test_rows = toy_rows(10, seed=1)
+    records.write_dataset(
+        data_dir,
+        {"train": rows, "test": test_rows},
+        TOY_CLASSES,
+        l0=64,
+        max_words=16,
+        num_shards=2,
+    )
+    return data_dir
