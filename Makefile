@@ -1,0 +1,41 @@
+# tfpipe: the README's commands and friends.  Everything installs into $(VENV).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tfpipe-installed
+RUN_DIR := artifacts/runs/char_cnn_small_default
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test test-slow bench clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job end to end on the embedded default corpus.
+demo: $(STAMP)
+	$(PY) -m beam_jobs.preprocess --runner=DirectRunner
+	$(PY) -m tfpipe.train --model_dir $(RUN_DIR)
+	$(PY) -m tfpipe.evaluate --model_dir $(RUN_DIR)
+	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(RUN_DIR)/logs"
+
+## Fast tests (what CI runs).
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## Longer real-data checks (minutes).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.input_pipeline
+	$(PY) -m benchmarks.train_throughput
+	$(PY) -m benchmarks.preprocess_throughput
+
+clean:
+	rm -rf artifacts .pytest_cache

@@ -1,0 +1,102 @@
+"""Shard writing, the schema round trip and the manifest contract."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import TOY_CLASSES, toy_rows
+from tfpipe.data import manifest as manifest_lib
+from tfpipe.data import records, schema
+from tfpipe.text import alphabet, quantize
+
+
+def _read_split(data_dir: str, m: manifest_lib.Manifest, split: str) -> dict:
+    ds = tf.data.TFRecordDataset(m.shard_paths(data_dir, split), compression_type=m.compression)
+    batch = next(iter(ds.batch(10_000)))
+    return schema.parse(batch, m.l0)
+
+
+@pytest.mark.parametrize("compression", ["", "GZIP"])
+def test_write_dataset_round_trip(tmp_path, compression):
+    rows = toy_rows(6)
+    m = records.write_dataset(
+        str(tmp_path), {"train": rows}, TOY_CLASSES, l0=40, max_words=5, num_shards=3,
+        compression=compression,
+    )
+    loaded = manifest_lib.load(str(tmp_path))
+    assert loaded == m
+    assert loaded.splits["train"].count == 18
+    assert loaded.splits["train"].class_counts == [6, 6, 6]
+    assert sum(s.records for s in loaded.splits["train"].shards) == 18
+    for shard in loaded.splits["train"].shards:
+        assert shard.sha256 == manifest_lib.file_sha256(os.path.join(tmp_path, shard.file))
+    manifest_lib.verify_shards(str(tmp_path), loaded, "train")
+
+    parsed = _read_split(str(tmp_path), loaded, "train")
+    by_id = {i.decode(): k for k, i in enumerate(parsed[schema.ID].numpy())}
+    assert sorted(by_id) == sorted(r[0] for r in rows)
+    for example_id, text, label in rows:
+        k = by_id[example_id]
+        assert parsed[schema.TEXT][k].numpy().decode() == text
+        assert parsed[schema.LABEL][k].numpy() == label
+        expected = quantize.quantize_py(text, alphabet.PAPER, 40)
+        np.testing.assert_array_equal(parsed[schema.CHARS][k].numpy(), expected)
+        assert len(parsed[schema.WORD_IDS][k]) == 5  # 12 words capped at max_words
+
+
+def test_vocab_order_is_frequency_then_word(tmp_path):
+    counts = {"b": 3, "a": 3, "c": 5, "d": 1, "": 9}
+    assert records.select_vocab(counts, top_k=3) == [("c", 5), ("a", 3), ("b", 3)]
+    assert records.select_vocab(counts, top_k=10, min_count=2) == [("c", 5), ("a", 3), ("b", 3)]
+
+
+def test_word_ids_follow_vocab_file(tmp_path):
+    rows = [("x:0", "b b b a a c", 0), ("x:1", "b zzz", 1)]
+    m = records.write_dataset(str(tmp_path), {"train": rows}, ["p", "q"], l0=16, max_words=8)
+    vocab = manifest_lib.read_vocab(str(tmp_path), m)
+    assert vocab == ["b", "a", "c", "zzz"]  # b:4, a:2, then c and zzz once, by word
+    parsed = _read_split(str(tmp_path), m, "train")
+    ids = {i.decode(): w for i, w in zip(parsed[schema.ID].numpy(), parsed[schema.WORD_IDS].to_list())}
+    assert ids["x:0"] == [2, 2, 2, 3, 3, 4]
+    assert ids["x:1"] == [2, 5]
+
+
+def test_shard_assignment_is_stable():
+    assert records.shard_of("ag:17", 8) == records.shard_of("ag:17", 8)
+    spread = {records.shard_of(f"ag:{i}", 8) for i in range(200)}
+    assert spread == set(range(8))
+    assert records.shard_name("train", 3, 8) == "train-00003-of-00008.tfrecord"
+    assert records.shard_name("test", 0, 1, "GZIP") == "test-00000-of-00001.tfrecord.gz"
+
+
+def test_missing_manifest_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="beam_jobs.preprocess"):
+        manifest_lib.load(str(tmp_path))
+
+
+def test_foreign_schema_version_is_refused(tiny_data_dir, tmp_path):
+    raw = json.load(open(os.path.join(tiny_data_dir, manifest_lib.MANIFEST_FILE)))
+    raw["schema_version"] = 99
+    (tmp_path / manifest_lib.MANIFEST_FILE).write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="schema_version 99"):
+        manifest_lib.load(str(tmp_path))
+
+
+def test_unknown_split_names_valid_ones(tiny_data_dir):
+    m = manifest_lib.load(tiny_data_dir)
+    with pytest.raises(ValueError, match=r"valid splits: \['test', 'train'\]"):
+        m.shard_paths(tiny_data_dir, "validation")
+
+
+def test_corrupt_shard_is_named(tmp_path):
+    m = records.write_dataset(str(tmp_path), {"train": toy_rows(4)}, TOY_CLASSES, l0=16)
+    shard = os.path.join(tmp_path, m.splits["train"].shards[0].file)
+    data = bytearray(open(shard, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(shard, "wb").write(bytes(data))
+    with pytest.raises(ValueError, match="train-00000-of-00001.tfrecord is corrupt"):
+        manifest_lib.verify_shards(str(tmp_path), m, "train")
