@@ -50,17 +50,27 @@ def encode(
             }
         )
     )
-    return example.SerializeToString()
+    # deterministic=True: map entries in key order, so the same example gives the same
+    # bytes in every process (Python hash seeds differ between processes).
+    return example.SerializeToString(deterministic=True)
 
 
-def parse(serialized: tf.Tensor, l0: int) -> dict[str, tf.Tensor]:
+def parse(
+    serialized: tf.Tensor, l0: int, keys: Sequence[str] | None = None
+) -> dict[str, tf.Tensor]:
     """Parses a batch (1-D tensor) of serialized examples.
 
     Returns ``chars`` as ``uint8[batch, l0]``, ``word_ids`` as a ragged
     ``int64[batch, (words)]``, ``label`` as ``int64[batch]`` and ``id``/``text``
-    as strings.
+    as strings.  ``keys`` restricts parsing to those features (faster: readers
+    that need only ``chars`` and ``label`` skip the rest).
     """
-    features = tf.io.parse_example(serialized, FEATURE_SPEC)
-    chars = tf.io.decode_raw(features[CHARS], tf.uint8)
-    features[CHARS] = tf.ensure_shape(chars, [None, l0])
+    keys = list(FEATURE_SPEC) if keys is None else list(keys)
+    unknown = sorted(set(keys) - set(FEATURE_SPEC))
+    if unknown:
+        raise ValueError(f"unknown feature(s) {unknown}; schema features: {sorted(FEATURE_SPEC)}")
+    features = tf.io.parse_example(serialized, {k: FEATURE_SPEC[k] for k in keys})
+    if CHARS in features:
+        chars = tf.io.decode_raw(features[CHARS], tf.uint8)
+        features[CHARS] = tf.ensure_shape(chars, [None, l0])
     return features
