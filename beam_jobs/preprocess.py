@@ -1,0 +1,399 @@
+"""Preprocess a labelled text corpus into sharded TFRecords, a vocabulary and a manifest.
+
+    python -m beam_jobs.preprocess --runner=DirectRunner \\
+        --input ../shared/data/ag_news/test.csv --format zhang_csv \\
+        --test_fraction 0.2 --seed 0 --output_dir artifacts/data/ag_news
+
+With no ``--input`` and no ``--tfds`` it preprocesses the built-in generated
+corpus (``tfpipe.data.embedded``); with no ``--output_dir`` it writes to
+``tfpipe.paths.DEFAULT_DATA_DIR``, where ``python -m tfpipe.train`` looks.
+Arguments this job does not define are Beam pipeline options and go to the
+runner (``--runner=FlinkRunner --flink_master=...``, ``--runner=DataflowRunner
+--project=... --temp_location=gs://... --setup_file=./setup.py``); an argument
+that is neither is an error.  On the DirectRunner, unless ``--direct_num_workers``
+or ``--direct_running_mode`` is given, the job uses every CPU core
+(``multi_processing`` with one worker per core).
+
+Outputs in the output directory: ``train-NNNNN-of-NNNNN.tfrecord[.gz]`` and
+``test-...`` shards (records sorted by example id, the schema of
+``tfpipe.data.schema``), ``vocab.tsv`` (``word<TAB>count``, most frequent first,
+counted on train only), ``rejected.jsonl`` (one JSON object per rejected row:
+source, row, reason, detail, raw) and ``manifest.json`` (written last).  The same
+input and flags give byte-identical outputs on every run and runner mode.
+Exit status 2: bad arguments, missing inputs, unknown format; found before
+Beam starts.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ start-up chatter
+
+import argparse
+import glob
+import sys
+from typing import Sequence
+
+from tfpipe import paths as paths_lib
+from tfpipe.data import corpora
+from tfpipe.data import embedded
+from tfpipe.text import alphabet as alphabet_lib
+
+TFDS_CHUNK = 50_000  # examples per parallel TFDS read
+_DIRECT_RUNNERS = {"directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner"}
+_OUTPUT_PATTERNS = ("train-*-of-*.tfrecord*", "test-*-of-*.tfrecord*", "manifest.json",
+                    "vocab.tsv", "rejected.jsonl")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m beam_jobs.preprocess",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=(
+            "Any other --flag is a Beam pipeline option (e.g. --runner, --direct_num_workers, "
+            "--direct_running_mode, --flink_master, --project, --temp_location, --setup_file). "
+            "On the DirectRunner without --direct_num_workers/--direct_running_mode the job runs "
+            "multi_processing with one worker process per core (output is byte-identical to "
+            "--direct_running_mode=in_memory, which starts faster on small inputs). "
+            "Remote runners need the package on their workers: add --setup_file=./setup.py. "
+            "Exit status 2: a bad command line or a missing input, found before Beam starts."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    src = parser.add_argument_group("input")
+    src.add_argument(
+        "--input", nargs="+", action="extend", metavar="PATH", default=[],
+        help="Input file(s) or glob(s), local or any TF file system (gs://...); '.gz' is "
+             "unzipped. Without --test_input, a stratified test split is carved from them. "
+             "Without --input and --tfds: the built-in generated corpus.")
+    src.add_argument(
+        "--test_input", nargs="+", action="extend", metavar="PATH", default=[],
+        help="Test-split file(s); then --input is the whole train split and nothing is carved.")
+    src.add_argument(
+        "--format", choices=corpora.names(), default=None,
+        help="Input format: " + "; ".join(f"{f.name}: {f.description}" for f in
+                                          corpora.FORMATS.values())
+             + ". Default: from the file extension (.csv zhang_csv, .label trec, .tsv tsv, "
+               ".jsonl/.json jsonl).")
+    src.add_argument(
+        "--classes", metavar="FILE", default=None,
+        help="Class names, one per line, in label order. Wins over classes.txt beside a "
+             "zhang_csv file; orders line_per_class files' classes; maps tsv/jsonl label names. "
+             "Without it: classes.txt beside the zhang_csv input, else 1..K; TREC's six coarse "
+             "classes; line_per_class file suffixes sorted; tsv/jsonl labels scanned.")
+    src.add_argument(
+        "--encoding", default=None,
+        help="Text encoding of the input files. Default per format: latin-1 for trec and "
+             "line_per_class, utf-8 otherwise. Undecodable lines are rejected.")
+    src.add_argument(
+        "--max_line_chars", type=int, default=corpora.DEFAULT_MAX_LINE_CHARS,
+        help="Lines longer than this many characters are rejected (line_too_long).")
+    src.add_argument(
+        "--tfds", metavar="NAME", default=None,
+        help="Read the TensorFlow Datasets dataset NAME (e.g. ag_news_subset) instead of "
+             "files; downloads and prepares it on first use.")
+    src.add_argument("--tfds_data_dir", default=None,
+                     help="TFDS data directory (default: TFDS's own, ~/tensorflow_datasets); "
+                          "on remote runners it must be readable by the workers (gs://...).")
+    src.add_argument("--tfds_train_split", default="train", help="TFDS split used for training.")
+    src.add_argument(
+        "--tfds_test_split", default="test",
+        help="TFDS split used for testing; if the dataset lacks it (or it is ''), a stratified "
+             "test split is carved from the train split.")
+    src.add_argument(
+        "--tfds_text_fields", default="",
+        help="Comma-separated text features joined with a space, in order (default: a preset "
+             "for known datasets, e.g. title,description for ag_news_subset; else every Text "
+             "feature).")
+    src.add_argument("--tfds_label_field", default="label",
+                     help="The TFDS ClassLabel feature holding the label.")
+    src.add_argument("--embedded_train", type=int, default=embedded.DEFAULT_TRAIN,
+                     help="Train rows of the built-in corpus (used without --input/--tfds).")
+    src.add_argument("--embedded_test", type=int, default=embedded.DEFAULT_TEST,
+                     help="Test rows of the built-in corpus.")
+    src.add_argument("--embedded_seed", type=int, default=0,
+                     help="Generator seed of the built-in corpus.")
+
+    split = parser.add_argument_group("split")
+    split.add_argument(
+        "--test_fraction", type=float, default=0.2,
+        help="Fraction of each class held out as test when the test split is carved (the "
+             "agreed procedure of ../shared/data/README.md); must be in (0, 1).")
+    split.add_argument("--seed", type=int, default=0, help="Seed of the stratified split.")
+
+    enc = parser.add_argument_group("encoding")
+    enc.add_argument(
+        "--alphabet", choices=alphabet_lib.names(), default="paper",
+        help="Character alphabet: paper = the 70 characters of Zhang et al. with lower-casing; "
+             "full = case-sensitive (section 3.3).")
+    enc.add_argument("--l0", type=int, default=1014,
+                     help="Characters kept per text (the last l0, stored latest first).")
+    enc.add_argument(
+        "--vocab_size", type=int, default=50_000,
+        help="Word vocabulary size: the top-K words by frequency in the train split (ties by "
+             "word); 0 = no vocabulary (every word is out-of-vocabulary).")
+    enc.add_argument("--min_count", type=int, default=1,
+                     help="Words seen fewer times in train are left out of the vocabulary.")
+    enc.add_argument("--max_words", type=int, default=256,
+                     help="Word ids kept per text (the first max_words tokens).")
+
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--output_dir", default=None,
+        help=f"Output directory (default: {paths_lib.DEFAULT_DATA_DIR}, where training looks; "
+             "TFPIPE_HOME moves it). Earlier shards, manifest, vocab and dead-letter files in "
+             "it are replaced.")
+    out.add_argument(
+        "--num_shards", type=int, default=None,
+        help="Shards per split (default: one per ~25,000 rows of that split, at least 1).")
+    out.add_argument("--compression", choices=["none", "gzip"], default="none",
+                     help="TFRecord compression of the shards.")
+    return parser
+
+
+def _beam_unknown_args(args: Sequence[str]) -> list[str]:
+    """The arguments that no Beam ``PipelineOptions`` class defines."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    _, unknown = parser.parse_known_args(list(args))
+    return unknown
+
+
+def _expand(parser: argparse.ArgumentParser, specs: Sequence[str], flag: str) -> list[str]:
+    out: list[str] = []
+    for spec in specs:
+        if any(c in spec for c in "*?["):
+            if "://" in spec:
+                import tensorflow as tf
+
+                found = sorted(tf.io.gfile.glob(spec))
+            else:
+                found = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+            if not found:
+                parser.error(f"{flag} {spec!r}: no file matches")
+            out.extend(found)
+        else:
+            if not corpora.path_exists(spec):
+                parser.error(f"{flag} {spec!r}: file not found")
+            out.append(spec)
+    return out
+
+
+def _local_abs(path: str) -> str:
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _direct_defaults(pipeline_args: list[str]) -> list[str]:
+    """On the DirectRunner without explicit direct options: one worker process per core."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    runner = PipelineOptions(pipeline_args).view_as(StandardOptions).runner or "DirectRunner"
+    if runner.rsplit(".", 1)[-1].lower() not in _DIRECT_RUNNERS:
+        return pipeline_args
+    if any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in pipeline_args):
+        return pipeline_args
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    extra = [f"--direct_num_workers={cores}", "--direct_running_mode=multi_processing"]
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in pipeline_args):
+        # Worker processes log every bundle at INFO; keep the terminal for the summary.
+        extra.append("--default_sdk_harness_log_level=ERROR")
+    return pipeline_args + extra
+
+
+def parse(argv: Sequence[str] | None = None):
+    """Parses and validates ``argv``; returns ``(JobConfig, pipeline_args)`` or exits 2."""
+    from beam_jobs import preprocess_config as pl
+
+    parser = build_parser()
+    args, pipeline_args = parser.parse_known_args(argv)
+    unknown = _beam_unknown_args(pipeline_args)
+    if unknown:
+        parser.error(f"unrecognized arguments (neither preprocess flags nor Beam pipeline "
+                     f"options): {' '.join(unknown)}")
+
+    for name in ("l0", "max_words", "max_line_chars", "min_count"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.vocab_size < 0:
+        parser.error("--vocab_size must be >= 0")
+    if args.num_shards is not None and args.num_shards < 1:
+        parser.error("--num_shards must be at least 1")
+    if args.embedded_train < 1 or args.embedded_test < 1:
+        parser.error("--embedded_train and --embedded_test must be at least 1")
+    if args.input and args.tfds:
+        parser.error("give either --input or --tfds, not both")
+    if args.test_input and not args.input:
+        parser.error("--test_input needs --input (the train files)")
+    if args.encoding:
+        try:
+            corpora.check_encoding(args.encoding)
+        except ValueError as e:
+            parser.error(f"--encoding: {e}")
+    if args.classes and not corpora.path_exists(args.classes):
+        parser.error(f"--classes {args.classes!r}: file not found")
+    if not 0.0 < args.test_fraction < 1.0:
+        parser.error(f"--test_fraction must be in (0, 1), got {args.test_fraction}")
+
+    output_dir = _local_abs(args.output_dir or paths_lib.DEFAULT_DATA_DIR)
+    sources: list = []
+    info: dict = {"job": "beam_jobs.preprocess"}
+    carve = True
+
+    if args.input:
+        train_files = _expand(parser, args.input, "--input")
+        test_files = _expand(parser, args.test_input, "--test_input")
+        seen: set[str] = set()
+        for path in train_files + test_files:
+            if _local_abs(path) in seen:
+                parser.error(f"input {path!r} is given twice (its rows would be read twice)")
+            seen.add(_local_abs(path))
+        fmt = args.format or corpora.guess_format(train_files + test_files)
+        if fmt is None:
+            parser.error(f"cannot tell the format of {train_files + test_files}: pass --format "
+                         f"(one of {corpora.names()})")
+        encoding = args.encoding or corpora.default_encoding(fmt)
+        try:
+            class_names = corpora.class_names(
+                fmt, train_files + test_files, classes_file=args.classes, encoding=encoding,
+                max_line_chars=args.max_line_chars)
+        except (ValueError, OSError) as e:
+            parser.error(f"class names: {e}")
+        if fmt == "line_per_class" and len(class_names) < 2:
+            parser.error(f"line_per_class needs files of at least two classes, got {class_names}")
+        carve = not test_files
+        names = corpora.source_names(train_files + test_files)
+        for index, path in enumerate(train_files + test_files):
+            split = None if carve else ("train" if index < len(train_files) else "test")
+            sources.append(pl.Source("file", index, split, _local_abs(path), fmt, names[index],
+                                     encoding, args.max_line_chars))
+        info.update(format=fmt, inputs=list(train_files), test_inputs=list(test_files),
+                    encoding=encoding, max_line_chars=args.max_line_chars,
+                    classes_file=args.classes)
+    elif args.tfds:
+        spec = corpora.TfdsSpec(
+            name=args.tfds, data_dir=args.tfds_data_dir,
+            text_fields=tuple(f for f in args.tfds_text_fields.split(",") if f),
+            label_field=args.tfds_label_field)
+        try:
+            spec, class_names, split_sizes = corpora.tfds_resolve(spec)
+        except Exception as e:  # unknown dataset, bad field, no network: stop here
+            first = (str(e).strip().splitlines() or [""])[0]
+            parser.error(f"--tfds {args.tfds!r}: {type(e).__name__}: {first}")
+        train_split, test_split = args.tfds_train_split, args.tfds_test_split
+        if split_sizes and train_split not in split_sizes:
+            parser.error(f"--tfds_train_split {train_split!r} not in {sorted(split_sizes)}")
+        carve = not test_split or (bool(split_sizes) and test_split not in split_sizes)
+        wanted = [train_split] if carve else [train_split, test_split]
+        for index, name in enumerate(wanted):
+            size = split_sizes.get(name)
+            ranges = ([(None, None)] if not size else
+                      [(s, min(s + TFDS_CHUNK, size)) for s in range(0, size, TFDS_CHUNK)])
+            for start, end in ranges:
+                sources.append(pl.Source("tfds", index, None if carve else name, name,
+                                         start=start, end=end, tfds=spec))
+        info.update(format="tfds", tfds=spec.name, tfds_splits=wanted,
+                    tfds_text_fields=list(spec.text_fields), tfds_label_field=spec.label_field)
+    else:
+        class_names = list(embedded.CLASS_NAMES)
+        carve = False
+        sources = [
+            pl.Source("embedded", 0, "train", "train", count=args.embedded_train,
+                      seed=args.embedded_seed),
+            pl.Source("embedded", 1, "test", "test", count=args.embedded_test,
+                      seed=args.embedded_seed),
+        ]
+        info.update(format="embedded", embedded={"train": args.embedded_train,
+                                                 "test": args.embedded_test,
+                                                 "seed": args.embedded_seed})
+    info["split"] = ({"mode": "stratified", "test_fraction": args.test_fraction, "seed": args.seed}
+                     if carve else {"mode": "given"})
+    info["vocab"] = {"size": args.vocab_size, "min_count": args.min_count, "counted_on": "train"}
+    info["num_shards"] = args.num_shards or "auto"
+    cfg = pl.JobConfig(
+        output_dir=output_dir,
+        class_names=tuple(class_names),
+        sources=tuple(sources),
+        carve_test=carve,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+        alphabet=args.alphabet,
+        l0=args.l0,
+        vocab_size=args.vocab_size,
+        min_count=args.min_count,
+        max_words=args.max_words,
+        num_shards=args.num_shards,
+        compression="GZIP" if args.compression == "gzip" else "",
+        source_info=info,
+    )
+    return cfg, _direct_defaults(list(pipeline_args))
+
+
+def _clear_outputs(output_dir: str) -> None:
+    """Removes an earlier run's shards, manifest, vocab and dead letter (nothing else)."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(output_dir)
+    for pattern in _OUTPUT_PATTERNS:
+        for path in tf.io.gfile.glob(os.path.join(output_dir, pattern)):
+            tf.io.gfile.remove(path)
+
+
+def run(argv: Sequence[str] | None = None):
+    """Parses ``argv``, runs the job and returns the written ``Manifest``."""
+    cfg, pipeline_args = parse(argv)
+    return execute(cfg, pipeline_args)
+
+
+def execute(cfg, pipeline_args: Sequence[str]):
+    """Runs the pipeline for a parsed config; returns the written ``Manifest``."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from beam_jobs import preprocess_pipeline as pl
+    from tfpipe.data import manifest as manifest_lib
+
+    _clear_outputs(cfg.output_dir)
+    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as p:
+        pl.build(p, cfg)
+    return manifest_lib.load(cfg.output_dir)
+
+
+def summary(manifest, output_dir: str) -> str:
+    """A short human-readable account of a run."""
+    lines = [f"Preprocessed data in {output_dir}"]
+    for split in sorted(manifest.splits, key=lambda s: (s != "train", s)):
+        entry = manifest.splits[split]
+        per_class = ", ".join(f"{name}={n}" for name, n in zip(manifest.class_names,
+                                                                entry.class_counts))
+        lines.append(f"  {split:5s} {entry.count:8d} rows in {len(entry.shards)} shard(s): "
+                     f"{per_class}")
+        if entry.count == 0:
+            lines.append(f"  WARNING: the {split} split is empty")
+    counts = manifest.counts
+    reasons = ", ".join(f"{k}={v}" for k, v in counts["rejected_by_reason"].items()) or "none"
+    lines.append(f"  read {counts['read']} = written {counts['written']} + rejected "
+                 f"{counts['rejected']} (by reason: {reasons})")
+    lines.append(f"  dead letter: {os.path.join(output_dir, manifest.rejected_file)}")
+    lines.append(f"  vocabulary: {manifest.vocab_words} words in "
+                 f"{os.path.join(output_dir, manifest.vocab_file)}; alphabet {manifest.alphabet}, "
+                 f"l0={manifest.l0}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    cfg, pipeline_args = parse(argv)
+    manifest = execute(cfg, pipeline_args)
+    print(summary(manifest, cfg.output_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

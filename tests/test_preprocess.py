@@ -1,0 +1,432 @@
+"""``python -m beam_jobs.preprocess``: CLI checks, the job end to end, determinism, and the
+quantizer parity on the real corpora (Beam-written ids == ``quantize`` == ``quantize_py``)."""
+from __future__ import annotations
+
+import collections
+import csv
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from beam_jobs import preprocess
+from tests.conftest import shared_path
+from tfpipe.data import corpora, embedded, records, schema, splits
+from tfpipe.data import manifest as manifest_lib
+from tfpipe.text import alphabet as alphabet_lib
+from tfpipe.text import quantize as quantize_lib
+from tfpipe.text import tokenize as tokenize_lib
+
+IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+             "--direct_num_workers=1"]
+
+
+def _run(*args: str):
+    return preprocess.run([*args, *IN_MEMORY])
+
+
+def _load(data_dir: str):
+    """The manifest and, per split, parsed numpy features of every record (in shard order)."""
+    m = manifest_lib.load(data_dir)
+    out = {}
+    for split in m.splits:
+        ds = tf.data.TFRecordDataset(m.shard_paths(data_dir, split),
+                                     compression_type=m.compression)
+        feats = {"id": [], "text": [], "chars": [], "label": [], "word_ids": []}
+        for batch in ds.batch(4096):
+            parsed = schema.parse(batch, m.l0)
+            feats["id"] += [x.decode() for x in parsed["id"].numpy()]
+            feats["text"] += [x.decode() for x in parsed["text"].numpy()]
+            feats["chars"].append(parsed["chars"].numpy())
+            feats["label"] += parsed["label"].numpy().tolist()
+            feats["word_ids"] += parsed["word_ids"].to_list()
+        feats["chars"] = (np.concatenate(feats["chars"]) if feats["chars"]
+                          else np.zeros([0, m.l0], np.uint8))
+        out[split] = feats
+    return m, out
+
+
+def _files(data_dir: str) -> dict[str, bytes]:
+    result = {}
+    for name in sorted(os.listdir(data_dir)):
+        with open(os.path.join(data_dir, name), "rb") as f:
+            result[name] = f.read()
+    return result
+
+
+# --------------------------------------------------------------------------- CLI checks
+
+
+@pytest.fixture
+def no_beam(monkeypatch):
+    def fail(*_args, **_kwargs):
+        raise AssertionError("Beam must not start on a bad command line")
+
+    monkeypatch.setattr(preprocess, "execute", fail)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--input", "/nonexistent/train.csv"], "file not found"),
+    (["--input", "/nonexistent/*.csv"], "no file matches"),
+    (["--format", "xml"], "invalid choice"),
+    (["--bogus_flag=1"], "unrecognized arguments"),
+    (["--tfds", "x", "--input", "{csv}"], "either --input or --tfds"),
+    (["--test_input", "{csv}"], "needs --input"),
+    (["--input", "{csv}", "--test_fraction", "0"], "--test_fraction must be in (0, 1)"),
+    (["--input", "{csv}", "--encoding", "klingon"], "unknown encoding"),
+    (["--input", "{csv}", "--classes", "/nonexistent/classes.txt"], "file not found"),
+    (["--input", "{txt}"], "cannot tell the format"),
+    (["--input", "{csv}", "--l0", "0"], "--l0 must be at least 1"),
+    (["--input", "{csv}", "{csv}"], "given twice"),
+])
+def test_bad_command_lines_exit_2_before_beam(argv, message, tmp_path, capsys, no_beam):
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text('"1","a"\n')
+    txt_path = tmp_path / "d.txt"
+    txt_path.write_text("a\n")
+    argv = [a.format(csv=csv_path, txt=txt_path) for a in argv]
+    with pytest.raises(SystemExit) as exc:
+        preprocess.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_explains_every_flag(capsys):
+    parser = preprocess.build_parser()
+    for action in parser._actions:  # pylint: disable=protected-access
+        assert action.help, action.option_strings
+    with pytest.raises(SystemExit) as exc:
+        preprocess.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--input", "--test_input", "--format", "--tfds", "--test_fraction", "--seed",
+                 "--output_dir", "--alphabet", "--l0", "--vocab_size", "--max_words",
+                 "--num_shards", "--compression", "--classes", "--max_line_chars", "--encoding",
+                 "--min_count", "Beam pipeline option"):
+        assert flag in text
+
+
+def test_runner_options_pass_through_and_direct_defaults():
+    cfg, args = preprocess.parse(["--runner=FlinkRunner", "--flink_master=localhost:8081",
+                                  "--environment_type=LOOPBACK", "--parallelism=4"])
+    assert args == ["--runner=FlinkRunner", "--flink_master=localhost:8081",
+                    "--environment_type=LOOPBACK", "--parallelism=4"]
+    assert cfg.source_info["format"] == "embedded"
+    _, args = preprocess.parse(["--runner=DirectRunner"])
+    assert "--direct_running_mode=multi_processing" in args
+    assert f"--direct_num_workers={len(os.sched_getaffinity(0))}" in args
+    _, args = preprocess.parse(["--direct_running_mode=in_memory"])
+    assert args == ["--direct_running_mode=in_memory"]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+_CLASSES = ["Alpha", "Beta", "Gamma"]
+_WORDS = {0: ["apple", "anchor", "arrow"], 1: ["banana", "bridge", "bell"],
+          2: ["grape", "garden", "glass"]}
+_BAD_LINES = [
+    b'"2","unbalanced quote',     # unbalanced_quotes
+    b'"7","out of range","x"',    # label_out_of_range
+    b'"two","bad label","x"',     # bad_label
+    b'"1","  ",""',               # empty_text
+    b'"1","caf\xe9","x"',         # invalid_encoding
+    b'"1","' + b"L" * 500 + b'"',  # line_too_long (--max_line_chars 300)
+    b'"1","a","b","c"',           # wrong_field_count
+]
+
+
+def _tiny_csv(tmp_path, n: int = 60) -> str:
+    rng = random.Random(3)
+    lines = []
+    for i in range(n):
+        label = i % 3
+        words = [rng.choice(_WORDS[label]) for _ in range(6)]
+        title = f"{words[0].title()} news #{i}"
+        body = " ".join(words) + f", with \\n {rng.randint(0, 999)} ""units"" ."
+        lines.append(f'"{label + 1}","{title}","{body}"'.encode())
+        if i % 9 == 4:
+            lines.append(_BAD_LINES[(i // 9) % len(_BAD_LINES)])
+    lines += _BAD_LINES
+    path = tmp_path / "tiny.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "classes.txt").write_text("\n".join(_CLASSES) + "\n")
+    return str(path)
+
+
+TINY_FLAGS = ["--l0", "96", "--max_words", "12", "--num_shards", "2", "--max_line_chars", "300"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    src = tmp_path_factory.mktemp("tiny_src")
+    path = _tiny_csv(src)
+    out = str(tmp_path_factory.mktemp("tiny_out"))
+    manifest = _run("--input", path, "--output_dir", out, *TINY_FLAGS)
+    return path, out, manifest
+
+
+def test_manifest_fields_and_accounting(tiny_run):
+    path, out, m = tiny_run
+    _, items = corpora.read_files("zhang_csv", [path], max_line_chars=300)
+    good = [i for i in items if isinstance(i, corpora.RawExample)]
+    bad = [i for i in items if isinstance(i, corpora.Rejected)]
+    assert m == manifest_lib.load(out)
+    assert m.schema_version == schema.SCHEMA_VERSION
+    assert m.alphabet == "paper" and m.alphabet_chars == alphabet_lib.PAPER.chars
+    assert (m.l0, m.max_words, m.compression) == (96, 12, "")
+    assert m.class_names == _CLASSES
+    assert m.vocab_file == "vocab.tsv" and m.rejected_file == "rejected.jsonl"
+    reasons = collections.Counter(r.reason for r in bad)
+    assert m.counts == {"read": len(items), "written": len(good), "rejected": len(bad),
+                        "rejected_by_reason": dict(sorted(reasons.items()))}
+    assert m.counts["read"] == m.counts["written"] + m.counts["rejected"]
+    assert set(reasons) == {corpora.UNBALANCED_QUOTES, corpora.LABEL_OUT_OF_RANGE,
+                            corpora.BAD_LABEL, corpora.EMPTY_TEXT, corpora.INVALID_ENCODING,
+                            corpora.LINE_TOO_LONG, corpora.WRONG_FIELD_COUNT}
+    assert set(m.splits) == {"train", "test"}
+    for split, entry in m.splits.items():
+        assert len(entry.shards) == 2 and entry.count == sum(entry.class_counts)
+        assert [s.file for s in entry.shards] == [f"{split}-0000{i}-of-00002.tfrecord"
+                                                  for i in range(2)]
+        manifest_lib.verify_shards(out, m, split)  # sizes and sha256 match the files
+        for shard in entry.shards:
+            n = sum(1 for _ in tf.data.TFRecordDataset(os.path.join(out, shard.file)))
+            assert n == shard.records
+    assert m.splits["train"].count + m.splits["test"].count == len(good)
+    assert m.splits["test"].class_counts == [round(0.2 * 20)] * 3
+    assert m.source["format"] == "zhang_csv" and m.source["inputs"] == [path]
+    assert m.source["split"] == {"mode": "stratified", "test_fraction": 0.2, "seed": 0}
+
+    dead = [json.loads(line) for line in open(os.path.join(out, "rejected.jsonl"))]
+    assert dead == [r._asdict() for r in bad]  # file order, every field
+
+
+def test_records_hold_quantized_text_word_ids_and_the_agreed_split(tiny_run):
+    path, out, m = tiny_run
+    _, items = corpora.read_files("zhang_csv", [path], max_line_chars=300)
+    good = {i.example_id: i for i in items if isinstance(i, corpora.RawExample)}
+    by_label: dict[int, list] = {}
+    for ex in good.values():
+        by_label.setdefault(ex.label, []).append((0, ex.row))
+    test_keys = splits.held_out_keys(by_label, 0.2, 0)
+
+    _, data = _load(out)
+    vocab = manifest_lib.read_vocab(out, m)
+    assert len(vocab) == m.vocab_words
+    counts = collections.Counter(
+        t.decode() for t in tokenize_lib.tokenize(data["train"]["text"]).flat_values.numpy())
+    assert [(w, c) for w, c in records.select_vocab(counts, 50_000)] == [
+        tuple(line.split("\t")[0:1]) + (int(line.split("\t")[1]),)
+        for line in open(os.path.join(out, "vocab.tsv"), encoding="utf-8").read().splitlines()]
+    word_index = {w: i + tokenize_lib.FIRST_WORD_ID for i, w in enumerate(vocab)}
+    for split, feats in data.items():
+        for example_id, text, label in zip(feats["id"], feats["text"], feats["label"]):
+            ex = good[example_id]
+            assert (text, label) == (ex.text, ex.label)
+            assert ((0, ex.row) in test_keys) == (split == "test")
+        expected = quantize_lib.quantize(feats["text"], alphabet_lib.PAPER, 96).numpy()
+        np.testing.assert_array_equal(feats["chars"], expected)
+        tokens = tokenize_lib.tokenize(feats["text"])[:, :12].to_list()
+        assert feats["word_ids"] == [[word_index.get(t.decode(), tokenize_lib.OOV_ID)
+                                      for t in row] for row in tokens]
+        # Records sorted by id inside each shard.
+        for shard in m.splits[split].shards:
+            ids = [schema.parse(tf.constant([r.numpy()]), 96)["id"].numpy()[0]
+                   for r in tf.data.TFRecordDataset(os.path.join(out, shard.file))]
+            assert ids == sorted(ids)
+            assert all(records.shard_of(i.decode(), 2) == int(shard.file.split("-")[1])
+                       for i in ids)
+
+
+def test_same_input_gives_identical_bytes_and_matches_the_plain_writer(tiny_run, tmp_path):
+    path, out, m = tiny_run
+    again = str(tmp_path / "again")
+    _run("--input", path, "--output_dir", again, *TINY_FLAGS)
+    assert _files(again) == _files(out)
+
+    # The plain single-process writer on the same split writes the same shards and vocab.
+    _, data = _load(out)
+    plain = str(tmp_path / "plain")
+    records.write_dataset(
+        plain,
+        {s: sorted(zip(d["id"], d["text"], d["label"])) for s, d in data.items()},
+        m.class_names, l0=96, max_words=12, num_shards=2)
+    plain_files, beam_files = _files(plain), _files(out)
+    for name in [s.file for e in m.splits.values() for s in e.shards] + ["vocab.tsv"]:
+        assert plain_files[name] == beam_files[name], name
+
+
+def test_multi_processing_runner_gives_the_same_bytes(tiny_run, tmp_path):
+    """The default DirectRunner mode (one worker process per core) really runs and agrees."""
+    path, out, _ = tiny_run
+    mp = str(tmp_path / "mp")
+    preprocess.run(["--input", path, "--output_dir", mp, *TINY_FLAGS,
+                    "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+                    "--default_sdk_harness_log_level=ERROR"])
+    assert _files(mp) == _files(out)
+
+
+def test_given_test_input_gzip_and_full_alphabet(tmp_path):
+    train = tmp_path / "train.label"
+    train.write_bytes(b"NUM:count How many ?\nHUM:ind Who WAS it ?\nLOC:city Where ?\n"
+                      b"BAD line\nDESC:def What is X ?\n")
+    test = tmp_path / "test.label"
+    test.write_bytes(b"ENTY:animal Which Animal ?\nABBR:exp What does NASA mean ?\n")
+    out = str(tmp_path / "out")
+    m = _run("--input", str(train), "--test_input", str(test), "--output_dir", out,
+             "--compression", "gzip", "--alphabet", "full", "--l0", "40")
+    assert m.source["split"] == {"mode": "given"} and m.source["format"] == "trec"
+    assert m.compression == "GZIP" and m.alphabet == "full"
+    assert m.splits["train"].count == 4 and m.splits["test"].count == 2
+    assert m.counts["rejected_by_reason"] == {corpora.MALFORMED_LINE: 1}
+    assert all(s.file.endswith(".tfrecord.gz") for e in m.splits.values() for s in e.shards)
+    _, data = _load(out)
+    assert sorted(data["test"]["id"]) == ["test.label:1", "test.label:2"]
+    np.testing.assert_array_equal(
+        data["train"]["chars"],
+        quantize_lib.quantize(data["train"]["text"], alphabet_lib.FULL, 40).numpy())
+    assert data["train"]["chars"].max() > 26  # upper-case letters have their own indices
+
+
+def test_embedded_corpus_into_the_default_directory(tmp_path, monkeypatch):
+    default = str(tmp_path / "home" / "data" / "default")
+    monkeypatch.setattr(preprocess.paths_lib, "DEFAULT_DATA_DIR", default)
+    m = _run("--embedded_train", "40", "--embedded_test", "12", "--l0", "64")
+    assert m == manifest_lib.load(default)
+    assert m.class_names == embedded.CLASS_NAMES
+    assert (m.splits["train"].count, m.splits["test"].count) == (40, 12)
+    assert m.source["format"] == "embedded"
+    _, data = _load(default)
+    expected = {r.example_id: r.text for r in embedded.rows("train", 40)}
+    assert dict(zip(data["train"]["id"], data["train"]["text"])) == expected
+
+
+def _mock_tfds_dataset(self, split=None, **kwargs):
+    n = 30 if str(split).startswith("train") else 8
+    rows = [{"title": f"Title {i}", "description": f"body {i} of {split}", "label": i % 4}
+            for i in range(n)]
+    return tf.data.Dataset.from_generator(
+        lambda: iter(rows),
+        output_signature={"title": tf.TensorSpec([], tf.string),
+                          "description": tf.TensorSpec([], tf.string),
+                          "label": tf.TensorSpec([], tf.int64)})
+
+
+def test_tfds_input_without_network(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    out = str(tmp_path / "out")
+    with tfds.testing.mock_data(policy=tfds.testing.MockPolicy.USE_CODE,
+                                as_dataset_fn=_mock_tfds_dataset):
+        m = _run("--tfds", "ag_news_subset", "--tfds_data_dir", str(tmp_path / "tfds"),
+                 "--output_dir", out, "--l0", "32")
+    assert m.class_names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert m.source["tfds"] == "ag_news_subset"
+    assert m.source["tfds_text_fields"] == ["title", "description"]
+    assert m.counts["read"] == m.counts["written"] == 38
+    _, data = _load(out)
+    texts = dict(zip(data["test"]["id"], data["test"]["text"]))
+    assert texts["ag_news_subset/test:3"] == "Title 3 body 3 of test"
+
+
+# --------------------------------------------------------------------------- real corpora
+
+
+def _readme_split(labels: list[int]) -> set[int]:
+    rng = random.Random(0)
+    test: set[int] = set()
+    for label in sorted(set(labels)):
+        indices = [i for i, lab in enumerate(labels) if lab == label]
+        rng.shuffle(indices)
+        test.update(indices[: round(0.2 * len(indices))])
+    return test
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """The job once per shared corpus (skipped when ../shared/data is absent)."""
+    ag = shared_path("ag_news", "test.csv")
+    trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
+    mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))
+    runs = {}
+    for name, args in {
+        "ag_news": ["--input", ag],
+        "trec": ["--input", trec[0], "--test_input", trec[1]],
+        "mr": ["--input", *mr, "--format", "line_per_class"],
+    }.items():
+        out = str(tmp_path_factory.mktemp(name))
+        manifest = _run(*args, "--output_dir", out)
+        runs[name] = (args, out, manifest, *_load(out)[1:])
+    return runs
+
+
+@pytest.mark.parametrize("corpus, fmt, sizes", [
+    ("ag_news", "zhang_csv", (6080, 1520)),
+    ("trec", "trec", (5452, 500)),
+    ("mr", "line_per_class", (8530, 2132)),
+])
+def test_real_corpora_quantizer_parity(real_runs, corpus, fmt, sizes):
+    """Ids the Beam job wrote == quantize(text) == quantize_py(text), on the real texts."""
+    args, out, m, data = real_runs[corpus]
+    assert (m.splits["train"].count, m.splits["test"].count) == sizes
+    assert m.counts["rejected"] == 0 and m.l0 == 1014 and m.alphabet == "paper"
+    inputs = [a for a in args if os.path.sep in a]
+    _, items = corpora.read_files(fmt, inputs)
+    source_text = {i.example_id: (i.text, i.label) for i in items}
+    alphabet = alphabet_lib.PAPER
+    checked = 0
+    for feats in data.values():
+        # The records hold exactly the reader's texts and labels ...
+        assert [source_text[i] for i in feats["id"]] == list(zip(feats["text"], feats["label"]))
+        # ... and their ids are the TF quantizer's and the per-character Python loop's.
+        tf_ids = quantize_lib.quantize(feats["text"], alphabet, m.l0).numpy()
+        np.testing.assert_array_equal(feats["chars"], tf_ids)
+        py_ids = np.array([quantize_lib.quantize_py(t, alphabet, m.l0) for t in feats["text"]],
+                          dtype=np.uint8)
+        np.testing.assert_array_equal(feats["chars"], py_ids)
+        checked += len(feats["id"])
+    assert checked == sum(sizes)
+
+
+def test_real_corpora_agreed_splits(real_runs):
+    _, _, _, data = real_runs["ag_news"]
+    with open(shared_path("ag_news", "test.csv"), encoding="utf-8", newline="") as f:
+        labels = [int(row[0]) - 1 for row in csv.reader(f)]
+    expected = {f"test.csv:{i + 1}" for i in _readme_split(labels)}
+    assert set(data["test"]["id"]) == expected
+
+    _, _, m, data = real_runs["mr"]
+    assert m.class_names == ["neg", "pos"]
+    expected = set()
+    rng = random.Random(0)
+    for name in ("rt-polarity.neg", "rt-polarity.pos"):  # label order: neg=0, pos=1
+        with open(shared_path("mr", name), "rb") as f:
+            indices = list(range(len(f.read().splitlines())))
+        rng.shuffle(indices)
+        expected.update(f"{name}:{i + 1}" for i in indices[: round(0.2 * len(indices))])
+    assert set(data["test"]["id"]) == expected
+
+    _, _, m, data = real_runs["trec"]
+    assert m.class_names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+    assert {i.split(":")[0] for i in data["test"]["id"]} == {"TREC_10.label"}
+
+
+def test_tfds_sources_are_read_in_parallel_slices(monkeypatch):
+    def resolve(spec, download=True):
+        return spec._replace(text_fields=("text",)), ["a", "b"], {"train": 120_000, "test": 7_600}
+
+    monkeypatch.setattr(corpora, "tfds_resolve", resolve)
+    cfg, _ = preprocess.parse(["--tfds", "some_ds", *IN_MEMORY])
+    assert not cfg.carve_test and cfg.class_names == ("a", "b")
+    assert [(s.split, s.path, s.start, s.end, s.index) for s in cfg.sources] == [
+        ("train", "train", 0, 50_000, 0), ("train", "train", 50_000, 100_000, 0),
+        ("train", "train", 100_000, 120_000, 0), ("test", "test", 0, 7_600, 1)]
+    # A dataset without the test split: carve the agreed stratified split from train.
+    cfg, _ = preprocess.parse(["--tfds", "some_ds", "--tfds_test_split", "validation",
+                               *IN_MEMORY])
+    assert cfg.carve_test and {s.split for s in cfg.sources} == {None}
+    with pytest.raises(SystemExit):
+        preprocess.parse(["--tfds", "some_ds", "--tfds_train_split", "nope", *IN_MEMORY])

@@ -1,0 +1,781 @@
+"""Raw corpus readers: one input row in, one ``RawExample`` or ``Rejected`` out.
+
+Every physical line of an input file (or every example of a TFDS split) gives
+exactly one item, so ``read == written + rejected`` can be checked downstream.
+Readers never raise on bad rows; they describe them in a :class:`Rejected`
+with a reason from :data:`REASONS`.
+
+Formats (``--format`` of ``beam_jobs.preprocess``):
+
+``zhang_csv``
+    Zhang et al. (2015) CSV: ``"class","title","description"``.  Class is
+    1-based; one or more text fields follow and are joined with one space after
+    turning each ``\\n`` escape (backslash, n) into a real new-line (as the
+    authors' code does; other backslashes are kept).  ``""`` is a quote inside
+    a quoted field.  Each row must sit on one line.  Every line of a file must
+    have the file's field count (the most common count among its first 1,000
+    parseable lines).  Class names: a ``--classes`` file if given, else
+    ``classes.txt`` beside the first input file, else ``"1".."K"`` with K the
+    largest class seen.
+``trec``
+    ``COARSE:fine question text`` per line (Li & Roth).  The label is the
+    coarse class; class names are the six coarse classes sorted
+    alphabetically, ``ABBR DESC ENTY HUM LOC NUM``, whatever files are read.
+``line_per_class``
+    One file per class, one text per line (e.g. MR ``rt-polarity.pos`` /
+    ``rt-polarity.neg``).  A file's class name is the part of its base name
+    after the last ``.`` (``rt-polarity.pos`` -> ``pos``), or the whole base
+    name when it has no dot; classes are sorted by name (MR: neg=0, pos=1).
+``tsv``
+    ``text<TAB>label`` per line (split at the *last* tab, so the text may hold
+    tabs).
+``jsonl``
+    One JSON object per line: ``{"text": str, "label": str | int}``.
+
+For ``tsv`` and ``jsonl`` a label is looked up first as a class *name*; if it is
+not a name but an integer it is a **0-based class index**.  Class names come
+from ``--classes`` if given; otherwise from a scan of the labels: if every label
+is a non-negative integer the classes are ``"0".."K-1"``, else the sorted set of
+distinct label strings.
+
+Encodings: ``trec`` and ``line_per_class`` default to ``latin-1`` (the TREC and
+MR distributions are latin-1; every byte decodes, so these formats never
+reject for encoding), all other formats to ``utf-8`` (a leading BOM is
+dropped).  ``encoding=...`` overrides; it must be ASCII-compatible (utf-8,
+latin-1, cp1252, ...; not utf-16/32).  Lines end at ``\\n``; a ``\\r`` before it
+is dropped.  Texts are stripped of surrounding white space; a blank line is
+rejected as ``blank_line``.  Inputs ending in ``.gz`` are read through gzip.
+
+Example ids are stable: ``"<file base name>:<line number>"`` (1-based line
+numbers) or ``"<tfds name>/<split>:<index>"`` (0-based).
+"""
+from __future__ import annotations
+
+import collections
+import csv
+import gzip
+import json
+import os
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
+
+DEFAULT_MAX_LINE_CHARS = 100_000
+RAW_CHARS = 500  # how much of a rejected row's raw text is kept
+
+# Rejection reasons (the keys of ``rejected_by_reason`` in the manifest).
+LINE_TOO_LONG = "line_too_long"
+INVALID_ENCODING = "invalid_encoding"
+BLANK_LINE = "blank_line"
+UNBALANCED_QUOTES = "unbalanced_quotes"
+MALFORMED_CSV = "malformed_csv"
+WRONG_FIELD_COUNT = "wrong_field_count"
+MALFORMED_LINE = "malformed_line"
+BAD_JSON = "bad_json"
+BAD_LABEL = "bad_label"
+LABEL_OUT_OF_RANGE = "label_out_of_range"
+EMPTY_TEXT = "empty_text"
+REASONS = (
+    LINE_TOO_LONG,
+    INVALID_ENCODING,
+    BLANK_LINE,
+    UNBALANCED_QUOTES,
+    MALFORMED_CSV,
+    WRONG_FIELD_COUNT,
+    MALFORMED_LINE,
+    BAD_JSON,
+    BAD_LABEL,
+    LABEL_OUT_OF_RANGE,
+    EMPTY_TEXT,
+)
+
+TREC_COARSE = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
+
+_CSV_SNIFF_LINES = 1000
+_READ_CHUNK = 1 << 20
+
+
+class RawExample(NamedTuple):
+    """A good row: stable id, cleaned text and 0-based label.
+
+    ``row`` is the 1-based line number (0-based index for TFDS) in its source;
+    it orders a source's rows for the stratified split.
+    """
+
+    example_id: str
+    text: str
+    label: int
+    row: int = 0
+
+
+class Rejected(NamedTuple):
+    """A row that could not be used, for the dead-letter file."""
+
+    source: str
+    row: int
+    reason: str
+    detail: str
+    raw: str
+
+
+Item = RawExample | Rejected
+
+
+# --------------------------------------------------------------------------- files
+
+
+def open_binary(path: str):
+    """Opens a local or remote (``gs://``, ...) file for binary reading; ``.gz`` is unzipped."""
+    if "://" in path:
+        import tensorflow as tf  # remote file systems only
+
+        f = tf.io.gfile.GFile(path, "rb")
+    else:
+        f = open(path, "rb")
+    if path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=f, mode="rb")
+    return f
+
+
+def path_exists(path: str) -> bool:
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path)
+    return os.path.isfile(path)
+
+
+class _Line(NamedTuple):
+    number: int  # 1-based
+    data: bytes  # without the line terminator; only a prefix when too long
+    too_long: bool
+    length: int  # full length in bytes
+
+
+def _iter_lines(f, max_bytes: int) -> Iterator[_Line]:
+    """Splits a binary stream into lines without holding an over-long line in memory."""
+    buf = bytearray()
+    number = 0
+    skipping = False  # inside an over-long line: drop bytes until its end
+    skipped_prefix = b""
+    skipped_len = 0
+    eof = False
+    while True:
+        if not eof:
+            chunk = f.read(_READ_CHUNK)
+            if chunk:
+                buf += chunk
+            else:
+                eof = True
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if skipping:
+                if end < 0:
+                    skipped_len += len(buf) - start
+                    start = len(buf)
+                    break
+                skipped_len += end - start
+                number += 1
+                yield _Line(number, skipped_prefix, True, skipped_len)
+                skipping = False
+                start = end + 1
+                continue
+            if end < 0:
+                pending = len(buf) - start
+                if pending > max_bytes:
+                    skipping = True
+                    skipped_prefix = bytes(buf[start : start + 4 * RAW_CHARS])
+                    skipped_len = pending
+                    start = len(buf)
+                break
+            length = end - start
+            number += 1
+            if length > max_bytes:
+                yield _Line(number, bytes(buf[start : start + 4 * RAW_CHARS]), True, length)
+            else:
+                yield _Line(number, bytes(buf[start:end]), False, length)
+            start = end + 1
+        del buf[:start]
+        if eof:
+            break
+    if skipping:
+        number += 1
+        yield _Line(number, skipped_prefix, True, skipped_len)
+    elif buf:
+        number += 1
+        yield _Line(number, bytes(buf), len(buf) > max_bytes, len(buf))
+
+
+def _truncate(text: str) -> str:
+    return text[:RAW_CHARS]
+
+
+def _raw(data: bytes, encoding: str) -> str:
+    return _truncate(data.decode(encoding, errors="backslashreplace"))
+
+
+def _decoded_lines(
+    path: str, source: str, encoding: str, max_line_chars: int
+) -> Iterator[tuple[int, str] | Rejected]:
+    """``(line number, text)`` per line, or a ``Rejected`` for too-long / undecodable lines."""
+    is_utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    # No codec we expect needs more than 4 bytes per character: longer lines are
+    # rejected without decoding them (or holding them in memory).
+    max_bytes = max_line_chars * 4
+    with open_binary(path) as f:
+        for line in _iter_lines(f, max_bytes):
+            data = line.data
+            if line.too_long:
+                yield Rejected(
+                    source, line.number, LINE_TOO_LONG,
+                    f"line of {line.length} bytes is longer than max_line_chars={max_line_chars}",
+                    _raw(data, encoding),
+                )
+                continue
+            if data.endswith(b"\r"):
+                data = data[:-1]
+            if line.number == 1 and is_utf8 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as e:
+                yield Rejected(source, line.number, INVALID_ENCODING, f"not valid {encoding}: {e}",
+                               _raw(data, encoding))
+                continue
+            if len(text) > max_line_chars:
+                yield Rejected(
+                    source, line.number, LINE_TOO_LONG,
+                    f"line of {len(text)} characters is longer than max_line_chars={max_line_chars}",
+                    _truncate(text),
+                )
+                continue
+            yield line.number, text
+
+
+# --------------------------------------------------------------------------- formats
+
+
+class ReadOptions(NamedTuple):
+    """How one file is read: its class list, encoding, limits and id prefix."""
+
+    class_names: tuple[str, ...]
+    encoding: str
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS
+    source: str = ""  # id prefix (defaults to the file's base name)
+
+
+def _check_text(source: str, number: int, text: str, label: int, line: str) -> Item:
+    text = text.strip()
+    if not text:
+        return Rejected(source, number, EMPTY_TEXT, "the text is empty", _truncate(line))
+    return RawExample(f"{source}:{number}", text, label, number)
+
+
+def _label_from_name_or_index(
+    value: str, class_index: dict[str, int], num_classes: int
+) -> tuple[int | None, str, str]:
+    """Resolves a tsv/jsonl label; returns (label, reason, detail) with label None on error."""
+    value = value.strip()
+    if value in class_index:
+        return class_index[value], "", ""
+    try:
+        index = int(value)
+    except ValueError:
+        return None, BAD_LABEL, f"label {value!r} is neither a class name nor an integer"
+    if not 0 <= index < num_classes:
+        return None, LABEL_OUT_OF_RANGE, f"label index {index} not in [0, {num_classes})"
+    return index, "", ""
+
+
+def _zhang_text(fields: Sequence[str]) -> str:
+    parts = [f.replace("\\n", "\n").strip() for f in fields]
+    return " ".join(p for p in parts if p)
+
+
+def _parse_csv_line(text: str) -> list[str]:
+    return next(csv.reader([text], strict=True))
+
+
+def _read_zhang_csv(path: str, opts: ReadOptions) -> Iterator[Item]:
+    source = opts.source
+    num_classes = len(opts.class_names)
+    lines = _decoded_lines(path, source, opts.encoding, opts.max_line_chars)
+    # The file's field count: most common count among its first parseable lines.
+    head: list = []
+    counts: collections.Counter = collections.Counter()
+    for item in lines:
+        head.append(item)
+        if not isinstance(item, Rejected) and item[1].strip():
+            try:
+                counts[len(_parse_csv_line(item[1]))] += 1
+            except csv.Error:
+                pass
+        if len(head) >= _CSV_SNIFF_LINES:
+            break
+    expected = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0] if counts else None
+
+    def rows() -> Iterator:
+        yield from head
+        yield from lines
+
+    for item in rows():
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if not line.strip():
+            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
+            continue
+        try:
+            fields = _parse_csv_line(line)
+        except csv.Error as e:
+            reason = UNBALANCED_QUOTES if "unexpected end of data" in str(e) else MALFORMED_CSV
+            yield Rejected(source, number, reason, f"CSV parse error: {e}", _truncate(line))
+            continue
+        if len(fields) < 2 or len(fields) != expected:
+            yield Rejected(
+                source, number, WRONG_FIELD_COUNT,
+                f"{len(fields)} fields, expected {expected} (class and at least one text field)",
+                _truncate(line),
+            )
+            continue
+        try:
+            klass = int(fields[0].strip())
+        except ValueError:
+            yield Rejected(source, number, BAD_LABEL, f"class {fields[0]!r} is not an integer",
+                           _truncate(line))
+            continue
+        if not 1 <= klass <= num_classes:
+            yield Rejected(source, number, LABEL_OUT_OF_RANGE,
+                           f"class {klass} not in 1..{num_classes}", _truncate(line))
+            continue
+        yield _check_text(source, number, _zhang_text(fields[1:]), klass - 1, line)
+
+
+def _read_trec(path: str, opts: ReadOptions) -> Iterator[Item]:
+    source = opts.source
+    class_index = {name: i for i, name in enumerate(opts.class_names)}
+    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if not line.strip():
+            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
+            continue
+        head, sep, question = line.partition(" ")
+        coarse, colon, _fine = head.partition(":")
+        if not sep or not colon:
+            yield Rejected(source, number, MALFORMED_LINE,
+                           "expected 'COARSE:fine question text'", _truncate(line))
+            continue
+        if coarse not in class_index:
+            yield Rejected(source, number, BAD_LABEL,
+                           f"coarse class {coarse!r} not in {list(opts.class_names)}",
+                           _truncate(line))
+            continue
+        yield _check_text(source, number, question, class_index[coarse], line)
+
+
+def line_per_class_name(path: str) -> str:
+    """A ``line_per_class`` file's class name: base-name suffix after the last dot."""
+    base = os.path.basename(path)
+    if base.endswith(".gz"):
+        base = base[:-3]
+    stem, dot, suffix = base.rpartition(".")
+    return suffix if dot and stem and suffix else base
+
+
+def _read_line_per_class(path: str, opts: ReadOptions) -> Iterator[Item]:
+    source = opts.source
+    name = line_per_class_name(path)
+    if name not in opts.class_names:
+        raise ValueError(f"{path}: class {name!r} is not in the class list {list(opts.class_names)}")
+    label = opts.class_names.index(name)
+    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if not line.strip():
+            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
+            continue
+        yield _check_text(source, number, line, label, line)
+
+
+def _read_tsv(path: str, opts: ReadOptions) -> Iterator[Item]:
+    source = opts.source
+    class_index = {name: i for i, name in enumerate(opts.class_names)}
+    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if not line.strip():
+            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
+            continue
+        text, tab, value = line.rpartition("\t")
+        if not tab:
+            yield Rejected(source, number, WRONG_FIELD_COUNT, "expected 'text<TAB>label'",
+                           _truncate(line))
+            continue
+        label, reason, detail = _label_from_name_or_index(value, class_index, len(class_index))
+        if label is None:
+            yield Rejected(source, number, reason, detail, _truncate(line))
+            continue
+        yield _check_text(source, number, text, label, line)
+
+
+def _json_row(line: str) -> tuple[str, str] | tuple[None, str]:
+    """``(text, label string)`` of a JSONL line, or ``(None, error)``."""
+    try:
+        obj = json.loads(line)
+    except ValueError as e:
+        return None, f"not JSON: {e}"
+    if not isinstance(obj, dict):
+        return None, "not a JSON object"
+    if "text" not in obj or "label" not in obj:
+        return None, "missing 'text' or 'label'"
+    text, label = obj["text"], obj["label"]
+    if not isinstance(text, str):
+        return None, "'text' is not a string"
+    if isinstance(label, bool) or not isinstance(label, (str, int)):
+        return None, "'label' is not a string or integer"
+    return text, str(label)
+
+
+def _read_jsonl(path: str, opts: ReadOptions) -> Iterator[Item]:
+    source = opts.source
+    class_index = {name: i for i, name in enumerate(opts.class_names)}
+    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if not line.strip():
+            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
+            continue
+        text, value = _json_row(line)
+        if text is None:
+            yield Rejected(source, number, BAD_JSON, value, _truncate(line))
+            continue
+        label, reason, detail = _label_from_name_or_index(value, class_index, len(class_index))
+        if label is None:
+            yield Rejected(source, number, reason, detail, _truncate(line))
+            continue
+        yield _check_text(source, number, text, label, line)
+
+
+# --------------------------------------------------------------------------- class lists
+
+
+def read_classes_file(path: str) -> list[str]:
+    """One class name per line (blank lines ignored), e.g. Zhang et al.'s ``classes.txt``."""
+    with open_binary(path) as f:
+        names = [line.strip() for line in f.read().decode("utf-8-sig").splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"class file {path} lists no classes")
+    if len(set(names)) != len(names):
+        raise ValueError(f"class file {path} repeats a class name")
+    return names
+
+
+def _scan_zhang_classes(paths: Sequence[str], encoding: str, max_line_chars: int) -> list[str]:
+    top = 0
+    for path in paths:
+        for item in _decoded_lines(path, "", encoding, max_line_chars):
+            if isinstance(item, Rejected):
+                continue
+            try:
+                top = max(top, int(_parse_csv_line(item[1])[0]))
+            except (csv.Error, ValueError, IndexError):
+                continue
+    if top < 1:
+        raise ValueError(f"no valid class found in {list(paths)}; pass --classes")
+    return [str(k) for k in range(1, top + 1)]
+
+
+def _scan_label_classes(
+    paths: Sequence[str], encoding: str, max_line_chars: int, row_label: Callable[[str], str | None]
+) -> list[str]:
+    values: set[str] = set()
+    for path in paths:
+        for item in _decoded_lines(path, "", encoding, max_line_chars):
+            if isinstance(item, Rejected) or not item[1].strip():
+                continue
+            value = row_label(item[1])
+            if value is not None and value.strip():
+                values.add(value.strip())
+    if not values:
+        raise ValueError(f"no labels found in {list(paths)}; pass --classes")
+    if all(v.isdigit() for v in values):
+        return [str(k) for k in range(max(int(v) for v in values) + 1)]
+    return sorted(values)
+
+
+def _tsv_label(line: str) -> str | None:
+    _, tab, value = line.rpartition("\t")
+    return value if tab else None
+
+
+def _jsonl_label(line: str) -> str | None:
+    text, value = _json_row(line)
+    return value if text is not None else None
+
+
+class Format(NamedTuple):
+    """A registered file format: its row reader and how its class list is found."""
+
+    name: str
+    default_encoding: str
+    read: Callable[[str, ReadOptions], Iterator[Item]]
+    description: str
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("zhang_csv", "utf-8", _read_zhang_csv,
+               '"class","title","description" CSV, class 1-based (Zhang et al. 2015)'),
+        Format("trec", "latin-1", _read_trec, "COARSE:fine question lines (TREC)"),
+        Format("line_per_class", "latin-1", _read_line_per_class,
+               "one file per class, one text per line (MR rt-polarity.pos/.neg)"),
+        Format("tsv", "utf-8", _read_tsv, "text<TAB>label lines"),
+        Format("jsonl", "utf-8", _read_jsonl, '{"text": ..., "label": ...} lines'),
+    )
+}
+
+_EXTENSIONS = {".csv": "zhang_csv", ".label": "trec", ".tsv": "tsv", ".jsonl": "jsonl",
+               ".json": "jsonl"}
+
+
+def names() -> list[str]:
+    return sorted(FORMATS)
+
+
+def get_format(name: str) -> Format:
+    """The format registered as ``name``; an unknown name lists the valid ones."""
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise ValueError(f"unknown format {name!r}; valid formats: {names()}") from None
+
+
+def guess_format(paths: Sequence[str]) -> str | None:
+    """A format from the file extensions (``.csv``, ``.label``, ``.tsv``, ``.jsonl``), or None."""
+    found = set()
+    for path in paths:
+        base = path[:-3] if path.endswith(".gz") else path
+        found.add(_EXTENSIONS.get(os.path.splitext(base)[1].lower()))
+    return found.pop() if len(found) == 1 and None not in found else None
+
+
+def check_encoding(encoding: str) -> None:
+    """Raises ValueError unless ``encoding`` is known and ASCII-compatible (lines end in b"\\n")."""
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    if "\n ,:\t".encode(encoding) != b"\n ,:\t":
+        raise ValueError(f"encoding {encoding!r} is not ASCII-compatible (utf-16/32 are not "
+                         "supported; convert the file to utf-8)")
+
+
+def default_encoding(fmt: str) -> str:
+    return get_format(fmt).default_encoding
+
+
+def class_names(
+    fmt: str,
+    paths: Sequence[str],
+    *,
+    classes_file: str | None = None,
+    encoding: str | None = None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> list[str]:
+    """The ordered class list for reading ``paths`` (train and test files together).
+
+    An explicit ``classes_file`` wins; otherwise see the module docstring per
+    format.  May scan the files' labels (``zhang_csv`` without a class file,
+    ``tsv``, ``jsonl``).
+    """
+    get_format(fmt)
+    encoding = encoding or default_encoding(fmt)
+    if fmt == "line_per_class":
+        found = sorted({line_per_class_name(p) for p in paths})
+        if classes_file:
+            listed = read_classes_file(classes_file)
+            missing = [n for n in found if n not in listed]
+            if missing:
+                raise ValueError(f"file classes {missing} are not in {classes_file} ({listed})")
+            return listed
+        return found
+    if classes_file:
+        return read_classes_file(classes_file)
+    if fmt == "zhang_csv":
+        beside = os.path.join(os.path.dirname(paths[0]), "classes.txt")
+        if path_exists(beside):
+            return read_classes_file(beside)
+        return _scan_zhang_classes(paths, encoding, max_line_chars)
+    if fmt == "trec":
+        return list(TREC_COARSE)
+    if fmt == "tsv":
+        return _scan_label_classes(paths, encoding, max_line_chars, _tsv_label)
+    return _scan_label_classes(paths, encoding, max_line_chars, _jsonl_label)
+
+
+def source_names(paths: Sequence[str]) -> list[str]:
+    """Id prefixes for ``paths``: base names, or the paths themselves if base names collide."""
+    bases = [os.path.basename(p) for p in paths]
+    if len(set(bases)) == len(bases):
+        return bases
+    return list(paths)
+
+
+def read_file(fmt: str, path: str, opts: ReadOptions) -> Iterator[Item]:
+    """Yields one ``RawExample`` or ``Rejected`` per line of ``path``."""
+    reader = get_format(fmt).read
+    if not opts.source:
+        opts = opts._replace(source=os.path.basename(path))
+    return reader(path, opts)
+
+
+def read_files(
+    fmt: str,
+    paths: Sequence[str],
+    *,
+    classes: Sequence[str] | None = None,
+    classes_file: str | None = None,
+    encoding: str | None = None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> tuple[list[str], list[Item]]:
+    """Convenience for tests and small corpora: the class list and all items of ``paths``."""
+    encoding = encoding or default_encoding(fmt)
+    if classes is None:
+        classes = class_names(fmt, paths, classes_file=classes_file, encoding=encoding,
+                              max_line_chars=max_line_chars)
+    items: list[Item] = []
+    for path, source in zip(paths, source_names(paths)):
+        opts = ReadOptions(tuple(classes), encoding, max_line_chars, source)
+        items.extend(read_file(fmt, path, opts))
+    return list(classes), items
+
+
+# --------------------------------------------------------------------------- TFDS
+
+# Known TFDS text datasets: which text features to join, in order, and whether
+# they carry Zhang et al.'s "\n" escapes.
+TFDS_PRESETS: dict[str, dict] = {
+    "ag_news_subset": {"text_fields": ("title", "description"), "unescape_newlines": True},
+}
+
+
+class TfdsSpec(NamedTuple):
+    """What to read from a TFDS dataset."""
+
+    name: str
+    data_dir: str | None = None
+    text_fields: tuple[str, ...] = ()  # empty: the preset, else every Text feature
+    label_field: str = "label"
+    unescape_newlines: bool | None = None  # None: the preset, else False
+
+
+def _tfds_builder(spec: TfdsSpec):
+    import tensorflow_datasets as tfds
+
+    return tfds.builder(spec.name, data_dir=spec.data_dir)
+
+
+def tfds_resolve(spec: TfdsSpec, download: bool = True) -> tuple[TfdsSpec, list[str], dict[str, int | None]]:
+    """Prepares the dataset (downloading it if needed) and resolves fields.
+
+    Returns the completed spec, the class names (from the label's
+    ``ClassLabel``) and ``{split name: number of examples or None}``.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(spec)
+    features = builder.info.features
+    if spec.label_field not in features:
+        raise ValueError(f"TFDS {spec.name!r} has no label feature {spec.label_field!r}; "
+                         f"features: {sorted(features.keys())}")
+    label = features[spec.label_field]
+    if not isinstance(label, tfds.features.ClassLabel):
+        raise ValueError(f"TFDS {spec.name!r} feature {spec.label_field!r} is not a ClassLabel")
+    preset = TFDS_PRESETS.get(spec.name, {})
+    text_fields = tuple(spec.text_fields) or tuple(preset.get("text_fields", ())) or tuple(
+        k for k, v in features.items() if isinstance(v, tfds.features.Text)
+    )
+    missing = [f for f in text_fields if f not in features]
+    if not text_fields or missing:
+        raise ValueError(f"TFDS {spec.name!r}: text fields {missing or '(none)'} not found; "
+                         f"features: {sorted(features.keys())}")
+    unescape = spec.unescape_newlines
+    if unescape is None:
+        unescape = bool(preset.get("unescape_newlines", False))
+    spec = spec._replace(text_fields=text_fields, unescape_newlines=unescape)
+    if download:
+        builder.download_and_prepare()
+    splits = {name: info.num_examples for name, info in builder.info.splits.items()}
+    return spec, list(label.names), splits
+
+
+def read_tfds(
+    spec: TfdsSpec, split: str, start: int | None = None, end: int | None = None
+) -> Iterator[Item]:
+    """Yields the examples ``[start, end)`` of ``split`` (all when both are None).
+
+    ``spec`` must come from :func:`tfds_resolve` (fields resolved, data prepared).
+    """
+    import tensorflow_datasets as tfds
+
+    builder = _tfds_builder(spec)
+    num_classes = builder.info.features[spec.label_field].num_classes
+    offset = start or 0
+    tfds_split = split if start is None and end is None else f"{split}[{offset}:{'' if end is None else end}]"
+    ds = builder.as_dataset(split=tfds_split, shuffle_files=False)
+    source = f"{spec.name}/{split}"
+    for i, example in enumerate(tfds.as_numpy(ds)):
+        index = offset + i
+        parts = []
+        bad = None
+        for field in spec.text_fields:
+            value = example[field]
+            try:
+                value = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+            except UnicodeDecodeError as e:
+                bad = Rejected(source, index, INVALID_ENCODING, f"{field}: not valid utf-8: {e}",
+                               _raw(value, "utf-8"))
+                break
+            parts.append(value)
+        if bad is not None:
+            yield bad
+            continue
+        if spec.unescape_newlines:
+            text = _zhang_text(parts)
+        else:
+            text = " ".join(p.strip() for p in parts if p.strip())
+        label = int(example[spec.label_field])
+        raw = _truncate(json.dumps({**dict(zip(spec.text_fields, parts)), "label": label}))
+        if not 0 <= label < num_classes:
+            yield Rejected(source, index, LABEL_OUT_OF_RANGE,
+                           f"label {label} not in [0, {num_classes})", raw)
+            continue
+        text = text.strip()
+        if not text:
+            yield Rejected(source, index, EMPTY_TEXT, "the text is empty", raw)
+            continue
+        yield RawExample(f"{source}:{index}", text, label, index)
+
+
+def count_items(items: Iterable[Item]) -> dict[str, int]:
+    """``{"read", "good", "rejected"}`` counts of an item stream (for tests and summaries)."""
+    good = rejected = 0
+    for item in items:
+        if isinstance(item, Rejected):
+            rejected += 1
+        else:
+            good += 1
+    return {"read": good + rejected, "good": good, "rejected": rejected}
