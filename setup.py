@@ -25,7 +25,8 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={
-        "dev": ["pytest>=8"],
+        # jax: the tests also build the models on Keras' JAX backend (backend neutrality).
+        "dev": ["pytest>=8", "jax[cpu]>=0.4.36,<0.11"],
         # Runner-specific extras for large corpora (not needed on DirectRunner).
         "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
     },
