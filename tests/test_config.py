@@ -1,0 +1,133 @@
+"""Config files, overrides and their error messages."""
+from __future__ import annotations
+
+import glob
+import os
+
+import pytest
+import yaml
+
+from tfpipe import config, paths
+
+CONFIG_DIR = os.path.join(config.REPO_ROOT, "configs")
+
+
+def test_defaults_are_the_papers():
+    cfg = config.load()
+    assert cfg.data.dir == paths.DEFAULT_DATA_DIR
+    assert cfg.data.epoch_samples is None
+    t = cfg.train
+    assert (t.optimizer, t.momentum, t.learning_rate, t.batch_size) == ("sgd", 0.9, 0.01, 128)
+    assert (t.schedule, t.lr_decay_every, t.lr_decay_factor, t.lr_decay_times) == ("paper_step", 3, 0.5, 10)
+    assert t.mixed_precision == "auto" and t.distribute == "auto"
+    assert cfg.eval.split == "test" and cfg.validation_split == "test"
+    assert cfg.model_name == "char_cnn_small"
+
+
+def test_overrides_are_yaml_typed():
+    cfg = config.from_dict(
+        {"train": {"epochs": 5}},
+        ["train.epochs=3", "train.learning_rate=1e-3", "train.clipnorm=null", "data.cache=true",
+         "data.epoch_samples=1e4", "model.name=char_cnn_large", "model.dropout=0.25", "eval.split=valid"],
+    )
+    assert cfg.train.epochs == 3
+    assert cfg.train.learning_rate == 0.001  # "1e-3" is a string to YAML 1.1; accepted for floats
+    assert cfg.train.clipnorm is None and cfg.data.cache is True
+    assert cfg.data.epoch_samples == 10000
+    assert cfg.model == {"name": "char_cnn_large", "dropout": 0.25}
+    assert cfg.model_kwargs == {"dropout": 0.25}
+    assert cfg.validation_split == "valid"
+    assert cfg.flat()["train.epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.bogus=1"], r"unknown key\(s\) in section 'train': bogus; valid keys: epochs, batch_size, optimizer"),
+        (["data.dirr=x"], r"valid keys: dir, feature, epoch_samples"),
+        (["foo.x=1"], r"unknown section 'foo'; valid sections: data, model, train, eval"),
+        (["epochs=3"], r"section\.key=value"),
+        (["train.optimizer=lbfgs"], r"train.optimizer='lbfgs' is not valid; valid choices: sgd, adam, adamw, rmsprop"),
+        (["train.schedule=linear"], r"valid choices: paper_step, constant, cosine"),
+        (["train.mixed_precision=float16"], r"valid choices: auto, float32, mixed_float16, mixed_bfloat16"),
+        (["train.distribute=tpu"], r"valid choices: auto, default, one_device, mirrored"),
+        (["data.feature=bytes"], r"valid choices: chars, word_ids, text"),
+        (["data.verify=md5"], r"valid choices: size, sha256, none"),
+        (["train.epochs=0"], r"train.epochs must be > 0"),
+        (["train.epochs=2.5"], r"train.epochs must be an integer"),
+        (["train.learning_rate=fast"], r"train.learning_rate must be a number"),
+        (["train.momentum=1"], r"train.momentum must be < 1"),
+        (["data.cache=yes please"], r"data.cache must be true or false"),
+        (["train.optimizer=null"], r"train.optimizer may not be null"),
+    ],
+)
+def test_errors_name_the_valid_keys_and_choices(overrides, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_dict({}, overrides)
+
+
+def test_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  epochs: 3\n")
+    with pytest.raises(config.ConfigError, match=r"unknown section\(s\) training; valid sections: data, model, train, eval"):
+        config.load(str(bad))
+    bad.write_text("train: [1, 2]\n")
+    with pytest.raises(config.ConfigError, match="section 'train' must be a mapping"):
+        config.load(str(bad))
+    with pytest.raises(config.ConfigError, match="not found"):
+        config.load(str(tmp_path / "missing.yaml"))
+
+
+def test_model_keys_are_checked_against_the_registry():
+    from tfpipe import models
+
+    with pytest.raises(config.ConfigError, match=r"model.name='nope' is not registered; valid names: .*char_cnn_small"):
+        config.validate_model(config.from_dict({"model": {"name": "nope"}}))
+    with pytest.raises(config.ConfigError, match=r"unknown key\(s\) for model 'char_cnn_small': bogus; valid keys: name"):
+        config.validate_model(config.from_dict({"model": {"name": "char_cnn_small", "bogus": 1}}))
+    with pytest.raises(config.ConfigError, match=r"model.l0 is read from the data manifest"):
+        config.validate_model(config.from_dict({"model": {"l0": 100}}))
+    assert "l0" in models.DATA_KEYS
+
+
+def test_feature_and_verify_choices_match_the_pipeline():
+    from tfpipe.data import pipeline
+
+    assert set(config.FEATURES) == set(pipeline.FEATURES)
+    assert set(config.VERIFY) == set(pipeline.VERIFY_MODES)
+
+
+def test_every_shipped_config_loads_and_validates():
+    files = sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
+    names = {os.path.basename(f) for f in files}
+    assert {
+        "char_cnn_small_default.yaml", "char_cnn_large_default.yaml", "char_cnn_small_ag_news.yaml",
+        "char_cnn_large_ag_news.yaml", "char_cnn_small_ag_news_adam.yaml",
+    } <= names
+    for path in files:
+        cfg = config.load(path)
+        config.validate_model(cfg)
+        # The resolved config round-trips through YAML unchanged.
+        assert config.from_dict(yaml.safe_load(cfg.to_yaml())) == cfg
+
+
+def test_paper_configs_use_the_paper_schedule():
+    for name in ("char_cnn_small_ag_news.yaml", "char_cnn_large_ag_news.yaml"):
+        t = config.load(os.path.join(CONFIG_DIR, name)).train
+        assert (t.optimizer, t.momentum, t.learning_rate, t.batch_size, t.schedule) == (
+            "sgd", 0.9, 0.01, 128, "paper_step")
+        assert (t.lr_decay_every, t.lr_decay_factor, t.lr_decay_times) == (3, 0.5, 10)
+
+
+def test_default_run_dir_is_named_after_the_config():
+    assert config.default_model_dir("configs/char_cnn_large_ag_news.yaml") == os.path.join(
+        paths.DEFAULT_RUNS_DIR, "char_cnn_large_ag_news")
+    assert config.default_model_dir(None).endswith("char_cnn_small_default")
+
+
+def test_cli_lists_keys_and_rejects_bad_override(capsys):
+    assert config.main([]) == 0
+    out = capsys.readouterr().out
+    assert "lr_decay_every: 3" in out and "mixed_precision: auto" in out
+    assert config.main(["--set", "train.nope=1"]) == 2
+    assert "valid keys" in capsys.readouterr().err

@@ -1,0 +1,422 @@
+"""Experiment configuration: one YAML file per experiment with four sections.
+
+A config file has the sections ``data``, ``model``, ``train`` and ``eval``;
+every key, its default and its meaning is declared once below (the dataclass
+fields and their ``help``).  ``python -m tfpipe.config`` prints them all.
+
+* ``data``, ``train`` and ``eval`` keys are fixed: an unknown key is an error
+  that lists the valid ones, and enum-valued keys name their valid choices.
+* ``model`` holds ``name`` (a registered builder, see ``tfpipe.models.names()``)
+  plus that builder's own keys, passed through to ``tfpipe.models.build``.  The
+  data-derived keys (``tfpipe.models.DATA_KEYS``: number of classes, ``l0``,
+  alphabet and vocabulary sizes, word cap) come from the data manifest and may
+  not be set here.
+
+Overrides use ``section.key=value`` (``--set train.epochs=3``); the value is
+parsed as YAML, so ``null``, ``true``, ``3`` and ``1e-3`` mean what they look
+like (a float written ``1e-3``, which plain YAML 1.1 reads as a string, is
+accepted for float keys).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import types
+import typing
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from tfpipe import paths
+
+SECTIONS = ("data", "model", "train", "eval")
+
+# Repository root (the parent of the ``tfpipe`` package): configs/ lives here.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_CONFIG = os.path.join("configs", "char_cnn_small_default.yaml")
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("paper_step", "constant", "cosine")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("auto", "default", "one_device", "mirrored")
+# The same values as tfpipe.data.pipeline.FEATURES / VERIFY_MODES (kept here so that
+# reading a config does not import TensorFlow; a test checks they agree).
+FEATURES = ("chars", "word_ids", "text")
+VERIFY = ("size", "sha256", "none")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says why."""
+
+
+def _key(default: Any, help: str, *, choices: Sequence[str] | None = None, min: float | None = None,
+         max: float | None = None, positive: bool = False, below: float | None = None) -> Any:
+    """A config key: its default, its documentation and its constraints."""
+    meta = {"help": help, "choices": tuple(choices) if choices else None, "min": min, "max": max,
+            "positive": positive, "below": below}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """``data``: where the preprocessed shards are and how they are read."""
+
+    dir: str = _key(
+        paths.DEFAULT_DATA_DIR,
+        "preprocessed data directory (manifest.json + shards) written by beam_jobs.preprocess; "
+        "relative paths are relative to the working directory; --data_dir overrides it",
+    )
+    feature: str = _key(
+        "chars", "model input read from the shards: 'chars' (uint8 [l0] character indices), 'word_ids' "
+        "(int64 [max_words] word ids, 0-padded) or 'text' (the cleaned strings)",
+        choices=FEATURES,
+    )
+    epoch_samples: int | None = _key(
+        None,
+        "the paper's epoch sampling: examples per epoch drawn uniformly across classes "
+        "(with replacement); null = one pass over the train split per epoch",
+        positive=True,
+    )
+    cache: bool = _key(False, "cache the parsed train split in memory after the first epoch")
+    shuffle_buffer: int = _key(10000, "shuffle buffer size in examples (0 = no shuffling)", min=0)
+    verify: str = _key(
+        "size",
+        "check shards against the manifest before reading: 'none', 'size' (cheap) or "
+        "'sha256' (reads every byte)",
+        choices=VERIFY,
+    )
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """``train``: optimisation, precision, devices and TensorBoard extras."""
+
+    epochs: int = _key(30, "number of epochs (the paper: 10 halvings, every 3 epochs = 30)", positive=True)
+    batch_size: int = _key(128, "global batch size (split across replicas); the paper uses 128",
+                           positive=True)
+    optimizer: str = _key("sgd", "optimizer", choices=OPTIMIZERS)
+    learning_rate: float = _key(0.01, "initial learning rate (the paper: 0.01)", positive=True)
+    momentum: float = _key(0.9, "momentum of sgd and rmsprop (the paper: 0.9)", min=0.0, below=1.0)
+    weight_decay: float = _key(0.0, "decoupled weight decay (0 = none); adamw needs it > 0 to differ from adam",
+                               min=0.0)
+    clipnorm: float | None = _key(None, "clip each gradient to this L2 norm; null = no clipping",
+                                  positive=True)
+    schedule: str = _key(
+        "paper_step",
+        "learning-rate schedule counted in epochs: 'paper_step' (multiply by lr_decay_factor every "
+        "lr_decay_every epochs, at most lr_decay_times times), 'constant', or 'cosine' (from "
+        "learning_rate at epoch 0 towards lr_min at the last epoch)",
+        choices=SCHEDULES,
+    )
+    lr_decay_every: int = _key(3, "paper_step: epochs between decays (the paper: 3)", positive=True)
+    lr_decay_factor: float = _key(0.5, "paper_step: factor per decay (the paper: halve, 0.5)",
+                                  positive=True, max=1.0)
+    lr_decay_times: int = _key(10, "paper_step: number of decays before the rate stays put (the paper: 10)",
+                               min=0)
+    lr_min: float = _key(0.0, "cosine: final learning rate", min=0.0)
+    seed: int = _key(0, "seeds Python, NumPy, TensorFlow/Keras and the input pipeline", min=0)
+    deterministic: bool = _key(False, "enable TensorFlow op determinism (slower; bit-identical reruns)")
+    mixed_precision: str = _key(
+        "auto",
+        "Keras dtype policy: 'auto' = mixed_float16 when every visible GPU has compute capability "
+        ">= 7.0, float32 otherwise (CPU); the softmax output stays float32",
+        choices=PRECISIONS,
+    )
+    distribute: str = _key(
+        "auto",
+        "tf.distribute strategy: 'auto' = MirroredStrategy with more than one GPU, the default "
+        "strategy otherwise; 'default', 'one_device' (first GPU, else CPU) or 'mirrored'",
+        choices=STRATEGIES,
+    )
+    steps_per_execution: int = _key(1, "training steps run per tf.function call", positive=True)
+    early_stopping_patience: int = _key(0, "stop after this many epochs without improvement (0 = off)",
+                                        min=0)
+    early_stopping_monitor: str = _key("val_loss", "metric watched by early stopping", choices=MONITORS)
+    tensorboard_filters: int = _key(
+        12, "first-layer filters drawn as images each epoch, like the paper's Figure 4 (0 = none)", min=0
+    )
+    confusion_every: int = _key(
+        1, "write the validation confusion matrix image every N epochs (0 = never)", min=0
+    )
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """``eval``: the split used for validation during training and by tfpipe.evaluate."""
+
+    split: str = _key("test", "split evaluated by tfpipe.evaluate (and validated on while training)")
+    validation_split: str | None = _key(
+        None, "split validated on after each training epoch; null = the same as eval.split"
+    )
+    batch_size: int = _key(512, "batch size for validation and evaluation", positive=True)
+
+
+_SECTION_TYPES = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+@dataclasses.dataclass
+class Config:
+    """A complete, validated experiment configuration."""
+
+    data: DataConfig
+    model: dict[str, Any]
+    train: TrainConfig
+    eval: EvalConfig
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"]
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        """The model section minus ``name``: keyword arguments for ``models.build``."""
+        return {k: v for k, v in self.model.items() if k != "name"}
+
+    @property
+    def validation_split(self) -> str:
+        return self.eval.validation_split or self.eval.split
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            "data": dataclasses.asdict(self.data),
+            "model": dict(self.model),
+            "train": dataclasses.asdict(self.train),
+            "eval": dataclasses.asdict(self.eval),
+        }
+
+    def flat(self) -> dict[str, Any]:
+        """``{"section.key": value}`` for every key (hparams, comparisons)."""
+        return {f"{s}.{k}": v for s, keys in self.to_dict().items() for k, v in keys.items()}
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _coerce(section: str, field: dataclasses.Field, hint: Any, value: Any) -> Any:
+    """Checks ``value`` against the field's type and constraints; returns it typed."""
+    name = f"{section}.{field.name}"
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"{name} may not be null")
+    base = next(t for t in allowed if t is not type(None))
+    if base is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, got {value!r}")
+    elif base is int:
+        if isinstance(value, str):  # "1e6" (YAML 1.1 reads it as a string)
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, got {value!r}")
+    elif base is float:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        value = float(value)
+    elif base is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, got {value!r}")
+    meta = field.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(
+            f"{name}={value!r} is not valid; valid choices: {', '.join(meta['choices'])}"
+        )
+    if meta.get("positive") and not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+    if meta.get("min") is not None and value < meta["min"]:
+        raise ConfigError(f"{name} must be >= {meta['min']}, got {value!r}")
+    if meta.get("max") is not None and value > meta["max"]:
+        raise ConfigError(f"{name} must be <= {meta['max']}, got {value!r}")
+    if meta.get("below") is not None and not value < meta["below"]:
+        raise ConfigError(f"{name} must be < {meta['below']:g}, got {value!r}")
+    return value
+
+
+def _build_section(section: str, raw: dict[str, Any]) -> Any:
+    cls = _SECTION_TYPES[section]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) in section '{section}': {', '.join(unknown)}; "
+            f"valid keys: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    return cls(**{k: _coerce(section, fields[k], hints[k], v) for k, v in raw.items()})
+
+
+def _build_model(raw: dict[str, Any]) -> dict[str, Any]:
+    model = dict(raw)
+    model.setdefault("name", "char_cnn_small")
+    if not isinstance(model["name"], str):
+        raise ConfigError(f"model.name must be a string, got {model['name']!r}")
+    for key in model:
+        if not isinstance(key, str):
+            raise ConfigError(f"model keys must be strings, got {key!r}")
+    return model
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``"train.epochs=3"`` -> ``("train", "epochs", 3)`` (value parsed as YAML)."""
+    key, sep, value = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not name or "." in name:
+        raise ConfigError(
+            f"override {text!r} must look like section.key=value with a section among "
+            f"{', '.join(SECTIONS)} (e.g. train.epochs=3)"
+        )
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from None
+    return section, name, parsed
+
+
+def from_dict(raw: dict[str, Any] | None, overrides: Iterable[str] = (), *, source: str = "<dict>") -> Config:
+    """Builds and validates a Config from a nested dict plus ``section.key=value`` overrides."""
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a config must be a mapping of sections, got {type(raw).__name__}")
+    unknown = sorted(str(s) for s in set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {', '.join(unknown)}; valid sections: {', '.join(SECTIONS)}"
+        )
+    sections: dict[str, dict[str, Any]] = {}
+    for s in SECTIONS:
+        value = raw.get(s) or {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: section '{s}' must be a mapping, got {value!r}")
+        sections[s] = dict(value)
+    for text in overrides:
+        section, name, value = parse_override(text)
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"override {text!r}: unknown section {section!r}; valid sections: {', '.join(SECTIONS)}"
+            )
+        sections[section][name] = value
+    return Config(
+        data=_build_section("data", sections["data"]),
+        model=_build_model(sections["model"]),
+        train=_build_section("train", sections["train"]),
+        eval=_build_section("eval", sections["eval"]),
+    )
+
+
+def resolve_path(path: str) -> str:
+    """A config path as given, else relative to the repository root (for ``configs/...``)."""
+    if os.path.exists(path) or os.path.isabs(path):
+        return path
+    candidate = os.path.join(REPO_ROOT, path)
+    return candidate if os.path.exists(candidate) else path
+
+
+def load(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Reads a YAML config (``None``: all defaults) and applies overrides."""
+    raw: Any = {}
+    source = "<defaults>"
+    if path is not None:
+        source = resolve_path(path)
+        if not os.path.exists(source):
+            raise ConfigError(f"config file {path!r} not found")
+        with open(source, encoding="utf-8") as f:
+            try:
+                raw = yaml.safe_load(f)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    return from_dict(raw, overrides, source=source)
+
+
+def validate_model(cfg: Config) -> None:
+    """Checks the model name and keys against the registry (imports tfpipe.models)."""
+    from tfpipe import models
+
+    name = cfg.model_name
+    if name not in models.names():
+        raise ConfigError(f"model.name={name!r} is not registered; valid names: {', '.join(models.names())}")
+    data_keys = sorted(set(cfg.model_kwargs) & set(models.DATA_KEYS))
+    if data_keys:
+        raise ConfigError(
+            f"model.{data_keys[0]} is read from the data manifest and may not be set in the config "
+            f"(data-derived keys: {', '.join(models.DATA_KEYS)})"
+        )
+    valid = models.config_keys(name, include_data_keys=False)
+    unknown = sorted(set(cfg.model_kwargs) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) for model {name!r}: {', '.join(unknown)}; valid keys: name, {', '.join(valid)}"
+        )
+
+
+def run_name(config_path: str | None) -> str:
+    """Default run directory name: the config file's stem."""
+    path = config_path or DEFAULT_CONFIG
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def default_model_dir(config_path: str | None) -> str:
+    return os.path.join(paths.DEFAULT_RUNS_DIR, run_name(config_path))
+
+
+def describe() -> str:
+    """Every key with its default, choices and meaning (the reference for config files)."""
+    lines = []
+    for section in SECTIONS:
+        lines.append(f"{section}:")
+        if section == "model":
+            lines.append("  name: char_cnn_small  # a registered model (tfpipe.models.names());")
+            lines.append("  # plus that model's own keys (tfpipe.models.config_keys(name)), passed to models.build;")
+            lines.append("  # num_classes, l0, alphabet_size, vocab_size and max_words come from the manifest.")
+            continue
+        for field in dataclasses.fields(_SECTION_TYPES[section]):
+            meta = field.metadata
+            default = yaml.safe_dump(field.default, default_flow_style=True).strip().removesuffix("...").strip()
+            choices = f" [{'|'.join(meta['choices'])}]" if meta.get("choices") else ""
+            lines.append(f"  {field.name}: {default}  #{choices} {meta['help']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tfpipe.config [FILE] [--set k=v ...]``: print the keys, or a resolved config."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tfpipe.config",
+        description="With no FILE: list every config key, its default and meaning. "
+        "With FILE: print the validated config after overrides.",
+    )
+    parser.add_argument("config", nargs="?", help="YAML config file")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one key (repeatable)")
+    args = parser.parse_args(argv)
+    if args.config is None and not args.overrides:
+        print(describe())
+        return 0
+    try:
+        cfg = load(args.config, args.overrides)
+        validate_model(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(cfg.to_yaml(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

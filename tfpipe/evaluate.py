@@ -1,0 +1,137 @@
+"""``python -m tfpipe.evaluate``: test error, per-class accuracy and the confusion matrix of a run.
+
+    python -m tfpipe.evaluate --model_dir DIR [--data_dir DIR] [--split test]
+
+Reads the run's ``model.keras`` and ``config.yaml`` (the data directory
+defaults to the one the run trained on), predicts every example of the split
+once and writes ``DIR/results.json``:
+
+  ``test_accuracy``, ``test_error_pct``, ``test_loss`` (named after the split),
+  ``accuracy``, ``error_pct``, ``loss`` (the same, unprefixed), ``split``,
+  ``num_examples``, ``class_names``, ``class_counts``, ``per_class_accuracy``
+  (class name -> accuracy, null for a class absent from the split),
+  ``confusion_matrix`` (rows = true class, columns = predicted), and the
+  training time / throughput copied from ``train_results.json``.
+
+A split other than the config's ``eval.split`` is written to
+``results_<split>.json`` so it does not replace the test results.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfpipe import metrics
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
+
+# Copied from train_results.json when present.
+TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
+
+
+def results_file(split: str, eval_split: str) -> str:
+    from tfpipe.training import runs
+
+    return runs.RESULTS if split == eval_split else f"results_{split}.json"
+
+
+def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None = None) -> tuple[dict[str, Any], str]:
+    """Evaluates a run on ``split``; writes the results and returns ``(results, path written)``."""
+    from tfpipe.training import datasets, inference, modeling, runs
+
+    cfg = runs.load_config(model_dir)
+    data_dir = data_dir or cfg.data.dir
+    split = split or cfg.eval.split
+    manifest = datasets.load_manifest(data_dir)
+    datasets.check_splits(data_dir, manifest, [split])
+    model = modeling.load_model(model_dir, cfg, manifest)
+    ds = datasets.eval_dataset(cfg, manifest, data_dir, split)
+    try:
+        labels, probs = inference.predict(model, ds)
+    except datasets.READ_ERRORS as e:
+        error = datasets.corrupt_shard_error(data_dir, manifest, [split], e)
+        if error is None:
+            raise
+        raise error from None
+
+    cm = metrics.confusion_matrix(labels, probs.argmax(axis=1), manifest.num_classes)
+    summary = metrics.summary(cm, manifest.class_names)
+    picked = probs[np.arange(len(labels)), labels] if len(labels) else np.zeros([0])
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None
+    results: dict[str, Any] = {
+        "split": split,
+        f"{split}_accuracy": summary["accuracy"],
+        f"{split}_error_pct": summary["error_pct"],
+        f"{split}_loss": loss,
+        "loss": loss,
+        **summary,
+        "model": cfg.model_name,
+        "model_dir": model_dir,
+        "data_dir": data_dir,
+    }
+    trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
+    results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})
+    path = os.path.join(model_dir, results_file(split, cfg.eval.split))
+    runs.write_json(path, results)
+    return results, path
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A small plain-text table of the results."""
+    names = results["class_names"]
+    width = max([len(n) for n in names] + [5])
+    lines = [
+        f"{results['model']} on {results['data_dir']}, split {results['split']}: "
+        f"{results['num_examples']} examples",
+        f"  accuracy {100 * results['accuracy']:.2f} %   error {results['error_pct']:.2f} %"
+        + (f"   loss {results['loss']:.4f}" if results.get("loss") is not None else ""),
+        "",
+        f"  {'class':<{width}}  {'n':>6}  {'accuracy':>8}",
+    ]
+    for name in names:
+        acc = results["per_class_accuracy"][name]
+        shown = f"{100 * acc:7.2f}%" if acc is not None else "     n/a"
+        lines.append(f"  {name:<{width}}  {results['class_counts'][name]:>6}  {shown:>8}")
+    short = [n[:7] for n in names]
+    lines += ["", f"  confusion matrix (rows: true class, columns: predicted)",
+              f"  {'':<{width}}  " + " ".join(f"{s:>7}" for s in short)]
+    for name, row in zip(names, results["confusion_matrix"]):
+        lines.append(f"  {name:<{width}}  " + " ".join(f"{v:>7}" for v in row))
+    if results.get("training_time_s") is not None:
+        eps = results.get("examples_per_sec")
+        lines += ["", f"  training time {results['training_time_s']:.1f} s"
+                  + (f" ({eps:.0f} examples/s)" if eps else "")]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfpipe.evaluate",
+        description="Evaluate a trained run: writes MODEL_DIR/results.json (test error %, per-class "
+        "accuracy, confusion matrix) and prints a table.",
+    )
+    parser.add_argument("--model_dir", required=True, help="run directory written by python -m tfpipe.train")
+    parser.add_argument("--data_dir", default=None,
+                        help="preprocessed data directory (default: the one in the run's config.yaml)")
+    parser.add_argument("--split", default=None,
+                        help="split to evaluate (default: the run's eval.split, normally 'test'); other "
+                        "splits go to results_<split>.json")
+    args = parser.parse_args(argv)
+    from tfpipe.training.datasets import DataError
+
+    try:
+        results, path = evaluate(args.model_dir, data_dir=args.data_dir, split=args.split)
+    except (DataError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""``python -m tfpipe.predict "some text"``: classify raw text with an exported SavedModel.
+
+    python -m tfpipe.predict "some text" ["more text" ...] [--model DIR] [--json]
+
+Loads the SavedModel written by ``python -m tfpipe.export`` with
+``tf.saved_model.load`` alone (no tfpipe model code, no Keras) and prints,
+for each text, the predicted class and the probability of every class.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from tfpipe import paths
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
+
+DEFAULT_MODEL = os.path.join(paths.DEFAULT_RUNS_DIR, "char_cnn_small_default", "export")
+
+
+def load(model: str):
+    """The exported ``serve`` function and the class names stored beside it."""
+    import tensorflow as tf
+
+    try:  # word models use tensorflow-text ops, which must be registered before loading
+        import tensorflow_text  # noqa: F401
+    except ImportError:
+        pass
+    loaded = tf.saved_model.load(model)
+    with open(os.path.join(model, "assets.extra", "class_names.json"), encoding="utf-8") as f:
+        class_names = json.load(f)
+    return loaded.signatures["serve"], class_names
+
+
+def predict(model: str, texts: Sequence[str]) -> list[dict]:
+    """One dict per text: ``text``, ``class_name``, ``class_id``, ``probabilities`` (name -> p)."""
+    import tensorflow as tf
+
+    serve, class_names = load(model)
+    out = serve(text=tf.constant(list(texts), dtype=tf.string))
+    probs = out["probabilities"].numpy()
+    return [
+        {
+            "text": text,
+            "class_name": out["class_name"][i].numpy().decode("utf-8"),
+            "class_id": int(out["class_id"][i]),
+            "probabilities": {name: float(p) for name, p in zip(class_names, probs[i])},
+        }
+        for i, text in enumerate(texts)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfpipe.predict",
+        description="Classify raw text with a SavedModel written by python -m tfpipe.export.",
+    )
+    parser.add_argument("texts", nargs="+", metavar="TEXT", help="text(s) to classify")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"exported SavedModel (default: {DEFAULT_MODEL})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per text")
+    args = parser.parse_args(argv)
+    if not os.path.isdir(args.model):
+        print(
+            f"error: no SavedModel at {args.model!r}: export a run first with "
+            "`python -m tfpipe.export --model_dir RUN_DIR` (or pass --model)",
+            file=sys.stderr,
+        )
+        return 2
+    for result in predict(args.model, args.texts):
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False))
+            continue
+        print(f"{result['class_name']}\t{result['text'][:70]!r}")
+        for name, p in sorted(result["probabilities"].items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<20} {p:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

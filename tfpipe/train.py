@@ -1,0 +1,275 @@
+"""``python -m tfpipe.train``: train a model from a YAML config on a preprocessed data directory.
+
+    python -m tfpipe.train [--config FILE] [--data_dir DIR] [--model_dir DIR] [--set section.key=value ...]
+
+With no arguments it trains ``configs/char_cnn_small_default.yaml`` on the
+default preprocessing output (``tfpipe.paths.DEFAULT_DATA_DIR``) into
+``<DEFAULT_RUNS_DIR>/<config stem>``.  See ``tfpipe.training.runs`` for what
+the run directory holds and ``python -m tfpipe.config`` for every config key.
+
+A run that is interrupted (even by SIGKILL) and started again with the same
+command continues after its last completed epoch; ``--fresh`` discards it and
+starts over.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+import uuid
+from typing import Any, Sequence
+
+from tfpipe import config as config_lib
+from tfpipe import paths
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
+
+
+class TrainError(RuntimeError):
+    """A problem the user can fix (missing data, corrupt shard, clashing run); the message says how."""
+
+
+def _prepare_run_dir(model_dir: str, cfg: config_lib.Config, fresh: bool) -> int:
+    """Creates/cleans the run directory; returns the number of epochs already completed."""
+    from tfpipe.training import runs
+
+    os.makedirs(model_dir, exist_ok=True)
+    runs.repair_backup(model_dir)
+    done = runs.backup_epoch(model_dir)
+    if fresh or done is None:
+        runs.clear(model_dir)
+        done = 0
+    else:
+        saved = runs.read_saved_config(model_dir)
+        diffs = runs.config_differences(saved, cfg) if saved is not None else ["(no config.yaml)"]
+        if diffs:
+            raise TrainError(
+                f"{model_dir} holds an unfinished run with a different config ({'; '.join(diffs)}): "
+                "run the same command to resume it, pass --fresh to discard it, or use another --model_dir"
+            )
+        runs.rewrite_progress(model_dir, runs.read_progress(model_dir, before=done))
+    runs.save_config(model_dir, cfg)
+    return done
+
+
+def _summarize(progress: list[dict[str, Any]]) -> dict[str, Any]:
+    """Times, throughput and the per-epoch history of every completed epoch of the run."""
+    train_time = sum(r["train_time_s"] for r in progress)
+    examples = sum(r["examples"] for r in progress)
+    history = [{"epoch": r["epoch"], **r["logs"], "train_time_s": r["train_time_s"]} for r in progress]
+    best = max(progress, key=lambda r: r["logs"].get("val_accuracy", float("-inf")), default=None)
+    return {
+        "epochs_run": len(progress),
+        "sessions": len({r["session"] for r in progress}),
+        "final": dict(progress[-1]["logs"]) if progress else {},
+        "best_val_accuracy": best["logs"].get("val_accuracy") if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "training_time_s": train_time,
+        "eval_time_s": sum(r["eval_time_s"] for r in progress),
+        "examples_seen": examples,
+        "examples_per_sec": examples / train_time if train_time > 0 else None,
+        "history": history,
+    }
+
+
+def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False) -> dict[str, Any]:
+    """Trains ``cfg`` into ``model_dir`` (resuming an unfinished run there); returns train_results.
+
+    Raises ``TrainError`` or ``datasets.DataError`` (missing data, corrupt shard) with a message
+    meant for the user, ``config.ConfigError`` for a bad model section.
+    """
+    import keras
+    import tensorflow as tf
+
+    from tfpipe.data import pipeline
+    from tfpipe.training import callbacks as cb
+    from tfpipe.training import datasets, devices, modeling, optimizers, runs, schedules
+
+    data_dir = cfg.data.dir
+    manifest = datasets.load_manifest(data_dir)
+    config_lib.validate_model(cfg)
+    val_split = cfg.validation_split
+    datasets.check_splits(data_dir, manifest, ["train", val_split])
+    done = _prepare_run_dir(model_dir, cfg, fresh)
+    session = uuid.uuid4().hex[:8]
+    started = time.time()
+
+    keras.utils.set_random_seed(cfg.train.seed)
+    if cfg.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    policy = devices.resolve_precision(cfg.train.mixed_precision)
+    devices.set_precision(policy)
+    strategy = devices.make_strategy(cfg.train.distribute)
+
+    t = cfg.train
+    train_ds = datasets.train_dataset(cfg, manifest, data_dir)
+    val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split)
+    steps = pipeline.steps_per_epoch(manifest, "train", t.batch_size, cfg.data.epoch_samples)
+    examples_per_epoch = (
+        steps * t.batch_size if cfg.data.epoch_samples else manifest.splits["train"].count
+    )
+
+    with strategy.scope():
+        model = modeling.build_model(cfg, manifest)
+        model.compile(  # under mixed_float16 Keras adds a LossScaleOptimizer itself
+            optimizer=optimizers.make_optimizer(t),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            metrics=["accuracy"],
+            steps_per_execution=t.steps_per_execution,
+        )
+
+    log_dir = os.path.join(model_dir, runs.LOG_DIR)
+    if done == 0:
+        cb.write_hparams(log_dir, cfg.flat())
+    previous = runs.read_progress(model_dir)
+    best_so_far = max((r["logs"].get("val_accuracy", float("-inf")) for r in previous), default=None)
+    os.makedirs(os.path.join(model_dir, runs.CHECKPOINT_DIR), exist_ok=True)
+    callbacks: list[keras.callbacks.Callback] = [
+        schedules.EpochLearningRate(t),
+        cb.ImageSummaries(
+            os.path.join(log_dir, "images"), class_names=manifest.class_names, val_data=val_ds,
+            val_split=val_split, max_filters=t.tensorboard_filters, confusion_every=t.confusion_every,
+        ),
+        cb.TensorBoard(log_dir=log_dir, histogram_freq=0, write_graph=False, profile_batch=0),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(model_dir, runs.BEST_WEIGHTS), monitor="val_accuracy", mode="max",
+            save_best_only=True, save_weights_only=True, initial_value_threshold=best_so_far,
+        ),
+    ]
+    if t.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=t.early_stopping_monitor, patience=t.early_stopping_patience, verbose=1,
+        ))
+    callbacks += [
+        # ProgressLog before BackupAndRestore: a kill between the two leaves a progress line
+        # without a backup, which the restart drops and re-runs (the other order would lose
+        # the epoch's line).  The backup is removed below, once model.keras and
+        # train_results.json are written, so a kill before that still resumes.
+        cb.ProgressLog(os.path.join(model_dir, runs.PROGRESS_FILE), session=session,
+                       examples_per_epoch=examples_per_epoch),
+        keras.callbacks.BackupAndRestore(
+            os.path.join(model_dir, runs.BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False,
+        ),
+    ]
+
+    if done:
+        print(f"tfpipe.train: resuming after epoch {done} of {t.epochs} from {model_dir}", flush=True)
+    if verbose:
+        print(
+            f"tfpipe.train: {cfg.model_name} ({model.count_params():,} parameters) on {data_dir} "
+            f"[{manifest.splits['train'].count} train / {manifest.splits[val_split].count} {val_split}], "
+            f"{t.epochs} epochs x {steps} steps, {t.optimizer} lr {t.learning_rate} ({t.schedule}), "
+            f"policy {policy}, {type(strategy).__name__} x{strategy.num_replicas_in_sync}",
+            flush=True,
+        )
+    try:
+        model.fit(
+            train_ds,
+            epochs=t.epochs,
+            steps_per_epoch=steps if cfg.data.epoch_samples else None,
+            validation_data=val_ds,
+            shuffle=False,  # the input pipeline shuffles
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    except datasets.READ_ERRORS as e:
+        error = datasets.corrupt_shard_error(data_dir, manifest, ["train", val_split], e)
+        if error is None:
+            raise
+        raise error from None
+
+    model.save(os.path.join(model_dir, runs.MODEL_FILE))
+    progress = runs.read_progress(model_dir)
+    summary = _summarize(progress)
+    results = {
+        "model": cfg.model_name,
+        "params": model.count_params(),
+        "data_dir": data_dir,
+        "train_examples": manifest.splits["train"].count,
+        "validation_split": val_split,
+        "validation_examples": manifest.splits[val_split].count,
+        "epochs": t.epochs,
+        "steps_per_epoch": steps,
+        "batch_size": t.batch_size,
+        "resumed_from_epoch": done,
+        "stopped_early": summary["epochs_run"] < t.epochs,
+        "mixed_precision": policy,
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "devices": devices.describe_devices(),
+        "session_wall_time_s": time.time() - started,
+        **summary,
+        "tensorboard": f"tensorboard --logdir {log_dir}",
+    }
+    runs.write_json(os.path.join(model_dir, runs.TRAIN_RESULTS), results)
+    final = {f"final/{k}": v for k, v in results["final"].items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    final["final/training_time_s"] = results["training_time_s"]
+    if results["examples_per_sec"]:
+        final["final/examples_per_sec"] = results["examples_per_sec"]
+    cb.write_scalars(log_dir, final, step=results["epochs_run"])
+    shutil.rmtree(os.path.join(model_dir, runs.BACKUP_DIR), ignore_errors=True)
+    return results
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tfpipe.train",
+        description="Train a model from a YAML config on a directory written by beam_jobs.preprocess. "
+        "An interrupted run restarted with the same command resumes after its last completed epoch.",
+    )
+    parser.add_argument(
+        "--config", default=None,
+        help=f"YAML config (default: {config_lib.DEFAULT_CONFIG}); `python -m tfpipe.config` lists every key",
+    )
+    parser.add_argument("--data_dir", default=None, help="preprocessed data directory (overrides data.dir)")
+    parser.add_argument(
+        "--model_dir", default=None,
+        help=f"run directory for config.yaml, checkpoints, model.keras, logs and results "
+        f"(default: {paths.DEFAULT_RUNS_DIR}/<config file stem>)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config key, value parsed as YAML (repeatable), e.g. --set train.epochs=3",
+    )
+    parser.add_argument("--fresh", action="store_true",
+                        help="discard an unfinished run in --model_dir instead of resuming it (a "
+                        "finished run there is always replaced by a new one)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    parser.add_argument("--print_config", action="store_true", help="print the resolved config and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from tfpipe.training.datasets import DataError  # imports TensorFlow: after --help
+
+    config_path = args.config or config_lib.DEFAULT_CONFIG
+    try:
+        cfg = config_lib.load(config_path, args.overrides)
+        if args.data_dir:
+            cfg.data.dir = args.data_dir
+        if args.print_config:
+            config_lib.validate_model(cfg)
+            print(cfg.to_yaml(), end="")
+            return 0
+        model_dir = args.model_dir or config_lib.default_model_dir(config_path)
+        results = train(cfg, model_dir, verbose=args.verbose, fresh=args.fresh)
+    except (config_lib.ConfigError, TrainError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    final = results["final"]
+    print(
+        f"trained {results['epochs_run']} epochs in {results['training_time_s']:.1f} s "
+        f"({results['examples_per_sec'] or 0:.0f} examples/s); "
+        + ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+    )
+    print(f"run directory: {model_dir}")
+    print(results["tensorboard"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

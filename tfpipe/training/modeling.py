@@ -1,0 +1,58 @@
+"""Building a model from a config and a data manifest; loading a trained one for inference."""
+from __future__ import annotations
+
+import os
+
+import keras
+
+from tfpipe import config as config_lib
+from tfpipe.data.manifest import Manifest
+from tfpipe.text import tokenize
+from tfpipe.training import runs
+
+
+def data_keys(manifest: Manifest) -> dict[str, int]:
+    """The data-derived model keys (``tfpipe.models.DATA_KEYS``) read from a manifest."""
+    return {
+        "num_classes": manifest.num_classes,
+        "l0": manifest.l0,
+        "alphabet_size": len(manifest.alphabet_chars),
+        "vocab_size": tokenize.vocab_size(manifest.vocab_words),
+        "max_words": manifest.max_words,
+    }
+
+
+def build_model(cfg: config_lib.Config, manifest: Manifest) -> keras.Model:
+    """``models.build(model.name, **model keys, **data keys)`` under the current dtype policy."""
+    from tfpipe import models
+
+    keys = data_keys(manifest)
+    missing = set(models.DATA_KEYS) - set(keys)
+    if missing:  # the registry grew a data key this function does not know
+        raise RuntimeError(f"no manifest value for data key(s) {sorted(missing)}")
+    return models.build(cfg.model_name, **cfg.model_kwargs, **{k: keys[k] for k in models.DATA_KEYS})
+
+
+def load_model(model_dir: str, cfg: config_lib.Config, manifest: Manifest) -> keras.Model:
+    """The run's final ``model.keras`` as a float32 model (for evaluation and export).
+
+    A model trained under a mixed policy is rebuilt under float32 and given
+    the trained weights (its variables are float32 in every policy), so
+    evaluation and serving run the same arithmetic on any device.
+    """
+    from tfpipe import models  # noqa: F401  (registers the custom layers for deserialization)
+
+    path = os.path.join(model_dir, runs.MODEL_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: train first with `python -m tfpipe.train --model_dir {model_dir}`")
+    model = keras.models.load_model(path, compile=False)
+    if model.dtype_policy.name == "float32":
+        return model
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        rebuilt = build_model(cfg, manifest)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt

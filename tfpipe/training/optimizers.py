@@ -1,0 +1,26 @@
+"""Optimizers named in the config (``train.optimizer``)."""
+from __future__ import annotations
+
+import keras
+
+
+def make_optimizer(train_cfg) -> keras.optimizers.Optimizer:
+    """The optimizer for a ``TrainConfig`` at its initial learning rate.
+
+    ``sgd`` and ``rmsprop`` use ``train.momentum`` (the paper: SGD, momentum
+    0.9); ``adam``/``adamw`` ignore it.  ``weight_decay`` is Keras' decoupled
+    weight decay; ``clipnorm`` clips each gradient's L2 norm.
+    """
+    t = train_cfg
+    common = {"learning_rate": t.learning_rate, "clipnorm": t.clipnorm}
+    if t.optimizer != "adamw":
+        common["weight_decay"] = t.weight_decay or None
+    if t.optimizer == "sgd":
+        return keras.optimizers.SGD(momentum=t.momentum, **common)
+    if t.optimizer == "adam":
+        return keras.optimizers.Adam(**common)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(weight_decay=t.weight_decay, **common)
+    if t.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(momentum=t.momentum, **common)
+    raise ValueError(f"unknown optimizer {t.optimizer!r}; valid optimizers: sgd, adam, adamw, rmsprop")
