@@ -16,7 +16,7 @@ from tests.conftest import TOY_CLASSES
 from tfpipe import evaluate, export, metrics, models, predict, train
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.text import alphabet, quantize, tokenize
-from tfpipe.training import runs
+from tfpipe.training import modeling, runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXTS = ["Coach says the team will win the league match.", "Stock price and bank shares fell",
@@ -81,6 +81,24 @@ def test_evaluate_errors(tmp_path, run_dir, capsys):
     assert "config.yaml not found" in capsys.readouterr().err
     assert evaluate.main(["--model_dir", run_dir, "--split", "dev"]) == 2
     assert "split 'dev' not in" in capsys.readouterr().err
+
+
+def test_mixed_precision_run_is_evaluated_and_served_in_float32(tiny_data_dir, tmp_path):
+    run = str(tmp_path / "run")
+    argv = ["--data_dir", tiny_data_dir, "--model_dir", run, "--verbose", "0",
+            "--set", "model.conv_features=8", "--set", "model.fc_units=16",
+            "--set", "model.kernel_sizes=[7,3,3]", "--set", "model.pool_sizes=[3,0,3]",
+            "--set", "train.epochs=1", "--set", "train.batch_size=20",
+            "--set", "train.mixed_precision=mixed_bfloat16", "--set", "train.confusion_every=0"]
+    assert train.main(argv) == 0
+    trained = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
+    assert trained.get_layer("conv1").compute_dtype == "bfloat16"
+    cfg = runs.load_config(run)
+    model = modeling.load_model(run, cfg, manifest_lib.load(tiny_data_dir))
+    assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
+    for a, b in zip(model.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert keras.config.dtype_policy().name == "float32"
 
 
 def _keras_probs(run_dir: str, data_dir: str, texts: list[str]) -> np.ndarray:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -184,15 +185,11 @@ def test_precision_and_strategy_choices():
 
 def test_mixed_bfloat16_keeps_a_float32_softmax(tiny_data_dir, tmp_path):
     model_dir = str(tmp_path / "run")
-    try:
-        assert train.main(_args(tiny_data_dir, model_dir, "train.epochs=1",
-                                "train.mixed_precision=mixed_bfloat16", "train.confusion_every=0")) == 0
-    finally:
-        devices.set_precision("float32")
+    assert train.main(_args(tiny_data_dir, model_dir, "train.epochs=1",
+                            "train.mixed_precision=mixed_bfloat16", "train.confusion_every=0")) == 0
+    assert keras.config.dtype_policy().name == "float32"  # restored after the run
     results = json.load(open(os.path.join(model_dir, "train_results.json")))
     assert results["mixed_precision"] == "mixed_bfloat16"
-    import keras
-
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
     assert model.get_layer("conv1").compute_dtype == "bfloat16"
     assert model.output.dtype == "float32"
@@ -248,8 +245,6 @@ def test_sigkill_then_restart_resumes_and_finishes(tiny_data_dir, tmp_path):
     # The schedule continued by epoch index: 0.01 halved every epoch.
     assert [r["logs"]["learning_rate"] for r in history] == pytest.approx([0.01 / 2**e for e in range(epochs)])
     # The optimizer state came back too: its step counter covers every epoch.
-    import keras
-
     model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
     assert int(model.optimizer.iterations.numpy()) == epochs * results["steps_per_epoch"] == epochs * 80
     assert not os.path.exists(os.path.join(model_dir, runs.BACKUP_DIR))

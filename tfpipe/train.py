@@ -78,8 +78,19 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
     """Trains ``cfg`` into ``model_dir`` (resuming an unfinished run there); returns train_results.
 
     Raises ``TrainError`` or ``datasets.DataError`` (missing data, corrupt shard) with a message
-    meant for the user, ``config.ConfigError`` for a bad model section.
+    meant for the user, ``config.ConfigError`` for a bad model section.  The Keras dtype policy
+    is set for the run and restored afterwards.
     """
+    import keras
+
+    previous_policy = keras.config.dtype_policy()
+    try:
+        return _train(cfg, model_dir, verbose=verbose, fresh=fresh)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh: bool) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 

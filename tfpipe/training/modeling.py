@@ -46,7 +46,8 @@ def load_model(model_dir: str, cfg: config_lib.Config, manifest: Manifest) -> ke
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} not found: train first with `python -m tfpipe.train --model_dir {model_dir}`")
     model = keras.models.load_model(path, compile=False)
-    if model.dtype_policy.name == "float32":
+    # A loaded Functional model reports the global policy; its layers keep their own.
+    if all(layer.compute_dtype == "float32" for layer in model.layers if layer.weights):
         return model
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
