@@ -295,16 +295,25 @@ def _parse_csv_line(text: str) -> list[str]:
     return next(csv.reader([text], strict=True))
 
 
+def _content_lines(path: str, opts: "ReadOptions") -> Iterator:
+    """``(line number, line)`` of ``path``'s decoded lines; lines that cannot be decoded,
+    are too long or are blank come out as :class:`Rejected` (every reader's first step)."""
+    for item in _decoded_lines(path, opts.source, opts.encoding, opts.max_line_chars):
+        if not isinstance(item, Rejected) and not item[1].strip():
+            item = Rejected(opts.source, item[0], BLANK_LINE, "blank line", _truncate(item[1]))
+        yield item
+
+
 def _read_zhang_csv(path: str, opts: ReadOptions) -> Iterator[Item]:
     source = opts.source
     num_classes = len(opts.class_names)
-    lines = _decoded_lines(path, source, opts.encoding, opts.max_line_chars)
+    lines = _content_lines(path, opts)
     # The file's field count: most common count among its first parseable lines.
     head: list = []
     counts: collections.Counter = collections.Counter()
     for item in lines:
         head.append(item)
-        if not isinstance(item, Rejected) and item[1].strip():
+        if not isinstance(item, Rejected):
             try:
                 counts[len(_parse_csv_line(item[1]))] += 1
             except csv.Error:
@@ -322,9 +331,6 @@ def _read_zhang_csv(path: str, opts: ReadOptions) -> Iterator[Item]:
             yield item
             continue
         number, line = item
-        if not line.strip():
-            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
-            continue
         try:
             fields = _parse_csv_line(line)
         except csv.Error as e:
@@ -354,14 +360,11 @@ def _read_zhang_csv(path: str, opts: ReadOptions) -> Iterator[Item]:
 def _read_trec(path: str, opts: ReadOptions) -> Iterator[Item]:
     source = opts.source
     class_index = {name: i for i, name in enumerate(opts.class_names)}
-    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+    for item in _content_lines(path, opts):
         if isinstance(item, Rejected):
             yield item
             continue
         number, line = item
-        if not line.strip():
-            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
-            continue
         head, sep, question = line.partition(" ")
         coarse, colon, _fine = head.partition(":")
         if not sep or not colon:
@@ -391,28 +394,22 @@ def _read_line_per_class(path: str, opts: ReadOptions) -> Iterator[Item]:
     if name not in opts.class_names:
         raise ValueError(f"{path}: class {name!r} is not in the class list {list(opts.class_names)}")
     label = opts.class_names.index(name)
-    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+    for item in _content_lines(path, opts):
         if isinstance(item, Rejected):
             yield item
             continue
         number, line = item
-        if not line.strip():
-            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
-            continue
         yield _check_text(source, number, line, label, line)
 
 
 def _read_tsv(path: str, opts: ReadOptions) -> Iterator[Item]:
     source = opts.source
     class_index = {name: i for i, name in enumerate(opts.class_names)}
-    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+    for item in _content_lines(path, opts):
         if isinstance(item, Rejected):
             yield item
             continue
         number, line = item
-        if not line.strip():
-            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
-            continue
         text, tab, value = line.rpartition("\t")
         if not tab:
             yield Rejected(source, number, WRONG_FIELD_COUNT, "expected 'text<TAB>label'",
@@ -446,14 +443,11 @@ def _json_row(line: str) -> tuple[str, str] | tuple[None, str]:
 def _read_jsonl(path: str, opts: ReadOptions) -> Iterator[Item]:
     source = opts.source
     class_index = {name: i for i, name in enumerate(opts.class_names)}
-    for item in _decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+    for item in _content_lines(path, opts):
         if isinstance(item, Rejected):
             yield item
             continue
         number, line = item
-        if not line.strip():
-            yield Rejected(source, number, BLANK_LINE, "blank line", _truncate(line))
-            continue
         text, value = _json_row(line)
         if text is None:
             yield Rejected(source, number, BAD_JSON, value, _truncate(line))
