@@ -55,18 +55,12 @@ def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, spli
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    return _with_cardinality(ds, pipeline.steps_per_epoch(manifest, split, cfg.eval.batch_size))
-
-
-def _with_cardinality(ds: tf.data.Dataset, batches: int) -> tf.data.Dataset:
-    """Declares the number of batches (Keras then knows an epoch's length before the first one
-    ends); reading a different number is an error rather than a silently short epoch."""
-    return _single_worker(ds.apply(tf.data.experimental.assert_cardinality(batches)))
+    return _single_worker(ds)  # make_dataset declares the batch count of a finite pass
 
 
 def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
     """No auto-sharding: the strategies offered run in one process (sharding would only
-    rewrite the graph, and drop the declared cardinality)."""
+    rewrite the graph, and drop the cardinality make_dataset declares)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
@@ -84,9 +78,7 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str) -> 
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    if cfg.data.epoch_samples:
-        return _single_worker(ds)
-    return _with_cardinality(ds, pipeline.steps_per_epoch(manifest, "train", cfg.train.batch_size))
+    return _single_worker(ds)
 
 
 def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str], cause: Exception) -> DataError | None:
