@@ -28,7 +28,6 @@ core, tf.data all of them).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -48,34 +47,11 @@ DEFAULT_CSV = os.path.join(ROOT, "..", "shared", "data", "ag_news", "test.csv")
 
 def load_ag_news(path: str) -> tuple[list[str], list[tuple[str, str, int]], list[tuple[str, str, int]]]:
     """Class names, train rows and test rows (agreed split) of a Zhang et al. CSV."""
-    try:
-        from tfpipe.data import corpora
+    from tfpipe.data import corpora, splits
 
-        classes, items = corpora.read_files("zhang_csv", [path])
-        rows = [(it.example_id, it.text, it.label) for it in items if isinstance(it, corpora.RawExample)]
-    except ImportError:  # corpora not there yet: a few lines of csv
-        classes_file = os.path.join(os.path.dirname(path), "classes.txt")
-        with open(classes_file, encoding="utf-8") as f:
-            classes = [line.strip() for line in f if line.strip()]
-        rows = []
-        with open(path, newline="", encoding="utf-8") as f:
-            for number, fields in enumerate(csv.reader(f), start=1):
-                text = " ".join(field.replace("\\n", "\n") for field in fields[1:]).strip()
-                rows.append((f"{os.path.basename(path)}:{number}", text, int(fields[0]) - 1))
-    try:
-        from tfpipe.data import splits
-
-        train_index, test_index = splits.split_labels([r[2] for r in rows], 0.2, 0)
-    except ImportError:
-        import random
-
-        rng, test_index = random.Random(0), set()
-        for label in sorted({r[2] for r in rows}):
-            keys = [i for i, r in enumerate(rows) if r[2] == label]
-            rng.shuffle(keys)
-            test_index.update(keys[: round(0.2 * len(keys))])
-        train_index = [i for i in range(len(rows)) if i not in test_index]
-        test_index = sorted(test_index)
+    classes, items = corpora.read_files("zhang_csv", [path])
+    rows = [(it.example_id, it.text, it.label) for it in items if isinstance(it, corpora.RawExample)]
+    train_index, test_index = splits.split_labels([r[2] for r in rows], 0.2, 0)
     return list(classes), [rows[i] for i in train_index], [rows[i] for i in test_index]
 
 
