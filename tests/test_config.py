@@ -51,7 +51,7 @@ def test_overrides_are_yaml_typed():
         (["train.schedule=linear"], r"valid choices: paper_step, constant, cosine"),
         (["train.mixed_precision=float16"], r"valid choices: auto, float32, mixed_float16, mixed_bfloat16"),
         (["train.distribute=tpu"], r"valid choices: auto, default, one_device, mirrored"),
-        (["data.feature=bytes"], r"valid choices: chars, word_ids, text"),
+        (["data.feature=bytes"], r"valid choices: chars, word_ids, bow, bow_tfidf, ngrams, ngrams_tfidf, bag_of_means"),
         (["data.verify=md5"], r"valid choices: size, sha256, none"),
         (["train.epochs=0"], r"train.epochs must be > 0"),
         (["train.epochs=2.5"], r"train.epochs must be an integer"),
@@ -91,10 +91,20 @@ def test_model_keys_are_checked_against_the_registry():
 
 
 def test_feature_and_verify_choices_match_the_pipeline():
-    from tfpipe.data import pipeline
+    from tfpipe import models
+    from tfpipe.data import features, pipeline
 
-    assert set(config.FEATURES) == set(pipeline.FEATURES)
+    assert config.FEATURES == models.FEATURES == features.FEATURES
+    assert set(features.STORED) <= set(pipeline.FEATURES)
     assert set(config.VERIFY) == set(pipeline.VERIFY_MODES)
+
+
+def test_data_feature_defaults_to_the_models_and_must_agree_with_it():
+    cfg = config.from_dict({"model": {"name": "char_cnn_small"}})
+    assert cfg.data.feature is None and config.feature(cfg) == "chars"
+    config.validate_model(config.from_dict({"data": {"feature": "chars"}}))
+    with pytest.raises(config.ConfigError, match=r"data.feature='word_ids' but model 'char_cnn_small' takes 'chars'"):
+        config.validate_model(config.from_dict({"data": {"feature": "word_ids"}}))
 
 
 def test_every_shipped_config_loads_and_validates():

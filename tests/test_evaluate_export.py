@@ -94,7 +94,7 @@ def test_mixed_precision_run_is_evaluated_and_served_in_float32(tiny_data_dir, t
     trained = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
     assert trained.get_layer("conv1").compute_dtype == "bfloat16"
     cfg = runs.load_config(run)
-    model = modeling.load_model(run, cfg, manifest_lib.load(tiny_data_dir))
+    model = modeling.load_model(run, cfg, manifest_lib.load(tiny_data_dir), tiny_data_dir)
     assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
     for a, b in zip(model.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -169,13 +169,14 @@ def word_model(monkeypatch):
         return keras.Model(ids, keras.layers.Dense(num_classes, activation="softmax")(h))
 
     monkeypatch.setitem(models._BUILDERS, "test_bag_of_words", build)
+    monkeypatch.setitem(models._FEATURES, "test_bag_of_words", "word_ids")
     return "test_bag_of_words"
 
 
 def test_word_model_export_uses_the_vocabulary(word_model, tiny_data_dir, tmp_path):
     run = str(tmp_path / "run")
     argv = ["--data_dir", tiny_data_dir, "--model_dir", run, "--verbose", "0",
-            "--set", f"model.name={word_model}", "--set", "data.feature=word_ids",
+            "--set", f"model.name={word_model}",
             "--set", "train.epochs=1", "--set", "train.batch_size=20", "--set", "train.optimizer=adam"]
     assert train.main(argv) == 0
     results, _ = evaluate.evaluate(run)

@@ -41,9 +41,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("paper_step", "constant", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "one_device", "mirrored")
-# The same values as tfpipe.data.pipeline.FEATURES / VERIFY_MODES (kept here so that
-# reading a config does not import TensorFlow; a test checks they agree).
-FEATURES = ("chars", "word_ids", "text")
+# The same values as tfpipe.models.FEATURES / tfpipe.data.pipeline.VERIFY_MODES (kept here so
+# that reading a config does not import TensorFlow; a test checks they agree).
+FEATURES = ("chars", "word_ids", "bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
 VERIFY = ("size", "sha256", "none")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 
@@ -69,9 +69,11 @@ class DataConfig:
         "preprocessed data directory (manifest.json + shards) written by beam_jobs.preprocess; "
         "relative paths are relative to the working directory; --data_dir overrides it",
     )
-    feature: str = _key(
-        "chars", "model input read from the shards: 'chars' (uint8 [l0] character indices), 'word_ids' "
-        "(int64 [max_words] word ids, 0-padded) or 'text' (the cleaned strings)",
+    feature: str | None = _key(
+        None, "model input; null = the model's own (tfpipe.models.feature_of): 'chars' (uint8 [l0] "
+        "character indices), 'word_ids' (int64 [max_words] word ids, 0-padded) or a bag of features "
+        "computed from the text ('bow', 'bow_tfidf', 'ngrams', 'ngrams_tfidf', 'bag_of_means'); "
+        "a value other than the model's is an error",
         choices=FEATURES,
     )
     epoch_samples: int | None = _key(
@@ -88,6 +90,17 @@ class DataConfig:
         "'sha256' (reads every byte)",
         choices=VERIFY,
     )
+    thesaurus: str | None = _key(
+        None, "on-the-fly thesaurus augmentation of the train split (Zhang et al. section 2.4): "
+        "'wordnet' or a 'word<TAB>syn1<TAB>syn2 ...' file; null = off (for augmented copies written "
+        "by the preprocessing job see its --thesaurus/--augment_copies)",
+    )
+    augment_rate: float = _key(1.0, "on-the-fly augmentation: fraction of train texts replaced by an "
+                               "augmented copy each epoch", min=0.0, max=1.0)
+    augment_p: float = _key(0.5, "on-the-fly augmentation: P[r words replaced] ~ p^r (the paper: 0.5)",
+                            positive=True, max=1.0)
+    augment_q: float = _key(0.5, "on-the-fly augmentation: P[synonym s] ~ q^s (the paper: 0.5)",
+                            positive=True, max=1.0)
 
 
 @dataclasses.dataclass
@@ -359,12 +372,27 @@ def validate_model(cfg: Config) -> None:
             f"model.{data_keys[0]} is read from the data manifest and may not be set in the config "
             f"(data-derived keys: {', '.join(models.DATA_KEYS)})"
         )
+    declared = models.feature_of(name)
+    if cfg.data.feature is not None and cfg.data.feature != declared:
+        raise ConfigError(
+            f"data.feature={cfg.data.feature!r} but model {name!r} takes {declared!r}: drop data.feature "
+            "(it defaults to the model's input) or pick a model that takes it"
+        )
     valid = models.config_keys(name, include_data_keys=False)
     unknown = sorted(set(cfg.model_kwargs) - set(valid))
     if unknown:
         raise ConfigError(
             f"unknown key(s) for model {name!r}: {', '.join(unknown)}; valid keys: name, {', '.join(valid)}"
         )
+
+
+def feature(cfg: Config) -> str:
+    """The model input of ``cfg``: ``data.feature``, else the model's declared feature."""
+    if cfg.data.feature is not None:
+        return cfg.data.feature
+    from tfpipe import models
+
+    return models.feature_of(cfg.model_name)
 
 
 def run_name(config_path: str | None) -> str:

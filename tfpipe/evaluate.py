@@ -48,8 +48,9 @@ def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None =
     split = split or cfg.eval.split
     manifest = datasets.load_manifest(data_dir)
     datasets.check_splits(data_dir, manifest, [split])
-    model = modeling.load_model(model_dir, cfg, manifest)
-    ds = datasets.eval_dataset(cfg, manifest, data_dir, split)
+    featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
+    model = modeling.load_model(model_dir, cfg, manifest, data_dir, featurizer.num_features)
+    ds = datasets.eval_dataset(cfg, manifest, data_dir, split, featurizer)
     try:
         labels, probs = inference.predict(model, ds)
     except datasets.READ_ERRORS as e:
@@ -70,8 +71,13 @@ def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None =
         "loss": loss,
         **summary,
         "model": cfg.model_name,
+        "feature": featurizer.feature,
         "model_dir": model_dir,
         "data_dir": data_dir,
+        "dataset": getattr(manifest, "dataset", "") or os.path.basename(os.path.normpath(data_dir)),
+        "alphabet": manifest.alphabet,
+        "augmentation": getattr(manifest, "augmentation", {}) or {},
+        "thesaurus_on_the_fly": cfg.data.thesaurus,
     }
     trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
     results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})

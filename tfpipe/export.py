@@ -11,10 +11,11 @@ as the signatures ``serve`` and ``serving_default``::
         "class_name":    string  [None],
     }
 
-It runs the *same* text-to-ids code the preprocessing job ran
-(``tfpipe.text.quantize.quantize`` with the manifest's alphabet and ``l0``
-for character models; ``tfpipe.text.tokenize.word_ids`` against the
-vocabulary for word models) and then the model, in float32.  Beside it,
+It runs the *same* text-to-input code as training (``tfpipe.data.features``:
+the quantizer with the manifest's alphabet and ``l0`` for character models,
+the tokenizer and vocabulary for word models, the feature table with its idf
+weights or word clusters for bag-of-features models) and then the model, in
+float32.  Beside it,
 ``assets.extra/`` holds ``class_names.json``, the data ``manifest.json`` and
 the run's ``config.yaml``.  Loading needs only TensorFlow (plus
 ``tensorflow_text`` for word models): see ``python -m tfpipe.predict``.
@@ -34,37 +35,19 @@ SIGNATURE = "serve"
 EXTRA_DIR = "assets.extra"
 
 
-def _serving_module(model, manifest, feature: str, vocab: list[str] | None):
+def _serving_module(model, manifest, featurizer):
     import tensorflow as tf
-
-    from tfpipe.text import alphabet as alphabet_lib
-    from tfpipe.text import quantize, tokenize
-
-    alphabet = alphabet_lib.get(manifest.alphabet)
-    if alphabet.chars != manifest.alphabet_chars:
-        raise ValueError(
-            f"the manifest's alphabet {manifest.alphabet!r} differs from this tfpipe's; re-run preprocessing"
-        )
-    l0, max_words = manifest.l0, manifest.max_words
 
     class Serving(tf.Module):
         def __init__(self):
             super().__init__(name="tfpipe_serving")
             self.model = model
+            self.featurizer = featurizer
             self.class_names = tf.constant(manifest.class_names, dtype=tf.string)
-            self.table = tokenize.vocab_table(vocab or [""]) if feature == "word_ids" else None
-
-        def features(self, text):
-            if feature == "chars":
-                return quantize.quantize(text, alphabet, l0)
-            if feature == "word_ids":
-                ids = tokenize.word_ids(text, self.table, max_words)
-                return ids.to_tensor(default_value=tokenize.PAD_ID, shape=[None, max_words])
-            return text
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve(self, text):
-            probs = tf.cast(self.model(self.features(text), training=False), tf.float32)
+            probs = tf.cast(self.model(self.featurizer(text), training=False), tf.float32)
             class_id = tf.argmax(probs, axis=-1, output_type=tf.int64)
             return {
                 "probabilities": probs,
@@ -85,9 +68,9 @@ def export(model_dir: str, out: str | None = None, *, data_dir: str | None = Non
     cfg = runs.load_config(model_dir)
     data_dir = data_dir or cfg.data.dir
     manifest = datasets.load_manifest(data_dir)
-    model = modeling.load_model(model_dir, cfg, manifest)
-    vocab = manifest_lib.read_vocab(data_dir, manifest) if cfg.data.feature == "word_ids" else None
-    module = _serving_module(model, manifest, cfg.data.feature, vocab)
+    featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
+    model = modeling.load_model(model_dir, cfg, manifest, data_dir, featurizer.num_features)
+    module = _serving_module(model, manifest, featurizer)
 
     out = out or os.path.join(model_dir, runs.EXPORT_DIR)
     if os.path.exists(out):

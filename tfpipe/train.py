@@ -115,15 +115,16 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     strategy = devices.make_strategy(cfg.train.distribute)
 
     t = cfg.train
-    train_ds = datasets.train_dataset(cfg, manifest, data_dir)
-    val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split)
+    featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
+    train_ds = datasets.train_dataset(cfg, manifest, data_dir, featurizer)
+    val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split, featurizer)
     steps = pipeline.steps_per_epoch(manifest, "train", t.batch_size, cfg.data.epoch_samples)
     examples_per_epoch = (
         steps * t.batch_size if cfg.data.epoch_samples else manifest.splits["train"].count
     )
 
     with strategy.scope():
-        model = modeling.build_model(cfg, manifest)
+        model = modeling.build_model(cfg, manifest, data_dir, featurizer.num_features)
         model.compile(  # under mixed_float16 Keras adds a LossScaleOptimizer itself
             optimizer=optimizers.make_optimizer(t),
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -196,8 +197,11 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     summary = _summarize(progress)
     results = {
         "model": cfg.model_name,
+        "feature": featurizer.feature,
+        "num_features": featurizer.num_features,
         "params": model.count_params(),
         "data_dir": data_dir,
+        "dataset": getattr(manifest, "dataset", "") or os.path.basename(os.path.normpath(data_dir)),
         "train_examples": manifest.splits["train"].count,
         "validation_split": val_split,
         "validation_examples": manifest.splits[val_split].count,

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfpipe import config as config_lib
 from tfpipe import paths
+from tfpipe.data import features
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import pipeline
 from tfpipe.data.manifest import Manifest
@@ -46,16 +47,43 @@ def check_splits(data_dir: str, manifest: Manifest, splits: Sequence[str]) -> No
             )
 
 
-def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str) -> tf.data.Dataset:
+def featurizer(cfg: config_lib.Config, manifest: Manifest, data_dir: str, model_dir: str | None):
+    """The run's text -> model input featurizer (``tfpipe.data.features``); bag-of-means caches
+    its clustering in ``model_dir``."""
+    try:
+        return features.make(
+            config_lib.feature(cfg), manifest, data_dir, model_config=cfg.model_kwargs,
+            seed=cfg.train.seed, cache_dir=model_dir,
+        )
+    except (FileNotFoundError, ValueError) as e:
+        raise DataError(str(e)) from None
+
+
+def _from_text(cfg: config_lib.Config, featurizer: features.Featurizer | None, augment: bool) -> bool:
+    """Whether the split is read as text and featurized on the fly (bag features, augmentation)."""
+    return augment or config_lib.feature(cfg) not in features.STORED
+
+
+def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str,
+                 featurizer: features.Featurizer | None = None) -> tf.data.Dataset:
     """One pass over ``split`` in file order, batched by ``eval.batch_size``."""
+    from_text = _from_text(cfg, featurizer, augment=False)
     try:
         ds = pipeline.make_dataset(
-            data_dir, split, feature=cfg.data.feature, batch_size=cfg.eval.batch_size,
-            training=False, verify=cfg.data.verify, manifest=manifest,
+            data_dir, split, feature="text" if from_text else config_lib.feature(cfg),
+            batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify, manifest=manifest,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
+    if from_text:
+        ds = ds.map(_require(featurizer, cfg), num_parallel_calls=tf.data.AUTOTUNE)
     return _single_worker(ds)  # make_dataset declares the batch count of a finite pass
+
+
+def _require(featurizer: features.Featurizer | None, cfg: config_lib.Config):
+    if featurizer is None:
+        raise ValueError(f"feature {config_lib.feature(cfg)!r} is computed from the text: pass a featurizer")
+    return features.map_batches(featurizer)
 
 
 def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -66,19 +94,47 @@ def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str) -> tf.data.Dataset:
+def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
+                  featurizer: features.Featurizer | None = None) -> tf.data.Dataset:
     """The shuffled ``train`` split (the paper's epoch sampling when data.epoch_samples is set:
-    then the stream is infinite and the trainer runs ``steps_per_epoch`` steps per epoch)."""
+    then the stream is infinite and the trainer runs ``steps_per_epoch`` steps per epoch).
+
+    With ``data.thesaurus`` set, each batch's texts are augmented on the fly (a fresh seeded
+    draw every batch and epoch) before the featurizer turns them into model inputs.
+    """
+    augment = cfg.data.thesaurus is not None
+    from_text = _from_text(cfg, featurizer, augment)
     try:
         ds = pipeline.make_dataset(
-            data_dir, "train", feature=cfg.data.feature, batch_size=cfg.train.batch_size, training=True,
+            data_dir, "train", feature="text" if from_text else config_lib.feature(cfg),
+            batch_size=cfg.train.batch_size, training=True,
             seed=cfg.train.seed, epoch_samples=cfg.data.epoch_samples,
             shuffle_buffer=cfg.data.shuffle_buffer, cache=cfg.data.cache, verify=cfg.data.verify,
             manifest=manifest,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    return _single_worker(ds)
+    if augment:
+        ds = _augmented(ds, cfg, data_dir, manifest)
+    if from_text:
+        ds = ds.map(_require(featurizer, cfg), num_parallel_calls=tf.data.AUTOTUNE)
+    return _single_worker(ds.prefetch(tf.data.AUTOTUNE))
+
+
+def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manifest: Manifest) -> tf.data.Dataset:
+    from tfpipe.text import thesaurus as thesaurus_lib
+
+    d = cfg.data
+    try:
+        words = manifest_lib.read_vocab(data_dir, manifest)
+        synonyms = thesaurus_lib.load(d.thesaurus, words=words)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        raise DataError(f"data.thesaurus={d.thesaurus!r}: {e}") from None
+    augmenter = thesaurus_lib.TfAugmenter(synonyms, p=d.augment_p, q=d.augment_q, rate=d.augment_rate)
+    seeds = tf.data.Dataset.random(seed=cfg.train.seed + 1, rerandomize_each_iteration=True)
+    return tf.data.Dataset.zip((ds, seeds)).map(
+        lambda xy, seed: (augmenter(xy[0], seed), xy[1]), num_parallel_calls=tf.data.AUTOTUNE
+    )
 
 
 def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str], cause: Exception) -> DataError | None:

@@ -1,0 +1,82 @@
+"""Bag-of-features inputs (tfpipe.text.bag, tfpipe.data.features.Bag) against hand-computed values."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfpipe.data import features
+from tfpipe.text import bag
+
+
+def _rows(out):
+    """{feature id: value} per row, padding dropped."""
+    ids, values = out["feature_ids"].numpy(), out["feature_values"].numpy()
+    return [{int(i): float(v) for i, v in zip(r_ids, r_vals) if i} for r_ids, r_vals in zip(ids, values)]
+
+
+# Table: a -> 1, b -> 2, c -> 3 ("d" is not a feature).  Training subset: N = 4 documents
+# with df(a) = 1, df(b) = 2, df(c) = 4, so idf = log 4, log 2, log 1 = 0.
+KEYS = ["a", "b", "c"]
+DF = np.array([1, 2, 4])
+TEXTS = ["a b a", "B c", "d", ""]
+
+
+def test_idf_is_log_of_documents_over_document_frequency():
+    np.testing.assert_allclose(bag.idf(DF, 4), [math.log(4), math.log(2), 0.0])
+    with pytest.raises(ValueError, match=r"document frequencies must be in 1..4"):
+        bag.idf(np.array([0, 2]), 4)
+    with pytest.raises(ValueError, match=r"document frequencies must be in 1..4"):
+        bag.idf(np.array([5]), 4)
+
+
+def test_counts_divided_by_the_largest_count():
+    featurizer = features.Bag("bow", KEYS, np.arange(1, 4), 3)
+    rows = _rows(featurizer(tf.constant(TEXTS)))
+    # "a b a": a twice, b once -> 2/2, 1/2; "B c" (case-folded) -> 1, 1; no feature -> empty.
+    assert rows == [{1: 1.0, 2: 0.5}, {2: 1.0, 3: 1.0}, {}, {}]
+
+
+def test_tfidf_hand_computed():
+    weights = np.concatenate([[0.0], bag.idf(DF, 4)])
+    featurizer = features.Bag("bow_tfidf", KEYS, np.arange(1, 4), 3, weights=weights)
+    out = featurizer(tf.constant(TEXTS))
+    rows = _rows(out)
+    # doc 1: a = 2 log 4, b = 1 log 2; the max is 2 log 4 = 4 log 2 -> a = 1, b = 1/4.
+    assert rows[0] == pytest.approx({1: 1.0, 2: 0.25})
+    # doc 2: b = log 2, c = 1 * log 1 = 0 -> b = 1, c = 0 (kept as a zero value).
+    assert rows[1] == pytest.approx({2: 1.0, 3: 0.0})
+    assert rows[2] == {} and rows[3] == {}
+    # Dense shape: K = the most distinct features in a row (2); ids are int32, padding 0/0.0.
+    assert out["feature_ids"].dtype == tf.int32 and out["feature_ids"].shape == (4, 2)
+    np.testing.assert_array_equal(out["feature_ids"].numpy()[2], [0, 0])
+    np.testing.assert_array_equal(out["feature_values"].numpy()[2], [0.0, 0.0])
+
+
+def test_ids_are_sorted_and_distinct_per_row_and_many_keys_may_share_an_id():
+    # bag-of-means: several words map to one cluster id; their counts add up.
+    featurizer = features.Bag("bag_of_means", ["cat", "dog", "car"], np.array([1, 1, 2]), 2)
+    rows = _rows(featurizer(tf.constant(["car dog cat cat", "dog"])))
+    assert rows == [pytest.approx({1: 1.0, 2: 1 / 3}), {1: 1.0}]
+    ids = featurizer(tf.constant(["car dog cat cat"]))["feature_ids"].numpy()[0]
+    assert list(ids) == [1, 2]
+
+
+def test_an_all_zero_row_stays_zero():
+    values = tf.ragged.constant([[0.0, 0.0], [2.0, 1.0]])
+    np.testing.assert_allclose(bag.normalize_max(values).to_list(), [[0.0, 0.0], [1.0, 0.5]])
+
+
+def test_empty_batch_and_empty_table():
+    featurizer = features.Bag("bow", KEYS, np.arange(1, 4), 3)
+    out = featurizer(tf.constant([], tf.string))
+    assert out["feature_ids"].shape[0] == 0
+    with pytest.raises(ValueError, match="feature table is empty"):
+        features.Bag("bow", [], np.array([], np.int64), 0)
+
+
+def test_unknown_feature_names_the_valid_ones():
+    with pytest.raises(ValueError, match=r"valid features: chars, word_ids, bow"):
+        features.make("bytes", None, "/nonexistent")

@@ -1,0 +1,254 @@
+"""Model inputs computed from raw text, one class per feature kind.
+
+A :class:`Featurizer` maps a batch of strings to what a model takes, with the
+same TF ops the preprocessing job used; training uses it where inputs are not
+stored in the shards (the bag-of-features models, on-the-fly augmentation) and
+the exported SavedModel uses it to serve raw strings.
+
+========================  ===============================================================
+feature                   model input
+========================  ===============================================================
+``chars``                 ``uint8 [B, l0]`` character indices (``text.quantize``)
+``word_ids``              ``int64 [B, max_words]`` word ids, 0-padded (``text.tokenize``)
+``bow``, ``bow_tfidf``    bag of the vocabulary's words (``vocab.tsv``: the Beam job's
+                          most frequent train words, 50,000 by default)
+``ngrams``,               bag of the most frequent 1..n-grams (``ngrams.tsv``: 500,000
+``ngrams_tfidf``          1- to 5-grams by default, ``text.ngrams``)
+``bag_of_means``          bag of k-means clusters of word vectors (the words seen more than
+                          ``min_count`` times in training; Zhang et al.: > 5, 5000 means)
+========================  ===============================================================
+
+Bag features are ``{"feature_ids", "feature_values"}`` (see ``tfpipe.text.bag``);
+the ``*_tfidf`` kinds weigh counts by ``log(N / df)`` with the document
+frequencies the Beam job counted, ``N`` = training documents.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.manifest import Manifest
+from tfpipe.text import alphabet as alphabet_lib
+from tfpipe.text import bag as bag_lib
+from tfpipe.text import quantize as quantize_lib
+from tfpipe.text import tokenize as tokenize_lib
+
+log = logging.getLogger(__name__)
+
+STORED = ("chars", "word_ids")  # read from the shards as they are
+BAGS = ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
+FEATURES = STORED + BAGS
+CLUSTERS_FILE = "clusters.tsv"
+
+
+class Featurizer(tf.Module):
+    """Text -> model input for one feature kind (call it on ``string [B]``)."""
+
+    feature: str = ""
+    num_features: int | None = None  # size of a bag's feature table
+
+    def __call__(self, text: tf.Tensor) -> Any:
+        raise NotImplementedError
+
+
+class Chars(Featurizer):
+    feature = "chars"
+
+    def __init__(self, manifest: Manifest):
+        super().__init__(name="chars_featurizer")
+        self.alphabet = alphabet_lib.get(manifest.alphabet)
+        if self.alphabet.chars != manifest.alphabet_chars:
+            raise ValueError(
+                f"the manifest's alphabet {manifest.alphabet!r} differs from this tfpipe's; "
+                "re-run preprocessing"
+            )
+        self.l0 = manifest.l0
+
+    def __call__(self, text):
+        return quantize_lib.quantize(text, self.alphabet, self.l0)
+
+
+class Words(Featurizer):
+    feature = "word_ids"
+
+    def __init__(self, vocab: list[str], max_words: int):
+        super().__init__(name="words_featurizer")
+        self.table = tokenize_lib.vocab_table(vocab or [""])
+        self.max_words = max_words
+
+    def __call__(self, text):
+        ids = tokenize_lib.word_ids(text, self.table, self.max_words)
+        return ids.to_tensor(default_value=tokenize_lib.PAD_ID, shape=[None, self.max_words])
+
+
+class Bag(Featurizer):
+    """Keys of each text (tokens or n-grams) -> feature ids via a table -> bag vector."""
+
+    def __init__(
+        self,
+        feature: str,
+        keys: list[str],
+        ids: np.ndarray,
+        num_features: int,
+        *,
+        ngram_max: int = 0,
+        weights: np.ndarray | None = None,
+    ):
+        super().__init__(name=f"{feature}_featurizer")
+        self.feature = feature
+        self.num_features = int(num_features)
+        self.ngram_max = int(ngram_max)
+        if len(keys) == 0:
+            raise ValueError(f"{feature}: the feature table is empty")
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, tf.string), tf.constant(np.asarray(ids, np.int64))
+            ),
+            default_value=-1,
+        )
+        self.weights = None if weights is None else tf.constant(weights, tf.float32)
+
+    def keys(self, text):
+        if self.ngram_max:
+            from tfpipe.text import ngrams as ngrams_lib
+
+            return ngrams_lib.ngrams(text, self.ngram_max)
+        return tokenize_lib.tokenize(text)
+
+    def __call__(self, text):
+        ids = tf.ragged.map_flat_values(self.table.lookup, self.keys(text))
+        return bag_lib.bag(ids, self.num_features, self.weights)
+
+
+# --------------------------------------------------------------------------- factories
+
+
+def make(
+    feature: str,
+    manifest: Manifest,
+    data_dir: str,
+    *,
+    model_config: dict[str, Any] | None = None,
+    seed: int = 0,
+    cache_dir: str | None = None,
+) -> Featurizer:
+    """The featurizer of ``feature`` for a data directory.
+
+    ``model_config`` (the config's model section) and ``seed`` matter for
+    ``bag_of_means`` (embeddings file, number of means, min count); its
+    clustering is cached in ``cache_dir/clusters.tsv`` (the run directory) so
+    that evaluation and export reuse it.
+    """
+    if feature == "chars":
+        return Chars(manifest)
+    if feature == "word_ids":
+        return Words(manifest_lib.read_vocab(data_dir, manifest), manifest.max_words)
+    if feature in ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf"):
+        return _bag_of_keys(feature, manifest, data_dir)
+    if feature == "bag_of_means":
+        return _bag_of_means(manifest, data_dir, model_config or {}, seed, cache_dir)
+    raise ValueError(f"unknown feature {feature!r}; valid features: {', '.join(FEATURES)}")
+
+
+def _bag_of_keys(feature: str, manifest: Manifest, data_dir: str) -> Bag:
+    kind = "ngrams" if feature.startswith("ngrams") else "words"
+    keys, _, df = manifest_lib.read_feature_stats(data_dir, manifest, kind)
+    ids = np.arange(1, len(keys) + 1, dtype=np.int64)
+    weights = None
+    if feature.endswith("_tfidf"):
+        weights = np.concatenate([[0.0], bag_lib.idf(df, manifest.splits["train"].count)])
+    return Bag(feature, list(keys), ids, len(keys),
+               ngram_max=manifest.ngram_max if kind == "ngrams" else 0, weights=weights)
+
+
+def _bag_of_means(manifest: Manifest, data_dir: str, model_config: dict[str, Any], seed: int,
+                  cache_dir: str | None) -> Bag:
+    embeddings = model_config.get("embeddings")
+    if not embeddings:
+        raise ValueError("bag_of_means needs model.embeddings: a word2vec text or binary file "
+                         "(e.g. a skip-gram run's vectors.bin)")
+    means = int(model_config.get("means", 5000))
+    min_count = int(model_config.get("min_count", 5))
+    fingerprint = _fingerprint(embeddings, means, min_count, seed, data_dir, manifest)
+    cached = os.path.join(cache_dir, CLUSTERS_FILE) if cache_dir else None
+    words, clusters = (_read_clusters(cached, fingerprint) if cached else None) or (None, None)
+    if words is None:
+        words, clusters = cluster_words(manifest, data_dir, embeddings, means=means,
+                                        min_count=min_count, seed=seed)
+        if cached:
+            _write_clusters(cached, fingerprint, words, clusters)
+    num = int(clusters.max()) + 1
+    return Bag("bag_of_means", words, clusters + 1, num)
+
+
+def cluster_words(
+    manifest: Manifest, data_dir: str, embeddings: str, *, means: int, min_count: int, seed: int
+) -> tuple[list[str], np.ndarray]:
+    """k-means over the vectors of the vocabulary words seen more than ``min_count`` times.
+
+    Returns the clustered words and their cluster (``0..k-1``).  With fewer
+    such words than ``means``, ``k`` is the number of words (logged).
+    """
+    from tfpipe.embeddings import kmeans, word2vec_format
+
+    vocab, counts, _ = manifest_lib.read_feature_stats(data_dir, manifest, "words")
+    file_words, vectors = word2vec_format.load(embeddings)
+    index: dict[str, int] = {}
+    for i, w in enumerate(file_words):
+        index.setdefault(w, i)
+    for i, w in enumerate(file_words):  # case-folded vocabulary: fall back to a lower-cased match
+        index.setdefault(w.lower(), i)
+    words = [w for w, c in zip(vocab, counts) if c > min_count and w in index]
+    if not words:
+        raise ValueError(
+            f"no vocabulary word seen more than {min_count} times has a vector in {embeddings}"
+        )
+    k = min(means, len(words))
+    if k < means:
+        log.warning("bag_of_means: %d words qualify, fewer than %d means: using k=%d", len(words), means, k)
+    _, assignment = kmeans.kmeans(vectors[[index[w] for w in words]], k, seed=seed)
+    return words, np.asarray(assignment, np.int64)
+
+
+def _fingerprint(embeddings: str, means: int, min_count: int, seed: int, data_dir: str,
+                 manifest: Manifest) -> str:
+    digest = hashlib.sha256()
+    digest.update(manifest_lib.file_sha256(embeddings).encode())
+    digest.update(manifest_lib.file_sha256(os.path.join(data_dir, manifest.vocab_file)).encode())
+    digest.update(f"{means}:{min_count}:{seed}".encode())
+    return digest.hexdigest()
+
+
+def _read_clusters(path: str, fingerprint: str) -> tuple[list[str], np.ndarray] | None:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().rstrip("\n")
+        if header != f"# {fingerprint}":
+            return None
+        pairs = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    return [w for w, _ in pairs], np.array([int(c) for _, c in pairs], np.int64)
+
+
+def _write_clusters(path: str, fingerprint: str, words: list[str], clusters: np.ndarray) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(f"# {fingerprint}\n")
+        f.write("".join(f"{w}\t{c}\n" for w, c in zip(words, clusters)))
+    os.replace(tmp, path)
+
+
+def map_batches(featurizer: Featurizer) -> Callable:
+    """``(text, y) -> (featurizer(text), y)`` for ``tf.data.Dataset.map``."""
+
+    def apply(text, y):
+        return featurizer(text), y
+
+    return apply
