@@ -11,12 +11,30 @@ TINY = dict(num_classes=3, l0=150, alphabet_size=5, conv_features=4, fc_units=8)
 @pytest.fixture
 def scratch_registry(monkeypatch):
     monkeypatch.setattr(models, "_BUILDERS", dict(models._BUILDERS))
+    monkeypatch.setattr(models, "_FEATURES", dict(models._FEATURES))
 
 
 def test_names():
     assert {"char_cnn_small", "char_cnn_large"} <= set(models.names())
     assert models.names() == sorted(models.names())
-    assert models.DATA_KEYS == ("num_classes", "l0", "alphabet_size", "vocab_size", "max_words")
+    assert models.DATA_KEYS == (
+        "num_classes", "l0", "alphabet_size", "vocab_size", "max_words", "vocab", "num_features")
+
+
+def test_every_model_declares_its_input_feature():
+    table4 = {
+        "bow": "bow", "bow_tfidf": "bow_tfidf", "ngrams": "ngrams", "ngrams_tfidf": "ngrams_tfidf",
+        "bag_of_means": "bag_of_means", "word_lstm": "word_ids", "word_cnn_lk_small": "word_ids",
+        "word_cnn_lk_large": "word_ids", "word_cnn_w2v_small": "word_ids",
+        "word_cnn_w2v_large": "word_ids", "char_cnn_small": "chars", "char_cnn_large": "chars",
+    }
+    assert {name: models.feature_of(name) for name in table4} == table4
+    for name in models.names():
+        assert models.feature_of(name) in models.FEATURES
+    with pytest.raises(ValueError, match=r"unknown model 'nope'"):
+        models.feature_of("nope")
+    with pytest.raises(ValueError, match=r"valid features: \['chars', 'word_ids'"):
+        models.register("x", feature="pixels")
 
 
 def test_build_drops_data_keys_the_model_does_not_take():

@@ -113,3 +113,4 @@ def build(name: str, **config: Any) -> keras.Model:
 
 # Model modules register their builders on import (keep these after the registry).
 from tfpipe.models import char_cnn  # noqa: E402,F401
+from tfpipe.models import linear, word_cnn, word_lstm  # noqa: E402,F401

@@ -22,6 +22,10 @@ Initialization: every weight (convolution kernels and fully connected
 matrices) is drawn from a Gaussian N(0, 0.05) for the small model and N(0, 0.02)
 for the large one, as in the paper; biases start at zero (the paper does not
 say; zero is the usual choice).
+
+The stack after the input (convolutions, fully connected layers, softmax) is
+:func:`conv_classifier`, shared with the word-based ConvNets of section 3
+(``tfpipe.models.word_cnn``).
 """
 from __future__ import annotations
 
@@ -89,33 +93,44 @@ def frames_after_convs(
     return frame_lengths(l0, kernel_sizes, pool_sizes)[-1]
 
 
-def _char_cnn(
-    *,
-    name: str,
-    num_classes: int,
-    l0: int,
-    alphabet_size: int,
-    conv_features: int,
-    fc_units: int,
-    kernel_sizes: Sequence[int],
-    pool_sizes: Sequence[int],
-    dropout: float,
-    init_std: float,
-) -> keras.Model:
+def check_hyperparameters(*, num_classes: int, dropout: float, init_std: float) -> None:
+    """Raises ``ValueError`` for hyper-parameters the ConvNet cannot take."""
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if init_std <= 0:
         raise ValueError(f"init_std must be positive, got {init_std}")
+
+
+def conv_classifier(
+    frames: Any,
+    *,
+    num_classes: int,
+    conv_features: int,
+    fc_units: int,
+    kernel_sizes: Sequence[int] = KERNEL_SIZES,
+    pool_sizes: Sequence[int] = POOL_SIZES,
+    dropout: float = 0.5,
+    init_std: float,
+) -> Any:
+    """The paper's ConvNet on ``frames`` ``[B, L, D]``: softmax probabilities ``[B, num_classes]``.
+
+    The one definition of the stack shared by the character and word ConvNets
+    (section 2.3 and section 3): one ``Conv1D`` per kernel size (stride 1,
+    'valid', ReLU; layers ``conv1..``), max-pooling after those with a pool size
+    (``pool1..``), ``flatten``, two ``fc_units`` ReLU layers each followed by
+    dropout, a ``num_classes`` layer and a float32 ``softmax``.  Weights are
+    drawn from N(0, ``init_std``), biases start at zero.  ``frames`` must be at
+    least :func:`min_l0` long (the caller says which input setting fixes it).
+    """
+    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
     plan = _plan(kernel_sizes, pool_sizes)
-    frame_lengths(l0, kernel_sizes, pool_sizes)  # clear error for a too-short l0
 
     def init():
         return keras.initializers.RandomNormal(mean=0.0, stddev=init_std)
 
-    chars = keras.Input(shape=(l0,), dtype="uint8", name="chars")
-    h = OneHot(alphabet_size, name="one_hot")(chars)
+    h = frames
     for i, (kernel, pool) in enumerate(plan, start=1):
         h = keras.layers.Conv1D(
             conv_features,
@@ -139,7 +154,36 @@ def _char_cnn(
     logits = keras.layers.Dense(
         num_classes, kernel_initializer=init(), bias_initializer="zeros", name=f"fc{n + 3}"
     )(h)
-    probs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+
+
+def _char_cnn(
+    *,
+    name: str,
+    num_classes: int,
+    l0: int,
+    alphabet_size: int,
+    conv_features: int,
+    fc_units: int,
+    kernel_sizes: Sequence[int],
+    pool_sizes: Sequence[int],
+    dropout: float,
+    init_std: float,
+) -> keras.Model:
+    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+    frame_lengths(l0, kernel_sizes, pool_sizes)  # clear error for a too-short l0
+    chars = keras.Input(shape=(l0,), dtype="uint8", name="chars")
+    frames = OneHot(alphabet_size, name="one_hot")(chars)
+    probs = conv_classifier(
+        frames,
+        num_classes=num_classes,
+        conv_features=conv_features,
+        fc_units=fc_units,
+        kernel_sizes=kernel_sizes,
+        pool_sizes=pool_sizes,
+        dropout=dropout,
+        init_std=init_std,
+    )
     return keras.Model(chars, probs, name=name)
 
 

@@ -1,0 +1,93 @@
+"""Linear comparison models of Zhang, Zhao & LeCun (2015), section 3 (Table 4, top rows).
+
+Bag-of-words, bag-of-n-grams (each plain or TFIDF) and bag-of-means are all
+"multinomial logistic regression" on a sparse feature vector; only the
+featurizer differs.  The model takes the vector as two named inputs,
+``feature_ids`` ``int32[B, K]`` and ``feature_values`` ``float32[B, K]``
+(feature ``j`` of the featurizer's table has id ``j + 1``; id ``0`` pads a
+row, with value 0, and contributes nothing; ``K`` may change from batch to
+batch), and computes ``softmax(sum_k values[b,k] * W[ids[b,k]] + bias)``
+with :class:`tfpipe.layers.SparseLinear` (``W``: ``[num_features + 1,
+num_classes]``, row 0 unused).  The softmax output is float32.
+
+Keys: ``num_classes`` and ``num_features`` (the featurizer's table size)
+come from the data; ``l2`` adds ``l2 * sum(W ** 2)`` to the loss (0: none;
+the paper does not say); ``init`` is ``W``'s Keras initializer (``"zeros"``:
+the objective is convex, so a zero start is the usual and deterministic one).
+
+The same builder is registered for ``bow``, ``bow_tfidf`` (50,000 most
+frequent words), ``ngrams`` and ``ngrams_tfidf`` (500,000 most frequent
+1- to 5-grams); the featurizer named by the registry's ``feature`` makes the
+inputs.  ``bag_of_means`` also takes the keys its featurizer reads from the
+model config (k-means over word2vec vectors, the paper's 5000 means):
+``embeddings`` (the word2vec file, required), ``means`` (5000) and
+``min_count`` (5: words seen fewer times in training are not clustered);
+the model itself does not use them.
+"""
+from __future__ import annotations
+
+import keras
+
+from tfpipe.layers import SparseLinear
+from tfpipe.models import register
+
+PAPER_MEANS = 5000
+PAPER_MIN_COUNT = 5
+
+
+def _linear(*, name: str, num_classes: int, num_features: int, l2: float, init: str) -> keras.Model:
+    if num_classes < 2:
+        raise ValueError(f"{name}: num_classes must be at least 2, got {num_classes}")
+    if int(num_features) < 1:
+        raise ValueError(f"{name}: num_features must be positive, got {num_features}")
+    if not l2 >= 0:
+        raise ValueError(f"{name}: l2 must be >= 0, got {l2}")
+    try:
+        initializer = keras.initializers.get(init)
+    except ValueError:
+        raise ValueError(
+            f"{name}: init={init!r} is not a Keras initializer; e.g. 'zeros', 'glorot_uniform', "
+            "'random_normal'"
+        ) from None
+    ids = keras.Input(shape=(None,), dtype="int32", name="feature_ids")
+    values = keras.Input(shape=(None,), dtype="float32", name="feature_values")
+    logits = SparseLinear(
+        int(num_features),
+        num_classes,
+        kernel_initializer=initializer,
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+        name="logits",
+    )([ids, values])
+    probs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return keras.Model({"feature_ids": ids, "feature_values": values}, probs, name=name)
+
+
+@register("bow", feature="bow")
+@register("bow_tfidf", feature="bow_tfidf")
+@register("ngrams", feature="ngrams")
+@register("ngrams_tfidf", feature="ngrams_tfidf")
+def logistic_regression(
+    *, num_classes: int, num_features: int, l2: float = 0.0, init: str = "zeros"
+) -> keras.Model:
+    """Multinomial logistic regression on a sparse bag of features (BoW, n-grams, their TFIDF)."""
+    return _linear(name="logistic_regression", **locals())
+
+
+@register("bag_of_means", feature="bag_of_means")
+def bag_of_means(
+    *,
+    num_classes: int,
+    num_features: int,
+    embeddings: str,
+    means: int = PAPER_MEANS,
+    min_count: int = PAPER_MIN_COUNT,
+    l2: float = 0.0,
+    init: str = "zeros",
+) -> keras.Model:
+    """Logistic regression on bag-of-means features; ``embeddings``, ``means``, ``min_count``
+    configure the featurizer (it reads them from the model config) and are checked here only."""
+    if not isinstance(embeddings, str) or not embeddings:
+        raise ValueError(f"bag_of_means: embeddings must be the word2vec file's path, got {embeddings!r}")
+    if int(means) < 1 or int(min_count) < 1:
+        raise ValueError(f"bag_of_means: means and min_count must be positive, got {means} and {min_count}")
+    return _linear(name="bag_of_means", num_classes=num_classes, num_features=num_features, l2=l2, init=init)

@@ -1,0 +1,94 @@
+"""Word-based LSTM of Zhang, Zhao & LeCun (2015), section 3 (Table 4 "LSTM", Figure 2).
+
+"Word-based, using pretrained word2vec embedding of size 300 ... formed by
+taking mean of the outputs of all LSTM cells to form a feature vector, and then
+using multinomial logistic regression on this feature vector. The output
+dimension is 512. The variant of LSTM we used is the common 'vanilla'
+architecture. We also used gradient clipping in which the gradient norm is
+limited to 5."
+
+``word_ids`` ``int64[B, max_words]`` (0 = padding) -> ``embedding`` (300-d;
+word2vec rows from the file ``embeddings`` aligned by
+:mod:`tfpipe.embeddings.pretrained`, or with ``embeddings=None`` a lookup
+table initialised U(-0.05, 0.05), Keras' default) -> ``lstm``: one LSTM layer
+of 512 units returning every step's output -> ``mean``
+(:class:`tfpipe.layers.MeanOverTime` over the real words only: the mask is
+``word_ids != 0``, and masked steps neither update the state nor enter the
+mean) -> ``logits``: dense ``num_classes`` -> float32 ``softmax``.
+
+"Vanilla" is Greff et al.'s LSTM with peephole connections
+(:class:`tfpipe.layers.PeepholeLSTMCell` through ``keras.layers.RNN``);
+``peepholes=False`` uses Keras' ``LSTM`` (no peepholes, cuDNN-capable).  The
+embeddings are trained by default (``train_embeddings``; the paper says
+"pretrained" without saying frozen, and fine-tuning is the common choice for
+this model).  No dropout: the paper mentions none.
+
+Gradient clipping is an optimizer setting, not part of the model: train it
+with ``train.global_clipnorm: 5`` (``tfpipe.training.optimizers.make_optimizer``
+passes it to Keras as ``global_clipnorm``, the norm over all gradients).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+from tfpipe.layers import MeanOverTime, PeepholeLSTMCell
+from tfpipe.models import register
+from tfpipe.models.word_cnn import EMBEDDING_DIM, assign_pretrained, check_vocab_size, word_embedding
+
+UNITS = 512  # "The output dimension is 512"
+GLOBAL_CLIPNORM = 5.0  # the paper's gradient-norm limit: set train.global_clipnorm to it
+
+
+@register("word_lstm", feature="word_ids")
+def word_lstm(
+    *,
+    num_classes: int,
+    vocab_size: int,
+    max_words: int | None = None,
+    vocab: Sequence[str] | None = None,
+    embeddings: str | None = None,
+    embedding_dim: int = EMBEDDING_DIM,
+    units: int = UNITS,
+    peepholes: bool = True,
+    train_embeddings: bool = True,
+) -> keras.Model:
+    """The paper's word LSTM: mean of the 512-unit LSTM outputs, then logistic regression.
+
+    ``embeddings``: a word2vec file (None = a learned lookup table);
+    ``max_words``: the input length (None = any length).
+    """
+    name = "word_lstm"
+    if num_classes < 2:
+        raise ValueError(f"{name}: num_classes must be at least 2, got {num_classes}")
+    if int(units) < 1:
+        raise ValueError(f"{name}: units must be positive, got {units}")
+    check_vocab_size(vocab_size, name)
+    if max_words is not None and int(max_words) < 1:
+        raise ValueError(f"{name}: max_words must be positive, got {max_words}")
+    length = None if max_words is None else int(max_words)
+    word_ids = keras.Input(shape=(length,), dtype="int64", name="word_ids")
+    frames, embedding = word_embedding(
+        word_ids,
+        vocab_size=vocab_size,
+        embedding_dim=embedding_dim,
+        train_embeddings=train_embeddings,
+        initializer="zeros" if embeddings else "uniform",
+        mask_zero=True,
+        who=name,
+    )
+    if peepholes:
+        recurrent = keras.layers.RNN(PeepholeLSTMCell(int(units)), return_sequences=True, name="lstm")
+    else:
+        recurrent = keras.layers.LSTM(int(units), return_sequences=True, name="lstm")
+    outputs = recurrent(frames)
+    features = MeanOverTime(name="mean")(outputs)
+    logits = keras.layers.Dense(num_classes, name="logits")(features)
+    probs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    model = keras.Model(word_ids, probs, name=name)
+    if embeddings:
+        assign_pretrained(
+            embedding, embeddings, vocab, vocab_size=vocab_size, embedding_dim=embedding_dim, who=name
+        )
+    return model
