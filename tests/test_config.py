@@ -111,9 +111,15 @@ def test_every_shipped_config_loads_and_validates():
     files = sorted(glob.glob(os.path.join(CONFIG_DIR, "*.yaml")))
     names = {os.path.basename(f) for f in files}
     assert {
-        "char_cnn_small_default.yaml", "char_cnn_large_default.yaml", "char_cnn_small_ag_news.yaml",
-        "char_cnn_large_ag_news.yaml", "char_cnn_small_ag_news_adam.yaml",
+        "char_cnn_small_default.yaml", "char_cnn_large_default.yaml",
+        "char_cnn_small_ag_news_paper_sgd.yaml", "char_cnn_large_ag_news_paper_sgd.yaml",
     } <= names
+    # Table 4 of Zhang et al.: every row has a config per shared corpus.
+    rows = ["bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means", "word_lstm"]
+    rows += [f"word_cnn_{e}_{s}{th}" for e in ("w2v", "lk") for s in ("large", "small") for th in ("", "_th")]
+    rows += [f"char_cnn_{s}{f}{th}" for s in ("large", "small") for f in ("", "_full") for th in ("", "_th")]
+    assert len(rows) == 22
+    assert {f"{row}_{ds}.yaml" for row in rows for ds in ("ag_news", "trec", "mr")} <= names
     for path in files:
         cfg = config.load(path)
         config.validate_model(cfg)
@@ -122,7 +128,7 @@ def test_every_shipped_config_loads_and_validates():
 
 
 def test_paper_configs_use_the_paper_schedule():
-    for name in ("char_cnn_small_ag_news.yaml", "char_cnn_large_ag_news.yaml"):
+    for name in ("char_cnn_small_ag_news_paper_sgd.yaml", "char_cnn_large_ag_news_paper_sgd.yaml"):
         t = config.load(os.path.join(CONFIG_DIR, name)).train
         assert (t.optimizer, t.momentum, t.learning_rate, t.batch_size, t.schedule) == (
             "sgd", 0.9, 0.01, 128, "paper_step")
@@ -141,3 +147,9 @@ def test_cli_lists_keys_and_rejects_bad_override(capsys):
     assert "lr_decay_every: 3" in out and "mixed_precision: auto" in out
     assert config.main(["--set", "train.nope=1"]) == 2
     assert "valid keys" in capsys.readouterr().err
+
+
+def test_lstm_configs_clip_the_global_gradient_norm_at_5():
+    for ds in ("ag_news", "trec", "mr"):
+        cfg = config.load(os.path.join(CONFIG_DIR, f"word_lstm_{ds}.yaml"))
+        assert cfg.train.global_clipnorm == 5.0 and cfg.train.clipnorm is None

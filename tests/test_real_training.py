@@ -38,7 +38,7 @@ def test_char_cnn_small_learns_ag_news(tmp_path):
     assert manifest["splits"]["train"]["count"] == 6080
     assert manifest["splits"]["test"]["count"] == 1520
 
-    _run("-m", "tfpipe.train", "--config", "configs/char_cnn_small_ag_news_adam.yaml",
+    _run("-m", "tfpipe.train", "--config", "configs/char_cnn_small_ag_news.yaml",
          "--data_dir", data_dir, "--model_dir", model_dir, "--verbose", "2",
          "--set", f"train.epochs={EPOCHS}")
     _run("-m", "tfpipe.evaluate", "--model_dir", model_dir)
