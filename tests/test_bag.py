@@ -80,3 +80,27 @@ def test_empty_batch_and_empty_table():
 def test_unknown_feature_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"valid features: chars, word_ids, bow"):
         features.make("bytes", None, "/nonexistent")
+
+
+@pytest.mark.parametrize("feature", ["bow_tfidf", "ngrams"])
+def test_features_computed_in_the_pipeline_match_the_featurizer(tiny_data_dir, feature):
+    """Featurized once per record before the cache (ragged through shuffling and batching),
+    the batches equal the featurizer applied to the same texts."""
+    from tfpipe.data import manifest as manifest_lib
+    from tfpipe.data import pipeline
+
+    m = manifest_lib.load(tiny_data_dir)
+    featurizer = features.make(feature, m, tiny_data_dir)
+    assert featurizer.num_features == (m.vocab_words if feature == "bow_tfidf" else m.ngram_features)
+    common = dict(batch_size=7, training=True, seed=3, shuffle_buffer=16, cache=True)
+    texts = pipeline.make_dataset(tiny_data_dir, "train", feature="text", **common)
+    bags = pipeline.make_dataset(tiny_data_dir, "train", feature="text", transform=featurizer.sparse,
+                                 finalize=featurizer.densify, **common)
+    n = 0
+    for (text, y1), (x, y2) in zip(texts, bags):
+        np.testing.assert_array_equal(y1, y2)
+        expected = featurizer(text)
+        for key in ("feature_ids", "feature_values"):
+            np.testing.assert_allclose(x[key].numpy(), expected[key].numpy(), rtol=1e-6)
+        n += int(tf.shape(y1)[0])
+    assert n == m.splits["train"].count

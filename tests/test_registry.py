@@ -85,3 +85,11 @@ def test_register_rules(scratch_registry):
         models.register("toy")(lambda *, num_classes: None)
     with pytest.raises(TypeError, match="keyword-only"):
         models.register("positional")(lambda num_classes: None)
+
+
+def test_float_keys_written_in_e_notation_are_numbers():
+    # YAML 1.1 reads "1e-4" as a string; float-annotated builder keys accept it.
+    model = models.build("bow", num_classes=3, num_features=10, l2="1e-4")
+    assert model.get_layer(index=-2) is not None
+    with pytest.raises(ValueError, match=r"model key 'l2' must be a number, got 'lots'"):
+        models.build("bow", num_classes=3, num_features=10, l2="lots")

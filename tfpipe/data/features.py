@@ -54,7 +54,15 @@ class Featurizer(tf.Module):
     num_features: int | None = None  # size of a bag's feature table
 
     def __call__(self, text: tf.Tensor) -> Any:
+        return self.densify(self.sparse(text))
+
+    def sparse(self, text: tf.Tensor) -> Any:
+        """The input in a form tf.data can cache and batch (may be ragged)."""
         raise NotImplementedError
+
+    def densify(self, x: Any) -> Any:
+        """A batch of :meth:`sparse` outputs -> the model's input tensors."""
+        return x
 
 
 class Chars(Featurizer):
@@ -70,7 +78,7 @@ class Chars(Featurizer):
             )
         self.l0 = manifest.l0
 
-    def __call__(self, text):
+    def sparse(self, text):
         return quantize_lib.quantize(text, self.alphabet, self.l0)
 
 
@@ -82,7 +90,7 @@ class Words(Featurizer):
         self.table = tokenize_lib.vocab_table(vocab or [""])
         self.max_words = max_words
 
-    def __call__(self, text):
+    def sparse(self, text):
         ids = tokenize_lib.word_ids(text, self.table, self.max_words)
         return ids.to_tensor(default_value=tokenize_lib.PAD_ID, shape=[None, self.max_words])
 
@@ -121,9 +129,13 @@ class Bag(Featurizer):
             return ngrams_lib.ngrams(text, self.ngram_max)
         return tokenize_lib.tokenize(text)
 
-    def __call__(self, text):
+    def sparse(self, text):
         ids = tf.ragged.map_flat_values(self.table.lookup, self.keys(text))
-        return bag_lib.bag(ids, self.num_features, self.weights)
+        distinct, values = bag_lib.sparse(ids, self.num_features, self.weights)
+        return {"feature_ids": distinct, "feature_values": values}
+
+    def densify(self, x):
+        return bag_lib.pad(x["feature_ids"], x["feature_values"])
 
 
 # --------------------------------------------------------------------------- factories

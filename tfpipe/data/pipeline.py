@@ -185,11 +185,16 @@ def _seed_pair(scalar: tf.Tensor) -> tf.Tensor:
     return tf.stack([scalar, tf.bitwise.right_shift(scalar, 32)])
 
 
+def _gather(x, index):
+    """``tf.gather`` over every tensor of ``x`` (a tensor or a dict of tensors, maybe ragged)."""
+    return tf.nest.map_structure(lambda t: tf.gather(t, index), x)
+
+
 def _permute_chunk(x, y, rnd):
     perm = tf.random.experimental.stateless_shuffle(
         tf.range(tf.shape(y, out_type=tf.int64)[0]), seed=_seed_pair(rnd)
     )
-    return tf.gather(x, perm), tf.gather(y, perm)
+    return _gather(x, perm), tf.gather(y, perm)
 
 
 def _resample_chunk_fn(weights: np.ndarray) -> Callable:
@@ -203,7 +208,7 @@ def _resample_chunk_fn(weights: np.ndarray) -> Callable:
         copies = tf.cast(base, tf.int64) + tf.cast(u < w - base, tf.int64)
         index = tf.repeat(tf.range(tf.size(y, out_type=tf.int64)), copies)
         index = tf.random.experimental.stateless_shuffle(index, seed=seeds[1])
-        return tf.gather(x, index), tf.gather(y, index)
+        return _gather(x, index), tf.gather(y, index)
 
     return resample
 
@@ -233,6 +238,8 @@ def make_dataset(
     max_words: int | None = None,
     verify: str = "size",
     manifest: Manifest | None = None,
+    transform: Callable | None = None,
+    finalize: Callable | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(x, y)`` of ``split`` read from the TFRecord shards in ``data_dir``.
 
@@ -258,6 +265,11 @@ def make_dataset(
         reading (see :func:`check_shards`); failures raise
         :class:`CorruptShardError`.
       manifest: the loaded manifest, to skip re-reading ``manifest.json``.
+      transform: applied to every parsed block of ``x`` (before the cache, so
+        once per record when caching); it may return ragged tensors (e.g. a
+        bag of features), which shuffling and batching carry along.
+      finalize: applied to ``x`` of every final batch (e.g. padding ragged
+        features to the dense tensors a model takes).
     """
     if feature not in FEATURES:
         raise ValueError(f"feature={feature!r}; valid features: {list(FEATURES)}")
@@ -280,6 +292,18 @@ def make_dataset(
         raise ValueError(f"max_words must be positive, got {max_words}")
     compression = manifest.compression or None
     parse = _parse_fn(feature, manifest.l0, max_words)
+    if transform is not None:
+        parse_only = parse
+
+        def parse(serialized):
+            x, y = parse_only(serialized)
+            return transform(x), y
+
+    def done(ds: tf.data.Dataset) -> tf.data.Dataset:
+        if finalize is not None:
+            ds = ds.map(lambda x, y: (finalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
     shard_seed, block_seed, chunk_seed = _seeds(seed)
 
     options = tf.data.Options()
@@ -293,7 +317,7 @@ def make_dataset(
         ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
         if cache:
             ds = ds.cache()
-        return _finite(ds.prefetch(tf.data.AUTOTUNE), manifest, split, batch_size).with_options(options)
+        return _finite(done(ds), manifest, split, batch_size).with_options(options)
 
     infinite = epoch_samples is not None
     if infinite:
@@ -341,7 +365,7 @@ def make_dataset(
         chunks = chunks.map(_resample_chunk_fn(weights), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         chunks = chunks.map(_permute_chunk, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = chunks.rebatch(batch_size, drop_remainder=infinite).prefetch(tf.data.AUTOTUNE)
+    ds = done(chunks.rebatch(batch_size, drop_remainder=infinite))
     if not infinite:
         ds = _finite(ds, manifest, split, batch_size)
     return ds.with_options(options)

@@ -108,7 +108,18 @@ def build(name: str, **config: Any) -> keras.Model:
     missing = [k for k in required_keys(name) if k not in config]
     if missing:
         raise ValueError(f"model {name!r} needs {missing}; valid keys: {accepted}")
-    return fn(**{k: v for k, v in config.items() if k in accepted})
+    return fn(**{k: _numeric(fn, k, v) for k, v in config.items() if k in accepted})
+
+
+def _numeric(fn: Builder, key: str, value: Any) -> Any:
+    """A float key written ``1e-4`` (which YAML 1.1 reads as a string) becomes a float."""
+    annotation = str(inspect.signature(fn).parameters[key].annotation)
+    if isinstance(value, str) and annotation.startswith("float"):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"model key {key!r} must be a number, got {value!r}") from None
+    return value
 
 
 # Model modules register their builders on import (keep these after the registry).

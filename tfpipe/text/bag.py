@@ -96,10 +96,10 @@ def pad(ids: tf.RaggedTensor, values: tf.RaggedTensor) -> dict[str, tf.Tensor]:
     }
 
 
-def bag(
+def sparse(
     ids: tf.RaggedTensor, num_features: int, weights: tf.Tensor | None = None
-) -> dict[str, tf.Tensor]:
-    """Feature ids of each document's tokens -> the model's padded ``(ids, values)`` inputs.
+) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
+    """Feature ids of each document's tokens -> its distinct ids and their values (ragged).
 
     Values are counts (``weights=None``) or counts times ``weights[id]`` (the
     idf, indexed by feature id), then divided by the row's largest value.
@@ -107,4 +107,11 @@ def bag(
     distinct, occurrences = counts(ids, num_features)
     if weights is not None:
         occurrences = weigh(distinct, occurrences, tf.cast(weights, tf.float32))
-    return pad(distinct, normalize_max(occurrences))
+    return distinct, normalize_max(occurrences)
+
+
+def bag(
+    ids: tf.RaggedTensor, num_features: int, weights: tf.Tensor | None = None
+) -> dict[str, tf.Tensor]:
+    """:func:`sparse`, padded into the model's dense ``(ids, values)`` inputs."""
+    return pad(*sparse(ids, num_features, weights))

@@ -59,7 +59,7 @@ def featurizer(cfg: config_lib.Config, manifest: Manifest, data_dir: str, model_
         raise DataError(str(e)) from None
 
 
-def _from_text(cfg: config_lib.Config, featurizer: features.Featurizer | None, augment: bool) -> bool:
+def _from_text(cfg: config_lib.Config, augment: bool) -> bool:
     """Whether the split is read as text and featurized on the fly (bag features, augmentation)."""
     return augment or config_lib.feature(cfg) not in features.STORED
 
@@ -67,23 +67,24 @@ def _from_text(cfg: config_lib.Config, featurizer: features.Featurizer | None, a
 def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str,
                  featurizer: features.Featurizer | None = None) -> tf.data.Dataset:
     """One pass over ``split`` in file order, batched by ``eval.batch_size``."""
-    from_text = _from_text(cfg, featurizer, augment=False)
+    from_text = _from_text(cfg, augment=False)
+    if from_text:
+        _require(featurizer, cfg)
     try:
         ds = pipeline.make_dataset(
             data_dir, split, feature="text" if from_text else config_lib.feature(cfg),
             batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify, manifest=manifest,
+            transform=featurizer.sparse if from_text else None,
+            finalize=featurizer.densify if from_text else None,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    if from_text:
-        ds = ds.map(_require(featurizer, cfg), num_parallel_calls=tf.data.AUTOTUNE)
     return _single_worker(ds)  # make_dataset declares the batch count of a finite pass
 
 
-def _require(featurizer: features.Featurizer | None, cfg: config_lib.Config):
+def _require(featurizer: features.Featurizer | None, cfg: config_lib.Config) -> None:
     if featurizer is None:
         raise ValueError(f"feature {config_lib.feature(cfg)!r} is computed from the text: pass a featurizer")
-    return features.map_batches(featurizer)
 
 
 def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
@@ -103,7 +104,12 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     draw every batch and epoch) before the featurizer turns them into model inputs.
     """
     augment = cfg.data.thesaurus is not None
-    from_text = _from_text(cfg, featurizer, augment)
+    from_text = _from_text(cfg, augment)
+    if from_text:
+        _require(featurizer, cfg)
+    # Without augmentation a text's features never change: computed once per record, before
+    # the cache.  With it, every batch's fresh copies are featurized after augmentation.
+    per_record = from_text and not augment
     try:
         ds = pipeline.make_dataset(
             data_dir, "train", feature="text" if from_text else config_lib.feature(cfg),
@@ -111,14 +117,16 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
             seed=cfg.train.seed, epoch_samples=cfg.data.epoch_samples,
             shuffle_buffer=cfg.data.shuffle_buffer, cache=cfg.data.cache, verify=cfg.data.verify,
             manifest=manifest,
+            transform=featurizer.sparse if per_record else None,
+            finalize=featurizer.densify if per_record else None,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
     if augment:
         ds = _augmented(ds, cfg, data_dir, manifest)
-    if from_text:
-        ds = ds.map(_require(featurizer, cfg), num_parallel_calls=tf.data.AUTOTUNE)
-    return _single_worker(ds.prefetch(tf.data.AUTOTUNE))
+        ds = ds.map(features.map_batches(featurizer), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return _single_worker(ds)
 
 
 def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manifest: Manifest) -> tf.data.Dataset:
