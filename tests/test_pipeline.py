@@ -385,3 +385,12 @@ def test_a_split_without_shards(tiny_data_dir):
     assert list(pipeline.make_dataset(tiny_data_dir, "empty", manifest=m, training=True)) == []
     with pytest.raises(ValueError, match="empty"):
         pipeline.make_dataset(tiny_data_dir, "empty", manifest=m, training=True, epoch_samples=256)
+
+
+def test_trim_padding_cuts_batches_after_their_longest_text():
+    from tfpipe.training.datasets import trim_padding
+
+    ids = tf.constant([[5, 3, 0, 0, 0], [7, 0, 0, 0, 0]], tf.int64)
+    np.testing.assert_array_equal(trim_padding(ids).numpy(), [[5, 3], [7, 0]])
+    # A batch of empty texts keeps one (padding) step so that models still get a sequence.
+    assert trim_padding(tf.zeros([2, 4], tf.int64)).shape == (2, 1)

@@ -113,7 +113,7 @@ def test_mean_over_time_ignores_padding():
 
 
 def test_paper_configuration():
-    model = models.build("word_lstm", num_classes=4, vocab_size=50_002, max_words=256)
+    model = models.build("word_lstm", num_classes=4, vocab_size=50_002, input_length=256)
     assert models.feature_of("word_lstm") == "word_ids"
     assert model.inputs[0].name == "word_ids" and model.inputs[0].shape == (None, 256)
     assert model.get_layer("embedding").output.shape == (None, 256, 300)
@@ -123,14 +123,14 @@ def test_paper_configuration():
     lstm = 4 * (300 * 512 + 512 * 512 + 512) + 3 * 512  # W, R, b and the three peephole vectors
     assert model.get_layer("lstm").count_params() == lstm == 1_666_560
     assert model.count_params() == 50_002 * 300 + lstm + (512 * 4 + 4) == 16_669_212
-    plain = models.build("word_lstm", num_classes=4, vocab_size=50_002, max_words=256, peepholes=False)
+    plain = models.build("word_lstm", num_classes=4, vocab_size=50_002, input_length=256, peepholes=False)
     assert isinstance(plain.get_layer("lstm"), keras.layers.LSTM)
     assert plain.get_layer("lstm").count_params() == lstm - 3 * 512
     assert word_lstm.GLOBAL_CLIPNORM == 5.0
 
 
 def test_padding_does_not_change_the_prediction():
-    model = models.build("word_lstm", **TINY)  # max_words=None: any length
+    model = models.build("word_lstm", **TINY)  # input_length=None: any length
     short = _np(model(np.array([[3, 7, 5]])))
     padded = _np(model(np.array([[3, 7, 5, 0, 0, 0, 0]])))
     np.testing.assert_allclose(padded, short, rtol=1e-5, atol=1e-7)
@@ -138,7 +138,7 @@ def test_padding_does_not_change_the_prediction():
 
 
 def test_mean_is_over_the_lstm_outputs_then_logistic_regression():
-    model = models.build("word_lstm", **TINY, max_words=4)
+    model = models.build("word_lstm", **TINY, input_length=4)
     ids = np.array([[4, 9, 0, 0]])
     frames = _np(model.get_layer("embedding")(ids))
     outputs = _np(model.get_layer("lstm")(frames, mask=ids != 0))
@@ -176,7 +176,7 @@ def _clipping_step(global_norm: float):
     ).train
     optimizer = make_optimizer(train)
     keras.utils.set_random_seed(0)
-    model = models.build("word_lstm", **TINY, max_words=4)
+    model = models.build("word_lstm", **TINY, input_length=4)
     x, y = np.array([[3, 4, 5, 0], [6, 0, 0, 0]]), np.array([0, 2])
     variables = model.trainable_variables
 
@@ -216,7 +216,7 @@ def test_gradients_below_the_limit_are_not_clipped():
 
 
 def test_training_step_and_save(tmp_path):
-    model = models.build("word_lstm", **TINY, max_words=6)
+    model = models.build("word_lstm", **TINY, input_length=6)
     x = np.array([[3, 4, 5, 0, 0, 0], [6, 7, 8, 9, 10, 11]])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     assert np.isfinite(model.train_on_batch(x, np.array([0, 1])))
@@ -231,7 +231,7 @@ def test_float32_output_under_mixed_bfloat16():
     previous = keras.mixed_precision.global_policy()
     try:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        model = models.build("word_lstm", **TINY, max_words=4)
+        model = models.build("word_lstm", **TINY, input_length=4)
         out = model(np.array([[3, 4, 0, 0]]))
         assert keras.backend.standardize_dtype(out.dtype) == "float32"
         assert model.get_layer("lstm").cell.kernel.dtype == "float32"

@@ -90,6 +90,9 @@ class DataConfig:
         "'sha256' (reads every byte)",
         choices=VERIFY,
     )
+    trim_padding: bool = _key(
+        False, "word_ids: cut each batch after its longest text instead of padding to max_words "
+        "(for models that take any length, e.g. word_lstm: the same result in fewer steps)")
     thesaurus: str | None = _key(
         None, "on-the-fly thesaurus augmentation of the train split (Zhang et al. section 2.4): "
         "'wordnet' or a 'word<TAB>syn1<TAB>syn2 ...' file; null = off (for augmented copies written "

@@ -83,6 +83,10 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
     """
     import keras
 
+    if cfg.model_name == "skipgram":  # word vectors, not a classifier: its own loop and outputs
+        from tfpipe.training import skipgram
+
+        return skipgram.train(cfg, model_dir, verbose=verbose)
     previous_policy = keras.config.dtype_policy()
     try:
         return _train(cfg, model_dir, verbose=verbose, fresh=fresh)
@@ -276,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     final = results["final"]
+    if "examples_per_sec" not in results:  # skip-gram reported its own figures
+        print(f"run directory: {model_dir}")
+        return 0
     print(
         f"trained {results['epochs_run']} epochs in {results['training_time_s']:.1f} s "
         f"({results['examples_per_sec'] or 0:.0f} examples/s); "

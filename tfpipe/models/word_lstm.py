@@ -46,7 +46,7 @@ def word_lstm(
     *,
     num_classes: int,
     vocab_size: int,
-    max_words: int | None = None,
+    input_length: int | None = None,
     vocab: Sequence[str] | None = None,
     embeddings: str | None = None,
     embedding_dim: int = EMBEDDING_DIM,
@@ -57,7 +57,9 @@ def word_lstm(
     """The paper's word LSTM: mean of the 512-unit LSTM outputs, then logistic regression.
 
     ``embeddings``: a word2vec file (None = a learned lookup table);
-    ``max_words``: the input length (None = any length).
+    ``input_length``: a fixed input length (None, the default: any length, so batches
+    trimmed after their longest text (``data.trim_padding``) run fewer steps; the
+    manifest's ``max_words`` is deliberately not taken).
     """
     name = "word_lstm"
     if num_classes < 2:
@@ -65,9 +67,9 @@ def word_lstm(
     if int(units) < 1:
         raise ValueError(f"{name}: units must be positive, got {units}")
     check_vocab_size(vocab_size, name)
-    if max_words is not None and int(max_words) < 1:
-        raise ValueError(f"{name}: max_words must be positive, got {max_words}")
-    length = None if max_words is None else int(max_words)
+    if input_length is not None and int(input_length) < 1:
+        raise ValueError(f"{name}: input_length must be positive, got {input_length}")
+    length = None if input_length is None else int(input_length)
     word_ids = keras.Input(shape=(length,), dtype="int64", name="word_ids")
     frames, embedding = word_embedding(
         word_ids,

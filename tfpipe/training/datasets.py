@@ -75,11 +75,26 @@ def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, spli
             data_dir, split, feature="text" if from_text else config_lib.feature(cfg),
             batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify, manifest=manifest,
             transform=featurizer.sparse if from_text else None,
-            finalize=featurizer.densify if from_text else None,
+            finalize=featurizer.densify if from_text else _trim(cfg),
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    return _single_worker(ds)  # make_dataset declares the batch count of a finite pass
+    return _single_worker(ds)
+
+
+def _trim(cfg: config_lib.Config):
+    """With ``data.trim_padding``, word-id batches end after their longest text."""
+    if not cfg.data.trim_padding:
+        return None
+    if config_lib.feature(cfg) != "word_ids":
+        raise DataError(f"data.trim_padding applies to word_ids inputs, not {config_lib.feature(cfg)!r}")
+    return trim_padding
+
+
+def trim_padding(ids: tf.Tensor) -> tf.Tensor:
+    """``ids[:, :n]`` with ``n`` the longest row's length (padding, id 0, only ever trails)."""
+    longest = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
+    return ids[:, : tf.maximum(longest, 1)]  # make_dataset declares the batch count of a finite pass
 
 
 def _require(featurizer: features.Featurizer | None, cfg: config_lib.Config) -> None:
@@ -118,13 +133,16 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
             shuffle_buffer=cfg.data.shuffle_buffer, cache=cfg.data.cache, verify=cfg.data.verify,
             manifest=manifest,
             transform=featurizer.sparse if per_record else None,
-            finalize=featurizer.densify if per_record else None,
+            finalize=featurizer.densify if per_record else _trim(cfg),
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
     if augment:
         ds = _augmented(ds, cfg, data_dir, manifest)
         ds = ds.map(features.map_batches(featurizer), num_parallel_calls=tf.data.AUTOTUNE)
+        if cfg.data.trim_padding:
+            trim = _trim(cfg)
+            ds = ds.map(lambda x, y: (trim(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return _single_worker(ds)
 
