@@ -48,7 +48,7 @@ def test_overrides_are_yaml_typed():
         (["foo.x=1"], r"unknown section 'foo'; valid sections: data, model, train, eval"),
         (["epochs=3"], r"section\.key=value"),
         (["train.optimizer=lbfgs"], r"train.optimizer='lbfgs' is not valid; valid choices: sgd, adam, adamw, rmsprop"),
-        (["train.schedule=linear"], r"valid choices: paper_step, constant, cosine"),
+        (["train.schedule=exponential"], r"valid choices: paper_step, constant, cosine, linear"),
         (["train.mixed_precision=float16"], r"valid choices: auto, float32, mixed_float16, mixed_bfloat16"),
         (["train.distribute=tpu"], r"valid choices: auto, default, one_device, mirrored"),
         (["data.feature=bytes"], r"valid choices: chars, word_ids, bow, bow_tfidf, ngrams, ngrams_tfidf, bag_of_means"),
@@ -153,3 +153,9 @@ def test_lstm_configs_clip_the_global_gradient_norm_at_5():
     for ds in ("ag_news", "trec", "mr"):
         cfg = config.load(os.path.join(CONFIG_DIR, f"word_lstm_{ds}.yaml"))
         assert cfg.train.global_clipnorm == 5.0 and cfg.train.clipnorm is None
+
+
+def test_linear_schedule_is_for_skipgram_only():
+    config.validate_model(config.from_dict({"model": {"name": "skipgram"}, "train": {"schedule": "linear"}}))
+    with pytest.raises(config.ConfigError, match=r"'linear' .* is for skipgram"):
+        config.validate_model(config.from_dict({"train": {"schedule": "linear"}}))

@@ -38,7 +38,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join("configs", "char_cnn_small_default.yaml")
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-SCHEDULES = ("paper_step", "constant", "cosine")
+SCHEDULES = ("paper_step", "constant", "cosine", "linear")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "one_device", "mirrored")
 # The same values as tfpipe.models.FEATURES / tfpipe.data.pipeline.VERIFY_MODES (kept here so
@@ -127,7 +127,8 @@ class TrainConfig:
         "paper_step",
         "learning-rate schedule counted in epochs: 'paper_step' (multiply by lr_decay_factor every "
         "lr_decay_every epochs, at most lr_decay_times times), 'constant', or 'cosine' (from "
-        "learning_rate at epoch 0 towards lr_min at the last epoch)",
+        "learning_rate at epoch 0 towards lr_min at the last epoch), or 'linear' (skipgram only: word2vec's "
+        "decay counted in words, to learning_rate x 1e-4)",
         choices=SCHEDULES,
     )
     lr_decay_every: int = _key(3, "paper_step: epochs between decays (the paper: 3)", positive=True)
@@ -374,6 +375,11 @@ def validate_model(cfg: Config) -> None:
         raise ConfigError(
             f"model.{data_keys[0]} is read from the data manifest and may not be set in the config "
             f"(data-derived keys: {', '.join(models.DATA_KEYS)})"
+        )
+    if cfg.train.schedule == "linear" and name != "skipgram":
+        raise ConfigError(
+            "train.schedule='linear' (word2vec's decay counted in words) is for skipgram; "
+            f"{name!r} takes constant, paper_step or cosine"
         )
     declared = models.feature_of(name)
     if cfg.data.feature is not None and cfg.data.feature != declared:

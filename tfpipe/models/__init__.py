@@ -124,4 +124,4 @@ def _numeric(fn: Builder, key: str, value: Any) -> Any:
 
 # Model modules register their builders on import (keep these after the registry).
 from tfpipe.models import char_cnn  # noqa: E402,F401
-from tfpipe.models import linear, word_cnn, word_lstm  # noqa: E402,F401
+from tfpipe.models import linear, skipgram, word_cnn, word_lstm  # noqa: E402,F401

@@ -40,6 +40,9 @@ def learning_rate(epoch: int, train_cfg) -> float:
         )
     if name == "cosine":
         return cosine(epoch, base, epochs=train_cfg.epochs, lr_min=train_cfg.lr_min)
+    if name == "linear":
+        raise ValueError("schedule 'linear' (word2vec's decay counted in words) is for skipgram; "
+                         "classifiers take constant, paper_step or cosine")
     raise ValueError(f"unknown schedule {name!r}; valid schedules: constant, paper_step, cosine")
 
 
