@@ -104,3 +104,31 @@ def test_features_computed_in_the_pipeline_match_the_featurizer(tiny_data_dir, f
             np.testing.assert_allclose(x[key].numpy(), expected[key].numpy(), rtol=1e-6)
         n += int(tf.shape(y1)[0])
     assert n == m.splits["train"].count
+
+
+def test_weighting_options_beyond_the_paper():
+    # scikit-learn's smooth idf: log((1 + N) / (1 + df)) + 1.
+    np.testing.assert_allclose(bag.idf(DF, 4, "smooth"), np.log(5 / (1 + DF)) + 1)
+    with pytest.raises(ValueError, match=r"valid choices: paper, smooth"):
+        bag.idf(DF, 4, "bm25")
+    # "a b a": counts 2, 1; sublinear 1 + log 2, 1; L2-normalised.
+    featurizer = features.Bag("bow", KEYS, np.arange(1, 4), 3, normalize="l2", sublinear_tf=True)
+    rows = _rows(featurizer(tf.constant(["a b a"])))
+    a, b = 1 + math.log(2), 1.0
+    norm = math.hypot(a, b)
+    assert rows[0] == pytest.approx({1: a / norm, 2: b / norm})
+    raw = _rows(features.Bag("bow", KEYS, np.arange(1, 4), 3, normalize="none")(tf.constant(["a b a"])))
+    assert raw[0] == {1: 2.0, 2: 1.0}
+    with pytest.raises(ValueError, match=r"valid choices: max, l2, none"):
+        features.Bag("bow", KEYS, np.arange(1, 4), 3, normalize="l1")
+
+
+def test_ngram_max_narrows_the_table(tiny_data_dir):
+    from tfpipe.data import manifest as manifest_lib
+
+    m = manifest_lib.load(tiny_data_dir)
+    grams, _, _ = manifest_lib.read_feature_stats(tiny_data_dir, m, "ngrams")
+    two = features.make("ngrams", m, tiny_data_dir, model_config={"ngram_max": 2})
+    assert two.num_features == sum(1 for g in grams if g.count(" ") <= 1) < len(grams)
+    with pytest.raises(ValueError, match=r"counted 1..5-grams"):
+        features.make("ngrams", m, tiny_data_dir, model_config={"ngram_max": 6})

@@ -43,7 +43,8 @@ def test_registered_under_five_names_with_their_features():
         assert models.feature_of(name) == name
     same = {models._builder(n) for n in NAMES[:4]}
     assert same == {linear.logistic_regression}
-    assert models.config_keys("bow") == ["num_classes", "num_features", "l2", "init"]
+    assert models.config_keys("bow") == [
+        "num_classes", "num_features", "l2", "init", "ngram_max", "idf", "normalize", "sublinear_tf"]
     assert models.config_keys("bag_of_means", include_data_keys=False) == [
         "embeddings", "means", "min_count", "l2", "init"
     ]

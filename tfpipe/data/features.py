@@ -107,6 +107,8 @@ class Bag(Featurizer):
         *,
         ngram_max: int = 0,
         weights: np.ndarray | None = None,
+        normalize: str = "max",
+        sublinear_tf: bool = False,
     ):
         super().__init__(name=f"{feature}_featurizer")
         self.feature = feature
@@ -121,6 +123,10 @@ class Bag(Featurizer):
             default_value=-1,
         )
         self.weights = None if weights is None else tf.constant(weights, tf.float32)
+        if normalize not in bag_lib.NORMALIZATIONS:
+            raise ValueError(f"normalize={normalize!r}; valid choices: {', '.join(bag_lib.NORMALIZATIONS)}")
+        self.normalize = normalize
+        self.sublinear_tf = bool(sublinear_tf)
 
     def keys(self, text):
         if self.ngram_max:
@@ -131,7 +137,8 @@ class Bag(Featurizer):
 
     def sparse(self, text):
         ids = tf.ragged.map_flat_values(self.table.lookup, self.keys(text))
-        distinct, values = bag_lib.sparse(ids, self.num_features, self.weights)
+        distinct, values = bag_lib.sparse(ids, self.num_features, self.weights,
+                                          normalize=self.normalize, sublinear_tf=self.sublinear_tf)
         return {"feature_ids": distinct, "feature_values": values}
 
     def densify(self, x):
@@ -162,21 +169,37 @@ def make(
     if feature == "word_ids":
         return Words(manifest_lib.read_vocab(data_dir, manifest), manifest.max_words)
     if feature in ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf"):
-        return _bag_of_keys(feature, manifest, data_dir)
+        return _bag_of_keys(feature, manifest, data_dir, model_config or {})
     if feature == "bag_of_means":
         return _bag_of_means(manifest, data_dir, model_config or {}, seed, cache_dir)
     raise ValueError(f"unknown feature {feature!r}; valid features: {', '.join(FEATURES)}")
 
 
-def _bag_of_keys(feature: str, manifest: Manifest, data_dir: str) -> Bag:
+def _bag_of_keys(feature: str, manifest: Manifest, data_dir: str, model_config: dict[str, Any]) -> Bag:
+    """Words (``vocab.tsv``) or n-grams (``ngrams.tsv``); the model config may narrow the
+    n-grams (``ngram_max``) and pick the non-paper weighting options of ``tfpipe.text.bag``."""
     kind = "ngrams" if feature.startswith("ngrams") else "words"
     keys, _, df = manifest_lib.read_feature_stats(data_dir, manifest, kind)
-    ids = np.arange(1, len(keys) + 1, dtype=np.int64)
+    ngram_max = 0
+    if kind == "ngrams":
+        from tfpipe.text import ngrams as ngrams_lib
+
+        ngram_max = model_config.get("ngram_max") or manifest.ngram_max
+        if not 1 <= ngram_max <= manifest.ngram_max:
+            raise ValueError(
+                f"model.ngram_max={ngram_max}: the data directory counted 1..{manifest.ngram_max}-grams "
+                "(preprocess --ngram_max sets the widest)"
+            )
+        if ngram_max < manifest.ngram_max:
+            keep = np.array([ngrams_lib.width(k) <= ngram_max for k in keys], dtype=bool)
+            keys, df = [k for k, kept in zip(keys, keep) if kept], df[keep]
     weights = None
     if feature.endswith("_tfidf"):
-        weights = np.concatenate([[0.0], bag_lib.idf(df, manifest.splits["train"].count)])
-    return Bag(feature, list(keys), ids, len(keys),
-               ngram_max=manifest.ngram_max if kind == "ngrams" else 0, weights=weights)
+        idf = bag_lib.idf(df, manifest.splits["train"].count, model_config.get("idf", "paper"))
+        weights = np.concatenate([[0.0], idf])
+    return Bag(feature, list(keys), np.arange(1, len(keys) + 1, dtype=np.int64), len(keys),
+               ngram_max=ngram_max, weights=weights, normalize=model_config.get("normalize", "max"),
+               sublinear_tf=model_config.get("sublinear_tf", False))
 
 
 def _bag_of_means(manifest: Manifest, data_dir: str, model_config: dict[str, Any], seed: int,

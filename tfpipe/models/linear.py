@@ -67,10 +67,25 @@ def _linear(*, name: str, num_classes: int, num_features: int, l2: float, init: 
 @register("ngrams", feature="ngrams")
 @register("ngrams_tfidf", feature="ngrams_tfidf")
 def logistic_regression(
-    *, num_classes: int, num_features: int, l2: float = 0.0, init: str = "zeros"
+    *,
+    num_classes: int,
+    num_features: int,
+    l2: float = 0.0,
+    init: str = "zeros",
+    ngram_max: int | None = None,
+    idf: str = "paper",
+    normalize: str = "max",
+    sublinear_tf: bool = False,
 ) -> keras.Model:
-    """Multinomial logistic regression on a sparse bag of features (BoW, n-grams, their TFIDF)."""
-    return _linear(name="logistic_regression", **locals())
+    """Multinomial logistic regression on a sparse bag of features (BoW, n-grams, their TFIDF).
+
+    ``ngram_max``, ``idf``, ``normalize`` and ``sublinear_tf`` configure the featurizer
+    (``tfpipe.data.features``, which reads them from the model config and checks them):
+    the widest n-gram used (default: all the data directory counted, the paper's 5), and the
+    options of ``tfpipe.text.bag`` beyond the paper's weighting (defaults: the paper's).
+    """
+    return _linear(name="logistic_regression", num_classes=num_classes, num_features=num_features,
+                   l2=l2, init=init)
 
 
 @register("bag_of_means", feature="bag_of_means")

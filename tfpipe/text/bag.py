@@ -23,6 +23,12 @@ The result is sparse: per document the ids of its distinct features (feature
 their values, as ragged tensors; :func:`pad` turns them into the dense
 ``[batch, K]`` pair the linear models take (``K`` = most features in any
 document of the batch; padding has id 0 and value 0).
+
+Options beyond the paper (for comparisons with other toolkits; the paper's
+choices are the defaults): ``idf="smooth"`` is scikit-learn's
+``log((1 + N) / (1 + df)) + 1``; ``normalize="l2"`` divides by the row's L2
+norm instead of its largest value, ``"none"`` keeps raw values;
+``sublinear_tf`` replaces a count ``c`` by ``1 + log(c)``.
 """
 from __future__ import annotations
 
@@ -30,14 +36,19 @@ import numpy as np
 import tensorflow as tf
 
 PAD_ID = 0
+IDF_KINDS = ("paper", "smooth")
+NORMALIZATIONS = ("max", "l2", "none")
 
 
-def idf(df: np.ndarray, num_docs: int) -> np.ndarray:
-    """``log(num_docs / df)`` per feature (the paper's inverse document frequency).
+def idf(df: np.ndarray, num_docs: int, kind: str = "paper") -> np.ndarray:
+    """``log(num_docs / df)`` per feature (the paper's inverse document frequency), or with
+    ``kind="smooth"`` scikit-learn's ``log((1 + num_docs) / (1 + df)) + 1``.
 
     ``df`` must be in ``1..num_docs`` (a feature counted on the training subset
     occurs in at least one of its documents).
     """
+    if kind not in IDF_KINDS:
+        raise ValueError(f"idf={kind!r}; valid choices: {', '.join(IDF_KINDS)}")
     df = np.asarray(df, dtype=np.float64)
     if num_docs <= 0:
         raise ValueError(f"num_docs must be positive, got {num_docs}")
@@ -46,6 +57,8 @@ def idf(df: np.ndarray, num_docs: int) -> np.ndarray:
             f"document frequencies must be in 1..{num_docs} (the training documents); "
             f"got min {df.min():g}, max {df.max():g}"
         )
+    if kind == "smooth":
+        return np.log((1.0 + num_docs) / (1.0 + df)) + 1.0
     return np.log(num_docs / df)
 
 
@@ -74,6 +87,13 @@ def counts(ids: tf.RaggedTensor, num_features: int) -> tuple[tf.RaggedTensor, tf
     )
 
 
+def normalize_l2(values: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Divides every row by its L2 norm (all-zero rows stay 0)."""
+    flat = values.flat_values
+    norm = tf.sqrt(tf.math.unsorted_segment_sum(flat * flat, values.value_rowids(), values.nrows()))
+    return values.with_flat_values(tf.math.divide_no_nan(flat, tf.gather(norm, values.value_rowids())))
+
+
 def normalize_max(values: tf.RaggedTensor) -> tf.RaggedTensor:
     """Divides every row by its largest value (rows whose largest value is 0 stay 0)."""
     rows = values.value_rowids()
@@ -97,17 +117,32 @@ def pad(ids: tf.RaggedTensor, values: tf.RaggedTensor) -> dict[str, tf.Tensor]:
 
 
 def sparse(
-    ids: tf.RaggedTensor, num_features: int, weights: tf.Tensor | None = None
+    ids: tf.RaggedTensor,
+    num_features: int,
+    weights: tf.Tensor | None = None,
+    *,
+    normalize: str = "max",
+    sublinear_tf: bool = False,
 ) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
     """Feature ids of each document's tokens -> its distinct ids and their values (ragged).
 
     Values are counts (``weights=None``) or counts times ``weights[id]`` (the
-    idf, indexed by feature id), then divided by the row's largest value.
+    idf, indexed by feature id), then divided by the row's largest value
+    (``normalize="max"``, the paper's), its L2 norm (``"l2"``) or left as they are
+    (``"none"``); ``sublinear_tf`` uses ``1 + log(count)`` for the counts.
     """
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize={normalize!r}; valid choices: {', '.join(NORMALIZATIONS)}")
     distinct, occurrences = counts(ids, num_features)
+    if sublinear_tf:
+        occurrences = occurrences.with_flat_values(1.0 + tf.math.log(occurrences.flat_values))
     if weights is not None:
         occurrences = weigh(distinct, occurrences, tf.cast(weights, tf.float32))
-    return distinct, normalize_max(occurrences)
+    if normalize == "max":
+        occurrences = normalize_max(occurrences)
+    elif normalize == "l2":
+        occurrences = normalize_l2(occurrences)
+    return distinct, occurrences
 
 
 def bag(
