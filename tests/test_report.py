@@ -227,3 +227,12 @@ def test_notebook_relative_errors(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "ngrams TFIDF         ag_news -0.250*  mr +0.250*" in out
     assert "matplotlib is not installed" in out
+
+
+def test_word_vector_runs_are_not_rows(tmp_path):
+    run = tmp_path / "skipgram_trec"
+    run.mkdir()
+    (run / "config.yaml").write_text("model:\n  name: skipgram\n")
+    warnings = []
+    assert report.collect([str(run)], warn=warnings.append) == []
+    assert warnings == []

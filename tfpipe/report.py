@@ -178,6 +178,17 @@ def _results_path(run_dir: str, split: str) -> str | None:
     return None
 
 
+NOT_CLASSIFIERS = ("skipgram",)
+
+
+def _model_name(cfg_path: str) -> str | None:
+    if not os.path.exists(cfg_path):
+        return None
+    with open(cfg_path, encoding="utf-8") as f:
+        cfg = yaml.safe_load(f) or {}
+    return (cfg.get("model") or {}).get("name")
+
+
 def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stderr) -> list[dict[str, Any]]:
     """One row dict per evaluated run directory.
 
@@ -194,6 +205,8 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
             warn(f"{run_dir}: not a directory; skipped")
             continue
         cfg_path = os.path.join(run_dir, "config.yaml")
+        if _model_name(cfg_path) in NOT_CLASSIFIERS:
+            continue  # word vectors and the like: no test error to tabulate
         results_path = _results_path(run_dir, split)
         if results_path is None:
             what = "results.json" if split == "test" else f"results_{split}.json (or a results.json for {split!r})"
