@@ -1,4 +1,4 @@
-"""Preprocess a labelled text corpus into sharded TFRecords, a vocabulary and a manifest.
+"""Preprocess a labelled text corpus into sharded TFRecords, feature statistics and a manifest.
 
     python -m beam_jobs.preprocess --runner=DirectRunner \\
         --input ../shared/data/ag_news/test.csv --format zhang_csv \\
@@ -16,12 +16,70 @@ or ``--direct_running_mode`` is given, the job uses every CPU core
 
 Outputs in the output directory: ``train-NNNNN-of-NNNNN.tfrecord[.gz]`` and
 ``test-...`` shards (records sorted by example id, the schema of
-``tfpipe.data.schema``), ``vocab.tsv`` (``word<TAB>count``, most frequent first,
-counted on train only), ``rejected.jsonl`` (one JSON object per rejected row:
-source, row, reason, detail, raw) and ``manifest.json`` (written last).  The same
-input and flags give byte-identical outputs on every run and runner mode.
-Exit status 2: bad arguments, missing inputs, unknown format; found before
-Beam starts.
+``tfpipe.data.schema``), ``vocab.tsv`` and ``ngrams.tsv`` (below),
+``rejected.jsonl`` (one JSON object per rejected row: source, row, reason,
+detail, raw) and ``manifest.json`` (written last).  The same input and flags give
+byte-identical outputs on every run and runner mode, and
+``tfpipe.data.records.write_dataset`` writes the same shards and statistics.
+Exit status 2: bad arguments, missing inputs or thesaurus, unknown format or
+romanizer; found before Beam starts.
+
+Feature statistics (Zhang et al. 2015's comparison models: bag-of-words on the
+50,000 most frequent words, bag-of-ngrams on the 500,000 most frequent 1- to
+5-grams, and their TF-IDF), counted on the train split as written (augmented
+copies included, the test split never), as ``key<TAB>count<TAB>df`` lines
+(``count`` occurrences, ``df`` train documents containing the key), most
+frequent first, ties by key (Unicode code point order):
+
+* ``vocab.tsv``: the top ``--vocab_size`` words (tokens of
+  ``tfpipe.text.tokenize``) seen at least ``--min_count`` times; word id = line + 2.
+* ``ngrams.tsv``: the top ``--ngram_vocab_size`` 1- to ``--ngram_max``-grams of
+  ``tfpipe.text.ngrams.ngrams`` (tokens joined by one space), not filtered by
+  ``--min_count``; ``--ngram_vocab_size 0`` writes none.
+  ``tfpipe.data.manifest.read_feature_stats`` reads both; the number of train
+  documents (TF-IDF's N) is the manifest's train count.
+
+Thesaurus augmentation (section 2.4; ``--thesaurus FILE.tsv|wordnet
+--augment_copies N``, ``--augment_p``/``--augment_q``, Zhang et al.'s 0.5): after
+the test split is carved, each train row gets N copies drawn by
+``tfpipe.text.thesaurus.augment_copies`` from (``--seed``, example id, copy k),
+written as extra train records with ids ``<id>#th<k>`` and the row's label, so
+every runner writes the same bytes.  A copy identical to its row (the row has no
+replaceable word) is not written (it would only duplicate the row) and is
+counted; copies that equal each other are kept (independent draws).  The
+manifest's ``augmentation`` records the thesaurus (file base name and sha256, or
+"wordnet"), N, p, q, seed and ``rows_augmented`` (rows with at least one copy),
+``copies_written``, ``copies_skipped_identical`` (``copies_written +
+copies_skipped_identical = N x original train rows``); its counts keep ``read =
+written + rejected`` for the rows read, with ``augmented`` = copies written, and
+the train split's ``count``/``class_counts`` include the copies.
+
+``--romanize pinyin`` romanizes every text right after reading, before the
+split, augmentation and statistics (Sogou News: jieba + pypinyin,
+``tfpipe.text.romanize``); a text that comes out empty is rejected
+(``empty_text``).
+
+Several corpora, several formats: an input may be written ``FORMAT:PATH``
+(``trec:data/TREC_10.label``); the others take ``--format`` or their extension.
+The files of one format are one corpus: its test split is its ``--test_input``
+files if it has any, else carved from it by the agreed stratified procedure on
+its own labels, so each corpus's held-out rows are exactly those of its own run.
+Corpora with different class lists need ``--unlabelled``: every row then gets
+the one class ``text`` (the labels still decide the split).  A corpus for
+unsupervised training (word2vec) from AG's News, TREC and MR::
+
+    python -m beam_jobs.preprocess --runner=DirectRunner --unlabelled \\
+        --input zhang_csv:../shared/data/ag_news/test.csv \\
+                line_per_class:../shared/data/mr/rt-polarity.pos \\
+                line_per_class:../shared/data/mr/rt-polarity.neg \\
+                trec:../shared/data/trec/train_5500.label \\
+        --test_input trec:../shared/data/trec/TREC_10.label \\
+        --output_dir artifacts/data/shared_text
+
+Its train split (6,080 + 8,530 + 5,452 rows) holds no text of any corpus's
+agreed test split (1,520 + 2,132 + 500 rows, in its test split): train word
+vectors on ``train`` only to keep the classifiers' test texts unseen, or on both
+splits for a transductive setting.
 """
 from __future__ import annotations
 
@@ -42,7 +100,7 @@ from tfpipe.text import alphabet as alphabet_lib
 TFDS_CHUNK = 50_000  # examples per parallel TFDS read
 _DIRECT_RUNNERS = {"directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner"}
 _OUTPUT_PATTERNS = ("train-*-of-*.tfrecord*", "test-*-of-*.tfrecord*", "manifest.json",
-                    "vocab.tsv", "rejected.jsonl")
+                    "vocab.tsv", "ngrams.tsv", "rejected.jsonl")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,26 +114,35 @@ def build_parser() -> argparse.ArgumentParser:
             "multi_processing with one worker process per core (output is byte-identical to "
             "--direct_running_mode=in_memory, which starts faster on small inputs). "
             "Remote runners need the package on their workers: add --setup_file=./setup.py. "
-            "Exit status 2: a bad command line or a missing input, found before Beam starts."
+            "Exit status 2: a bad command line or a missing input or thesaurus, found before "
+            "Beam starts."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
     src = parser.add_argument_group("input")
     src.add_argument(
-        "--input", nargs="+", action="extend", metavar="PATH", default=[],
+        "--input", nargs="+", action="extend", metavar="[FORMAT:]PATH", default=[],
         help="Input file(s) or glob(s), local or any TF file system (gs://...); '.gz' is "
-             "unzipped. Without --test_input, a stratified test split is carved from them. "
-             "Without --input and --tfds: the built-in generated corpus.")
+             "unzipped. FORMAT:PATH (e.g. trec:data/train_5500.label) gives that file its own "
+             "format; the files of one format are one corpus. Without --test_input for a "
+             "corpus, a stratified test split is carved from it. Without --input and --tfds: "
+             "the built-in generated corpus.")
     src.add_argument(
-        "--test_input", nargs="+", action="extend", metavar="PATH", default=[],
-        help="Test-split file(s); then --input is the whole train split and nothing is carved.")
+        "--test_input", nargs="+", action="extend", metavar="[FORMAT:]PATH", default=[],
+        help="Test-split file(s); then the --input files of the same format are that corpus's "
+             "whole train split and nothing is carved from it.")
     src.add_argument(
         "--format", choices=corpora.names(), default=None,
-        help="Input format: " + "; ".join(f"{f.name}: {f.description}" for f in
-                                          corpora.FORMATS.values())
+        help="Format of the inputs without a FORMAT: prefix: " + "; ".join(
+            f"{f.name}: {f.description}" for f in corpora.FORMATS.values())
              + ". Default: from the file extension (.csv zhang_csv, .label trec, .tsv tsv, "
                ".jsonl/.json jsonl).")
+    src.add_argument(
+        "--unlabelled", action="store_true",
+        help="Ignore the labels: every row gets the one class 'text' (a corpus for "
+             "unsupervised training, e.g. word2vec, from corpora of different formats and "
+             "classes). Rows are still read, checked and split by their own format and labels.")
     src.add_argument(
         "--classes", metavar="FILE", default=None,
         help="Class names, one per line, in label order. Wins over classes.txt beside a "
@@ -120,7 +187,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--test_fraction", type=float, default=0.2,
         help="Fraction of each class held out as test when the test split is carved (the "
              "agreed procedure of ../shared/data/README.md); must be in (0, 1).")
-    split.add_argument("--seed", type=int, default=0, help="Seed of the stratified split.")
+    split.add_argument("--seed", type=int, default=0,
+                       help="Seed of the stratified split and of the thesaurus augmentation.")
+
+    aug = parser.add_argument_group("augmentation and text transforms")
+    aug.add_argument(
+        "--romanize", metavar="NAME", default="",
+        help="Romanize every text right after reading, before anything else: pinyin = "
+             "Chinese through jieba segmentation and pypinyin (Zhang et al.'s Sogou News; "
+             "tfpipe.text.romanize). Default: texts as read.")
+    aug.add_argument(
+        "--thesaurus", metavar="SPEC", default="",
+        help="Thesaurus of the augmentation (section 2.4 of Zhang et al.): a TSV file of "
+             "'word<TAB>synonym1<TAB>synonym2 ...' lines (synonyms most common first), or "
+             "'wordnet'. Needs --augment_copies.")
+    aug.add_argument(
+        "--augment_copies", type=int, default=0, metavar="N",
+        help="Thesaurus copies per train row, written as extra train records with ids "
+             "'<id>#th<k>' (k = 1..N); 0 = no augmentation. The test split is carved first "
+             "and never augmented; a copy identical to its row (no replaceable word) is "
+             "skipped and counted. Deterministic in (--seed, example id, k).")
+    aug.add_argument("--augment_p", type=float, default=0.5,
+                     help="Geometric parameter of the number of replaced words, P[r] ~ p^r.")
+    aug.add_argument("--augment_q", type=float, default=0.5,
+                     help="Geometric parameter of the synonym index, P[s] ~ q^s.")
 
     enc = parser.add_argument_group("encoding")
     enc.add_argument(
@@ -131,12 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Characters kept per text (the last l0, stored latest first).")
     enc.add_argument(
         "--vocab_size", type=int, default=50_000,
-        help="Word vocabulary size: the top-K words by frequency in the train split (ties by "
-             "word); 0 = no vocabulary (every word is out-of-vocabulary).")
+        help="Word vocabulary size: vocab.tsv (word<TAB>count<TAB>df lines) holds the top-K "
+             "words by frequency in the train split (ties by word); 0 = no vocabulary (every "
+             "word is out-of-vocabulary).")
     enc.add_argument("--min_count", type=int, default=1,
                      help="Words seen fewer times in train are left out of the vocabulary.")
     enc.add_argument("--max_words", type=int, default=256,
                      help="Word ids kept per text (the first max_words tokens).")
+    enc.add_argument(
+        "--ngram_max", type=int, default=5,
+        help="Widest word n-gram counted for ngrams.tsv (tfpipe.text.ngrams: 1..N-grams).")
+    enc.add_argument(
+        "--ngram_vocab_size", type=int, default=500_000,
+        help="Lines of ngrams.tsv: the top-K 1..ngram_max-grams of the train split by "
+             "frequency (ties by gram), Zhang et al.'s 500,000; 0 = do not write ngrams.tsv.")
 
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -144,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Output directory (default: {paths_lib.DEFAULT_DATA_DIR}, where training looks; "
              "TFPIPE_HOME moves it). Earlier shards, manifest, vocab and dead-letter files in "
              "it are replaced.")
+    out.add_argument(
+        "--dataset", metavar="NAME", default=None,
+        help="Name of the data, recorded in the manifest (default: the base name of "
+             "--output_dir).")
     out.add_argument(
         "--num_shards", type=int, default=None,
         help="Shards per split (default: one per ~25,000 rows of that split, at least 1).")
@@ -164,9 +266,20 @@ def _beam_unknown_args(args: Sequence[str]) -> list[str]:
     return unknown
 
 
-def _expand(parser: argparse.ArgumentParser, specs: Sequence[str], flag: str) -> list[str]:
-    out: list[str] = []
+def _split_format(spec: str) -> tuple[str | None, str]:
+    """``"FORMAT:PATH"`` -> ``(FORMAT, PATH)`` for a registered format; else ``(None, spec)``."""
+    head, sep, rest = spec.partition(":")
+    if sep and head in corpora.FORMATS:
+        return head, rest
+    return None, spec
+
+
+def _expand(parser: argparse.ArgumentParser, specs: Sequence[str],
+            flag: str) -> list[tuple[str | None, str]]:
+    """``(format or None, path)`` of every file the ``[FORMAT:]PATH`` specs name."""
+    out: list[tuple[str | None, str]] = []
     for spec in specs:
+        fmt, spec = _split_format(spec)
         if any(c in spec for c in "*?["):
             if "://" in spec:
                 import tensorflow as tf
@@ -176,11 +289,11 @@ def _expand(parser: argparse.ArgumentParser, specs: Sequence[str], flag: str) ->
                 found = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
             if not found:
                 parser.error(f"{flag} {spec!r}: no file matches")
-            out.extend(found)
+            out.extend((fmt, path) for path in found)
         else:
             if not corpora.path_exists(spec):
                 parser.error(f"{flag} {spec!r}: file not found")
-            out.append(spec)
+            out.append((fmt, spec))
     return out
 
 
@@ -242,41 +355,84 @@ def parse(argv: Sequence[str] | None = None):
     if not 0.0 < args.test_fraction < 1.0:
         parser.error(f"--test_fraction must be in (0, 1), got {args.test_fraction}")
 
+    if args.ngram_max < 1:
+        parser.error("--ngram_max must be at least 1")
+    if args.ngram_vocab_size < 0:
+        parser.error("--ngram_vocab_size must be >= 0")
+
     output_dir = _local_abs(args.output_dir or paths_lib.DEFAULT_DATA_DIR)
+    dataset = args.dataset if args.dataset is not None else _default_dataset(output_dir)
+    if not dataset.strip():
+        parser.error("--dataset must not be empty")
     sources: list = []
     info: dict = {"job": "beam_jobs.preprocess"}
     carve = True
+    carve_all = True
+    formats: list[str] = []
+    given: set[str] = set()
 
     if args.input:
         train_files = _expand(parser, args.input, "--input")
         test_files = _expand(parser, args.test_input, "--test_input")
         seen: set[str] = set()
-        for path in train_files + test_files:
+        for _, path in train_files + test_files:
             if _local_abs(path) in seen:
                 parser.error(f"input {path!r} is given twice (its rows would be read twice)")
             seen.add(_local_abs(path))
-        fmt = args.format or corpora.guess_format(train_files + test_files)
-        if fmt is None:
-            parser.error(f"cannot tell the format of {train_files + test_files}: pass --format "
-                         f"(one of {corpora.names()})")
-        encoding = args.encoding or corpora.default_encoding(fmt)
-        try:
-            class_names = corpora.class_names(
-                fmt, train_files + test_files, classes_file=args.classes, encoding=encoding,
-                max_line_chars=args.max_line_chars)
-        except (ValueError, OSError) as e:
-            parser.error(f"class names: {e}")
-        if fmt == "line_per_class" and len(class_names) < 2:
-            parser.error(f"line_per_class needs files of at least two classes, got {class_names}")
-        carve = not test_files
-        names = corpora.source_names(train_files + test_files)
-        for index, path in enumerate(train_files + test_files):
-            split = None if carve else ("train" if index < len(train_files) else "test")
+        plain = [path for fmt, path in train_files + test_files if fmt is None]
+        default_fmt = None
+        if plain:
+            default_fmt = args.format or corpora.guess_format(plain)
+            if default_fmt is None:
+                parser.error(f"cannot tell the format of {plain}: pass --format (one of "
+                             f"{corpora.names()}) or write FORMAT:PATH")
+        files = [(fmt or default_fmt, path, "train") for fmt, path in train_files]
+        files += [(fmt or default_fmt, path, "test") for fmt, path in test_files]
+        formats = list(dict.fromkeys(fmt for fmt, _, _ in files))  # corpora, in order
+        encodings: dict[str, str] = {}
+        group_classes: dict[str, list[str]] = {}
+        given = {fmt for fmt, _, role in files if role == "test"}
+        for fmt in formats:
+            encodings[fmt] = args.encoding or corpora.default_encoding(fmt)
+            paths = [path for f, path, _ in files if f == fmt]
+            try:
+                group_classes[fmt] = corpora.class_names(
+                    fmt, paths, classes_file=args.classes, encoding=encodings[fmt],
+                    max_line_chars=args.max_line_chars)
+            except (ValueError, OSError) as e:
+                parser.error(f"class names ({fmt}): {e}")
+            if fmt == "line_per_class" and len(group_classes[fmt]) < 2 and not args.unlabelled:
+                parser.error(f"line_per_class needs files of at least two classes, got "
+                             f"{group_classes[fmt]} (or pass --unlabelled)")
+        if args.unlabelled:
+            class_names = [pl.UNLABELLED_CLASS]
+        else:
+            class_names = group_classes[formats[0]]
+            differ = {f: c for f, c in group_classes.items() if c != class_names}
+            if differ:
+                parser.error(f"the inputs' formats have different class lists "
+                             f"({group_classes}); pass --unlabelled to ignore the labels, or "
+                             "--classes for one class list")
+        carve = any(fmt not in given for fmt in formats)
+        carve_all = not given
+        names = corpora.source_names([path for _, path, _ in files])
+        for index, (fmt, path, role) in enumerate(files):
+            split = None if fmt not in given else role
+            classes = tuple(group_classes[fmt]) if args.unlabelled else ()
             sources.append(pl.Source("file", index, split, _local_abs(path), fmt, names[index],
-                                     encoding, args.max_line_chars))
-        info.update(format=fmt, inputs=list(train_files), test_inputs=list(test_files),
-                    encoding=encoding, max_line_chars=args.max_line_chars,
-                    classes_file=args.classes)
+                                     encodings[fmt], args.max_line_chars, classes=classes,
+                                     group=formats.index(fmt)))
+        single = len(formats) == 1
+        info.update(format=formats[0] if single else "mixed",
+                    inputs=[path for _, path, role in files if role == "train"],
+                    test_inputs=[path for _, path, role in files if role == "test"],
+                    encoding=encodings[formats[0]] if single else encodings,
+                    max_line_chars=args.max_line_chars, classes_file=args.classes)
+        if not single:
+            info["input_formats"] = [fmt for fmt, _, role in files if role == "train"]
+            info["test_input_formats"] = [fmt for fmt, _, role in files if role == "test"]
+        if args.unlabelled:
+            info["unlabelled"] = {"classes_read": group_classes}
     elif args.tfds:
         spec = corpora.TfdsSpec(
             name=args.tfds, data_dir=args.tfds_data_dir,
@@ -313,9 +469,24 @@ def parse(argv: Sequence[str] | None = None):
         info.update(format="embedded", embedded={"train": args.embedded_train,
                                                  "test": args.embedded_test,
                                                  "seed": args.embedded_seed})
-    info["split"] = ({"mode": "stratified", "test_fraction": args.test_fraction, "seed": args.seed}
-                     if carve else {"mode": "given"})
+    if args.unlabelled and not args.input:
+        info["unlabelled"] = {"classes_read": {info["format"]: list(class_names)}}
+        class_names = [pl.UNLABELLED_CLASS]
+    augment_info = _check_augmentation(parser, args)
+    if args.romanize:
+        _check_romanize(parser, args.romanize)
+    if carve and carve_all:
+        info["split"] = {"mode": "stratified", "test_fraction": args.test_fraction,
+                         "seed": args.seed}
+    elif carve:
+        info["split"] = {"mode": "mixed", "test_fraction": args.test_fraction, "seed": args.seed,
+                         "carved": [f for f in formats if f not in given],
+                         "given": [f for f in formats if f in given]}
+    else:
+        info["split"] = {"mode": "given"}
     info["vocab"] = {"size": args.vocab_size, "min_count": args.min_count, "counted_on": "train"}
+    info["ngrams"] = {"size": args.ngram_vocab_size, "max": args.ngram_max,
+                      "counted_on": "train"}
     info["num_shards"] = args.num_shards or "auto"
     cfg = pl.JobConfig(
         output_dir=output_dir,
@@ -332,8 +503,75 @@ def parse(argv: Sequence[str] | None = None):
         num_shards=args.num_shards,
         compression="GZIP" if args.compression == "gzip" else "",
         source_info=info,
+        dataset=dataset,
+        ngram_max=args.ngram_max,
+        ngram_vocab_size=args.ngram_vocab_size,
+        unlabelled=args.unlabelled,
+        romanize=args.romanize,
+        thesaurus=augment_info.get("spec", ""),
+        augment_copies=args.augment_copies,
+        augment_p=args.augment_p,
+        augment_q=args.augment_q,
+        augment_info=augment_info.get("info", {}),
     )
     return cfg, _direct_defaults(list(pipeline_args))
+
+
+def _default_dataset(output_dir: str) -> str:
+    """The directory's base name, as ``records.default_dataset_name`` (not imported: TF)."""
+    return os.path.basename(output_dir.rstrip("/")) or output_dir
+
+
+def _check_augmentation(parser: argparse.ArgumentParser, args) -> dict:
+    """Validates the augmentation flags and loads the thesaurus once (bad files fail here).
+
+    Returns ``{}`` when off, else ``{"spec": what the workers load, "info": manifest settings}``.
+    """
+    if args.augment_copies < 0:
+        parser.error("--augment_copies must be >= 0")
+    if args.augment_copies > 0 and not args.thesaurus:
+        parser.error("--augment_copies needs --thesaurus (a word<TAB>synonyms TSV file or "
+                     "'wordnet')")
+    if args.thesaurus and args.augment_copies == 0:
+        parser.error("--thesaurus is used only with --augment_copies N (N > 0)")
+    for name in ("augment_p", "augment_q"):
+        if not 0.0 < getattr(args, name) <= 1.0:
+            parser.error(f"--{name} must be in (0, 1], got {getattr(args, name)}")
+    if not args.thesaurus:
+        return {}
+    from tfpipe.data import records
+    from tfpipe.text import thesaurus as thesaurus_lib
+
+    spec = args.thesaurus
+    if spec != "wordnet":
+        if not corpora.path_exists(spec):
+            parser.error(f"--thesaurus {spec!r}: file not found (give a word<TAB>synonyms TSV "
+                         "file or 'wordnet')")
+        spec = _local_abs(spec)
+    try:
+        table = thesaurus_lib.load(spec)
+    except (ValueError, OSError, ImportError, LookupError) as e:
+        parser.error(f"--thesaurus {args.thesaurus!r}: {type(e).__name__}: {e}")
+    if not table:
+        parser.error(f"--thesaurus {args.thesaurus!r} has no entries")
+    info = records.thesaurus_info(spec, table, args.augment_copies, args.augment_p,
+                                  args.augment_q, args.seed)
+    return {"spec": spec, "info": info}
+
+
+def _check_romanize(parser: argparse.ArgumentParser, name: str) -> None:
+    """Checks the romanizer exists and its packages import (before Beam starts)."""
+    try:
+        from tfpipe.text import romanize as romanize_lib
+    except ImportError as e:
+        parser.error(f"--romanize {name}: tfpipe.text.romanize is not available ({e})")
+    if name not in romanize_lib.NAMES:
+        parser.error(f"--romanize {name!r}: unknown romanizer; valid: {list(romanize_lib.NAMES)}")
+    try:
+        romanize_lib.romanizer(name)("中文")
+    except ImportError as e:
+        parser.error(f"--romanize {name}: a package it needs is missing ({e}); install jieba "
+                     "and pypinyin (pip install tfpipe[chinese])")
 
 
 def _clear_outputs(output_dir: str) -> None:
@@ -368,12 +606,14 @@ def execute(cfg, pipeline_args: Sequence[str]):
 
 def summary(manifest, output_dir: str) -> str:
     """A short human-readable account of a run."""
-    lines = [f"Preprocessed data in {output_dir}"]
+    lines = [f"Preprocessed data {manifest.dataset!r} in {output_dir}"]
     for split in sorted(manifest.splits, key=lambda s: (s != "train", s)):
         entry = manifest.splits[split]
         per_class = ", ".join(f"{name}={n}" for name, n in zip(manifest.class_names,
                                                                 entry.class_counts))
-        lines.append(f"  {split:5s} {entry.count:8d} rows in {len(entry.shards)} shard(s): "
+        copies = manifest.counts.get("augmented", 0) if split == "train" else 0
+        extra = f" (incl. {copies} thesaurus copies)" if copies else ""
+        lines.append(f"  {split:5s} {entry.count:8d} rows{extra} in {len(entry.shards)} shard(s): "
                      f"{per_class}")
         if entry.count == 0:
             lines.append(f"  WARNING: the {split} split is empty")
@@ -381,10 +621,21 @@ def summary(manifest, output_dir: str) -> str:
     reasons = ", ".join(f"{k}={v}" for k, v in counts["rejected_by_reason"].items()) or "none"
     lines.append(f"  read {counts['read']} = written {counts['written']} + rejected "
                  f"{counts['rejected']} (by reason: {reasons})")
+    aug = manifest.augmentation
+    if aug:
+        lines.append(f"  thesaurus augmentation ({aug['thesaurus']}, {aug['copies']} copies, "
+                     f"p={aug['p']}, q={aug['q']}): {aug['copies_written']} train copies written "
+                     f"for {aug['rows_augmented']} rows, {aug['copies_skipped_identical']} "
+                     "skipped as identical to their row")
     lines.append(f"  dead letter: {os.path.join(output_dir, manifest.rejected_file)}")
     lines.append(f"  vocabulary: {manifest.vocab_words} words in "
                  f"{os.path.join(output_dir, manifest.vocab_file)}; alphabet {manifest.alphabet}, "
                  f"l0={manifest.l0}")
+    if manifest.ngram_file:
+        lines.append(f"  n-grams: {manifest.ngram_features} 1..{manifest.ngram_max}-grams in "
+                     f"{os.path.join(output_dir, manifest.ngram_file)}")
+    if manifest.romanize:
+        lines.append(f"  texts romanized: {manifest.romanize}")
     return "\n".join(lines)
 
 

@@ -11,8 +11,10 @@ from tfpipe.data import corpora
 SPLITS = ("train", "test")
 ROWS_PER_SHARD = 25_000
 MAX_AUTO_SHARDS = 1024
-VOCAB_FILE = "vocab.tsv"
+VOCAB_FILE = "vocab.tsv"  # == tfpipe.data.records.VOCAB_FILE (not imported: no TF here)
+NGRAM_FILE = "ngrams.tsv"  # == tfpipe.data.records.NGRAM_FILE
 REJECTED_FILE = "rejected.jsonl"
+UNLABELLED_CLASS = "text"  # the one class of --unlabelled data
 
 
 class Source(NamedTuple):
@@ -31,6 +33,8 @@ class Source(NamedTuple):
     count: int = 0  # embedded rows
     seed: int = 0
     tfds: corpora.TfdsSpec | None = None
+    classes: tuple[str, ...] = ()  # the reader's class list when it is not the job's
+    group: int = 0  # corpus (one per input format): the stratified split is carved per group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +55,21 @@ class JobConfig:
     num_shards: int | None = None  # per split; None: from the row count
     compression: str = ""  # "" or "GZIP"
     source_info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    dataset: str = ""
+    ngram_max: int = 5
+    ngram_vocab_size: int = 500_000  # 0: no ngrams.tsv
+    unlabelled: bool = False  # every row gets the one class UNLABELLED_CLASS
+    romanize: str = ""  # tfpipe.text.romanize name applied on reading
+    thesaurus: str = ""  # tfpipe.text.thesaurus.load spec ("" = no augmentation)
+    augment_copies: int = 0
+    augment_p: float = 0.5
+    augment_q: float = 0.5
+    augment_info: dict[str, Any] = dataclasses.field(default_factory=dict)  # manifest settings
+
+    @property
+    def count_ngram_max(self) -> int:
+        """Widest gram counted on train: ``ngram_max``, or 1 (words) without ngrams.tsv."""
+        return self.ngram_max if self.ngram_vocab_size > 0 else 1
 
 
 def auto_num_shards(rows: int) -> int:

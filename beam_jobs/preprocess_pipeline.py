@@ -4,32 +4,40 @@ runner pickles them by reference, also when the CLI runs as ``__main__``).
 Graph::
 
     sources ─ReadSource (one DoFn call per file: stable line numbers)─▶ Reshuffle
+      ─▶ [--romanize: Romanize every text (in parallel, after the reshuffle)]
       ├─ rejected ─▶ sorted ─▶ rejected.jsonl (dead letter)
-      └─ good ─┬─ carve: (label, order key) ─CombineGlobally(StratifiedSplit)─▶ test keys
-               │         (side input) ─▶ AssignSplit;  or the split each source was given
+      └─ good ─┬─ carve: ((group, label), order key) ─CombineGlobally(StratifiedSplit)─▶
+               │         test keys (side input) ─▶ AssignSplit; or the split a source was given
                ▼
-             rows (split, RawExample)
-               ├─ train texts ─BatchElements─CountWords (TF tokenizer, per bundle)─▶
-               │     CombinePerKey(sum) ─▶ min_count ─▶ Top-K (vocab_rank_key) ─▶ vocab.tsv
+             rows (split, RawExample)  [--unlabelled: label 0 after the split]
+               ─▶ [--augment_copies: AugmentTrain adds each train row's thesaurus copies]
+               ├─ train texts ─BatchElements─CountFeatures (TF n-grams, one Counter per
+               │     bundle, split into hash buckets of (grams, counts, df) tables)─▶
+               │     CombinePerKey(MergeStats) ─▶ per-bucket totals
+               │       ├─ words, min_count ─TopK(vocab_size)─▶ vocab.tsv
+               │       └─ all grams ─TopK(ngram_vocab_size)─▶ ngrams.tsv
                ├─ (split, label) counts ─▶ shards per split (side input)
                └─ key by shard_of(id) ─GroupByKey─▶ EncodeWriteShard: sort by id, Encoder
                      (vocab side input, built once per worker) in batches, write_shard
     shard entries + counts + vocab ─▶ manifest.json, written last after checking
-    read == written + rejected (read is counted by the readers themselves).
+    read == written + rejected (read is counted by the readers themselves) and
+    records == written + augmented copies.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import json
 import os
+import zlib
 from typing import Iterator
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.transforms import window
 
 from beam_jobs.preprocess_config import (  # noqa: F401  (re-exported)
+    NGRAM_FILE,
     REJECTED_FILE,
     SPLITS,
     VOCAB_FILE,
@@ -62,8 +70,8 @@ class ReadSource(beam.DoFn):
 
     def _items(self, src: Source) -> Iterator[corpora.Item]:
         if src.kind == "file":
-            opts = corpora.ReadOptions(self._class_names, src.encoding, src.max_line_chars,
-                                       src.source)
+            opts = corpora.ReadOptions(src.classes or self._class_names, src.encoding,
+                                       src.max_line_chars, src.source)
             return corpora.read_file(src.fmt, src.path, opts)
         if src.kind == "tfds":
             return corpora.read_tfds(src.tfds, src.path, src.start, src.end)
@@ -83,6 +91,34 @@ class ReadSource(beam.DoFn):
         yield beam.pvalue.TaggedOutput("read_count", read)
 
 
+_ROMANIZERS: dict = {}
+
+
+class Romanize(beam.DoFn):
+    """Romanizes the text of every good row (``--romanize``); an empty result is rejected."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def setup(self):
+        if self._name not in _ROMANIZERS:  # jieba's dictionary: once per worker process
+            _ROMANIZERS[self._name] = records.romanizer(self._name)
+        self._fn = _ROMANIZERS[self._name]
+
+    def process(self, element):
+        split, order, item = element
+        if isinstance(item, corpora.RawExample):
+            text = self._fn(item.text)
+            if text:
+                item = item._replace(text=text)
+            else:
+                item = corpora.Rejected(
+                    item.example_id.rpartition(":")[0], item.row, corpora.EMPTY_TEXT,
+                    f"the text is empty after romanization ({self._name})",
+                    item.text[: corpora.RAW_CHARS])
+        yield split, order, item
+
+
 def _route(element):
     split, order, item = element
     if isinstance(item, corpora.Rejected):
@@ -92,7 +128,12 @@ def _route(element):
 
 
 class StratifiedSplit(beam.CombineFn):
-    """Global combine of ``(label, order key)`` into the set of test-split keys."""
+    """Global combine of ``((group, label), order key)`` into the set of test-split keys.
+
+    Each group (corpus) is split on its own by the agreed procedure
+    (``splits.held_out_keys``, a fresh generator per group), so a corpus's
+    held-out rows are the same whether it is preprocessed alone or beside others.
+    """
 
     def __init__(self, fraction: float, seed: int):
         self._fraction = fraction
@@ -102,34 +143,43 @@ class StratifiedSplit(beam.CombineFn):
         return {}
 
     def add_input(self, acc, element):
-        label, key = element
-        acc.setdefault(label, []).append(key)
+        group_label, key = element
+        acc.setdefault(group_label, []).append(key)
         return acc
 
     def merge_accumulators(self, accs):
         merged: dict = {}
         for acc in accs:
-            for label, keys in acc.items():
-                merged.setdefault(label, []).extend(keys)
+            for group_label, keys in acc.items():
+                merged.setdefault(group_label, []).extend(keys)
         return merged
 
     def extract_output(self, acc):
-        return frozenset(splits_lib.held_out_keys(acc, self._fraction, self._seed))
+        by_group: dict = {}
+        for (group, label), keys in acc.items():
+            by_group.setdefault(group, {})[label] = keys
+        chosen: set = set()
+        for group in sorted(by_group):
+            chosen |= splits_lib.held_out_keys(by_group[group], self._fraction, self._seed)
+        return frozenset(chosen)
 
 
-def _label_and_key(element):
-    _, order, item = element
-    return item.label, order
+def _label_and_key(element, groups: dict):
+    split, order, item = element
+    if split is None:  # carved
+        yield (groups[order[0]], item.label), order
 
 
-def _assign_split(element, test_keys):
-    _, order, item = element
-    return ("test" if order in test_keys else "train"), item
+def _assign_split(element, test_keys, unlabelled: bool):
+    split, order, item = element
+    if split is None:
+        split = "test" if order in test_keys else "train"
+    return split, (item._replace(label=0) if unlabelled else item)
 
 
-def _given_split(element):
+def _given_split(element, unlabelled: bool):
     split, _, item = element
-    return split, item
+    return split, (item._replace(label=0) if unlabelled else item)
 
 
 def _split_and_label(row):
@@ -140,59 +190,208 @@ def _reason(element):
     return element[1].reason
 
 
+# --------------------------------------------------------------------------- augmentation
+
+
+class AugmentTrain(beam.DoFn):
+    """Passes every row on and adds each train row's thesaurus copies (``records.augment_row``).
+
+    Holds the thesaurus itself (loaded once by the launcher, ~2 MB for WordNet), so
+    every worker uses the very same table (no WordNet/NLTK version skew between
+    machines, no per-worker loading).  Emits ``(1 if copies were written, copies
+    written, copies skipped)`` per train row on the ``stats`` output.
+    """
+
+    def __init__(self, cfg: JobConfig, thesaurus: dict):
+        self._thesaurus = thesaurus
+        self._kwargs = {"copies": cfg.augment_copies, "seed": cfg.seed, "p": cfg.augment_p,
+                        "q": cfg.augment_q}
+
+    def process(self, row):
+        yield row
+        split, ex = row
+        if split != "train":
+            return
+        copies, skipped = records.augment_row((ex.example_id, ex.text, ex.label), self._thesaurus,
+                                              **self._kwargs)
+        for example_id, text, label in copies:
+            yield split, corpora.RawExample(example_id, text, label, ex.row)
+        yield beam.pvalue.TaggedOutput("stats", (int(bool(copies)), len(copies), skipped))
+
+
+def _sum_triples(triples) -> tuple[int, int, int]:
+    a = b = c = 0
+    for x, y, z in triples:
+        a, b, c = a + x, b + y, c + z
+    return a, b, c
+
+
+# --------------------------------------------------------------------------- statistics
+#
+# Counting ~1M distinct n-grams one Beam element per gram costs ~20 us each in
+# the Python SDK (windowing, coders, the shuffle): more than the rest of the job
+# on AG's News.  So each bundle's counts are split by a stable hash of the gram
+# into STAT_BUCKETS partial tables (parallel lists: grams, counts, df), and the
+# shuffle moves one table per bucket and bundle: CombinePerKey(MergeStats) adds
+# them up per bucket (a gram's totals live in one bucket only), and TopK keeps the
+# top K of the buckets' tables.  Memory per bucket is about 1/STAT_BUCKETS of the
+# distinct grams; TopK holds at most ~2K items.
+
+
+STAT_BUCKETS = 256
+FLUSH_DISTINCT = 1_000_000  # a bundle emits its partial tables when it holds this many grams
+
+Table = tuple[list, list, list]  # parallel lists: grams (UTF-8 bytes), counts, df
+
+
 def _train_text(row):
     if row[0] == "train":
         yield row[1].text
 
 
-# --------------------------------------------------------------------------- vocabulary
+def _bucket_tables(counter: records.FeatureCounter) -> list[tuple[int, Table]]:
+    """``(bucket, (grams, counts, df))`` tables of ``counter``'s grams; clears it.
+
+    The bucket is ``crc32(gram) % STAT_BUCKETS``: stable in every process (unlike
+    ``hash()``), so a gram's partial counts from all bundles meet in one bucket.
+    Vectorized with numpy.
+    """
+    gram_list, count_list, df_list = counter.arrays()
+    counter.clear()
+    n = len(gram_list)
+    if not n:
+        return []
+    grams = np.empty(n, dtype=object)
+    grams[:] = gram_list
+    counts = np.array(count_list, dtype=np.int64)
+    df = np.array(df_list, dtype=np.int64)
+    buckets = np.fromiter(map(zlib.crc32, gram_list), dtype=np.int64, count=n) % STAT_BUCKETS
+    order = np.argsort(buckets, kind="stable")
+    bounds = np.searchsorted(buckets[order], np.arange(STAT_BUCKETS + 1))
+    tables = []
+    for bucket in range(STAT_BUCKETS):
+        part = order[bounds[bucket] : bounds[bucket + 1]]
+        if len(part):
+            tables.append((bucket, (grams[part].tolist(), counts[part].tolist(),
+                                    df[part].tolist())))
+    return tables
 
 
-_TOKENIZE_FN = None
+def _merge_tables(tables: list) -> Table:
+    """One table of several partial ones (summed per gram)."""
+    if len(tables) == 1:
+        return tables[0]
+    totals: dict = {}
+    get = totals.get
+    for grams, counts, dfs in tables:
+        for gram, count, df in zip(grams, counts, dfs):
+            old = get(gram)
+            totals[gram] = (count, df) if old is None else (old[0] + count, old[1] + df)
+    return list(totals), [c for c, _ in totals.values()], [d for _, d in totals.values()]
 
 
-def _tokenize_batch(texts: list[str]) -> list[bytes]:
-    global _TOKENIZE_FN
-    if _TOKENIZE_FN is None:
-        import tensorflow as tf
+class CountFeatures(beam.DoFn):
+    """Counts the 1..n-grams of batches of train texts (``records.FeatureCounter``) and emits
+    their partial ``(bucket, table)`` tables once per bundle."""
 
-        from tfpipe.text import tokenize as tokenize_lib
-
-        _TOKENIZE_FN = tf.function(
-            lambda t: tokenize_lib.tokenize(t).flat_values,
-            input_signature=[tf.TensorSpec([None], tf.string)],
-        )
-    return _TOKENIZE_FN(texts).numpy().tolist()
-
-
-class CountWords(beam.DoFn):
-    """Tokenizes batches of train texts; emits ``(word, count)`` once per bundle."""
+    def __init__(self, n_max: int):
+        self._n_max = n_max
 
     def start_bundle(self):
-        self._counts: collections.Counter = collections.Counter()
+        self._counter = records.FeatureCounter(self._n_max)
 
     def process(self, texts: list[str]):
-        self._counts.update(_tokenize_batch(texts))
+        self._counter.update(texts)
+        if len(self._counter) >= FLUSH_DISTINCT:  # bounded memory on huge bundles
+            yield from _bucket_tables(self._counter)
 
     def finish_bundle(self):
-        for token, count in self._counts.items():
-            yield window.GlobalWindows.windowed_value((token.decode("utf-8"), count))
-        self._counts = collections.Counter()
+        for table in _bucket_tables(self._counter):
+            yield window.GlobalWindows.windowed_value(table)
 
 
-def _keep_word(item, min_count: int) -> bool:
-    word, count = item
-    return bool(word) and count >= min_count
+class MergeStats(beam.CombineFn):
+    """Adds up a bucket's partial tables (kept as they are while there is one, the
+    common case of a bucket seen by one bundle)."""
+
+    MAX_PARTS = 8  # partial tables held before they are summed into one
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, table):
+        acc.append(table)
+        return self.compact(acc) if len(acc) > self.MAX_PARTS else acc
+
+    def merge_accumulators(self, accs):
+        merged = [table for acc in accs for table in acc]
+        return self.compact(merged) if len(merged) > self.MAX_PARTS else merged
+
+    def compact(self, acc):
+        return [_merge_tables(acc)] if len(acc) > 1 else acc
+
+    def extract_output(self, acc):
+        return _merge_tables(acc) if acc else ([], [], [])
 
 
-def _vocab_payload(top: list) -> dict:
-    vocab = sorted((tuple(x) for x in top), key=records.vocab_rank_key)
-    digest = hashlib.sha256("\n".join(f"{w}\t{c}" for w, c in vocab).encode("utf-8")).hexdigest()
-    return {"vocab": vocab, "fingerprint": digest}
+class TopK(beam.CombineFn):
+    """The first ``k`` statistics in file order (``records.vocab_rank_key``) of the merged
+    ``(bucket, table)`` tables; ``words_only``: of the words seen ``min_count`` times.
+
+    Each table is cut to its own top ``k`` first (``records.candidate_stats``) and
+    the accumulator is sorted and cut back to ``k`` whenever it reaches ``2k``
+    items.  The output is ``(TSV bytes, number of lines)``: CombineGlobally hands
+    its result on as a side input, and the SDK's state cache measures a side input
+    object by object (seconds for 500,000 tuples, nothing for one bytes object).
+    """
+
+    def __init__(self, k: int, words_only: bool = False, min_count: int = 1):
+        self._k = k
+        self._words_only = words_only
+        self._min_count = min_count
+
+    def _prune(self, items: list, force: bool = False) -> list:
+        """Sorted and cut to ``k`` when over ``2k`` items (or ``force``: always)."""
+        if force or len(items) >= 2 * self._k:
+            del records.sort_stats(items)[self._k :]
+        return items
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, element):
+        _, table = element
+        acc.extend(records.candidate_stats(zip(*table), self._k, words_only=self._words_only,
+                                           min_count=self._min_count))
+        return self._prune(acc)
+
+    def merge_accumulators(self, accs):
+        merged: list = []
+        for acc in accs:
+            merged.extend(acc)
+            self._prune(merged)
+        return merged
+
+    def extract_output(self, acc):
+        items = self._prune(acc, force=True)
+        return records.stats_tsv(items), len(items)
 
 
-def _write_vocab(payload: dict, output_dir: str) -> str:
-    return records.write_vocab(output_dir, payload["vocab"], VOCAB_FILE)
+def _vocab_payload(top: tuple[bytes, int]) -> dict:
+    """The encoder's side input: the words, new-line joined (one string is cheap to cache)."""
+    data, size = top
+    words = "\n".join(records.tsv_keys(data))
+    return {"words": words, "size": size,
+            "fingerprint": hashlib.sha256(words.encode("utf-8")).hexdigest()}
+
+
+def _payload_words(payload: dict) -> list[str]:
+    return payload["words"].split("\n") if payload["size"] else []
+
+
+def _write_stats(top: tuple[bytes, int], output_dir: str, file: str) -> dict:
+    data, size = top
+    return {"file": records.write_bytes(output_dir, file, data), "features": size}
 
 
 # --------------------------------------------------------------------------- encoding
@@ -207,7 +406,7 @@ def _encoder(alphabet: str, l0: int, max_words: int, payload: dict) -> records.E
     enc = _ENCODERS.get(key)
     if enc is None:
         _ENCODERS.clear()
-        enc = records.Encoder(alphabet, l0, [w for w, _ in payload["vocab"]], max_words)
+        enc = records.Encoder(alphabet, l0, _payload_words(payload), max_words)
         _ENCODERS[key] = enc
     return enc
 
@@ -279,12 +478,14 @@ def _write_rejected(rows: list, output_dir: str) -> str:
 
 
 class WriteManifest(beam.DoFn):
-    """Writes ``manifest.json`` last, after checking ``read == written + rejected``."""
+    """Writes ``manifest.json`` last, after checking ``read == written + rejected`` (source
+    rows) and that the shards hold the written rows plus the augmented copies."""
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
 
-    def process(self, _, shards, class_counts, read, reasons, vocab, vocab_file, rejected_file):
+    def process(self, _, shards, class_counts, read, reasons, vocab, vocab_file, rejected_file,
+                ngrams, augment_stats):
         cfg = self._cfg
         by_reason = dict(sorted(reasons))
         rejected = sum(by_reason.values())
@@ -300,19 +501,26 @@ class WriteManifest(beam.DoFn):
                 class_counts=counts,
                 shards=[manifest_lib.Shard(**s) for _, s in entries],
             )
-        written = sum(s.records for e in split_entries.values() for s in e.shards)
-        if read != written + rejected or written != sum(e.count for e in split_entries.values()):
+        rows_augmented, augmented, skipped = augment_stats
+        stored = sum(s.records for e in split_entries.values() for s in e.shards)
+        written = stored - augmented
+        if read != written + rejected or stored != sum(e.count for e in split_entries.values()):
             raise RuntimeError(
-                f"row accounting failed: read={read}, written={written}, rejected={rejected}"
+                f"row accounting failed: read={read}, written={written}, rejected={rejected}, "
+                f"augmented copies={augmented}, records in shards={stored}"
             )
+        augmentation = {}
+        if cfg.augment_copies > 0:
+            augmentation = records.augmentation_entry(cfg.augment_info, rows_augmented,
+                                                      augmented, skipped)
         alphabet = alphabet_lib.get(cfg.alphabet)
         manifest = manifest_lib.Manifest(
             alphabet=alphabet.name,
             alphabet_chars=alphabet.chars,
             l0=cfg.l0,
             max_words=cfg.max_words,
-            vocab_file=vocab_file,
-            vocab_words=len(vocab["vocab"]),
+            vocab_file=vocab_file["file"],
+            vocab_words=vocab["size"],
             class_names=list(cfg.class_names),
             splits=split_entries,
             compression=cfg.compression,
@@ -321,9 +529,16 @@ class WriteManifest(beam.DoFn):
                 "written": written,
                 "rejected": rejected,
                 "rejected_by_reason": by_reason,
+                "augmented": augmented,
             },
             rejected_file=rejected_file,
             source=cfg.source_info,
+            dataset=cfg.dataset,
+            ngram_file=ngrams["file"],
+            ngram_max=cfg.ngram_max if ngrams["file"] else 0,
+            ngram_features=ngrams["features"],
+            augmentation=augmentation,
+            romanize=cfg.romanize,
         )
         yield manifest_lib.write(manifest, cfg.output_dir)
 
@@ -339,22 +554,38 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
         | "Read" >> beam.ParDo(ReadSource(cfg.class_names)).with_outputs("read_count", main="items")
     )
     items = read.items | "Reshuffle" >> beam.Reshuffle()
+    if cfg.romanize:
+        items = items | "Romanize" >> beam.ParDo(Romanize(cfg.romanize))
     routed = items | "Route" >> beam.FlatMap(_route).with_outputs(
         "rejected", main="good"
     )
     good, rejected = routed.good, routed.rejected
 
     if cfg.carve_test:
+        groups = {s.index: s.group for s in cfg.sources}
         test_keys = (
             good
-            | "LabelAndKey" >> beam.Map(_label_and_key)
+            | "LabelAndKey" >> beam.FlatMap(_label_and_key, groups)
             | "StratifiedSplit" >> beam.CombineGlobally(
                 StratifiedSplit(cfg.test_fraction, cfg.seed))
         )
         rows = good | "AssignSplit" >> beam.Map(
-            _assign_split, beam.pvalue.AsSingleton(test_keys))
+            _assign_split, beam.pvalue.AsSingleton(test_keys), cfg.unlabelled)
     else:
-        rows = good | "GivenSplit" >> beam.Map(_given_split)
+        rows = good | "GivenSplit" >> beam.Map(_given_split, cfg.unlabelled)
+
+    # Thesaurus copies of the train rows (after the test split is carved).
+    if cfg.augment_copies > 0:
+        from tfpipe.text import thesaurus as thesaurus_lib
+
+        table = thesaurus_lib.load(cfg.thesaurus)
+        augmented = rows | "AugmentTrain" >> beam.ParDo(AugmentTrain(cfg, table)).with_outputs(
+            "stats", main="rows")
+        rows = augmented.rows
+        augment_stats = augmented.stats | "SumAugmentStats" >> beam.CombineGlobally(
+            _sum_triples)
+    else:
+        augment_stats = p | "NoAugmentation" >> beam.Create([(0, 0, 0)])
 
     # Counts.
     read_count = read.read_count | "SumRead" >> beam.CombineGlobally(sum)
@@ -374,23 +605,30 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
         | "ShardPlan" >> beam.Map(_shard_plan, beam.pvalue.AsList(class_counts), cfg.num_shards)
     )
 
-    # Vocabulary, counted on train only.
-    top = (
+    # Word and n-gram statistics, counted on the train split as written.
+    tables = (
         rows
         | "TrainTexts" >> beam.FlatMap(_train_text)
         | "BatchForCount" >> beam.BatchElements(
             min_batch_size=COUNT_BATCH[0], max_batch_size=COUNT_BATCH[1])
-        | "CountWords" >> beam.ParDo(CountWords())
-        | "SumCounts" >> beam.CombinePerKey(sum)
-        | "MinCount" >> beam.Filter(_keep_word, cfg.min_count)
+        | "CountFeatures" >> beam.ParDo(CountFeatures(cfg.count_ngram_max))
+        | "MergeStats" >> beam.CombinePerKey(MergeStats())
     )
     if cfg.vocab_size > 0:
-        top = top | "TopK" >> beam.combiners.Top.Of(
-            cfg.vocab_size, key=records.vocab_rank_key, reverse=True)
+        top = tables | "TopWords" >> beam.CombineGlobally(
+            TopK(cfg.vocab_size, words_only=True, min_count=cfg.min_count))
     else:
-        top = p | "NoVocab" >> beam.Create([[]])
+        top = p | "NoVocab" >> beam.Create([(b"", 0)])
     vocab = top | "VocabPayload" >> beam.Map(_vocab_payload)
-    vocab_file = vocab | "WriteVocab" >> beam.Map(_write_vocab, cfg.output_dir)
+    vocab_file = top | "WriteVocab" >> beam.Map(_write_stats, cfg.output_dir, VOCAB_FILE)
+    if cfg.ngram_vocab_size > 0:
+        ngrams = (
+            tables
+            | "TopNgrams" >> beam.CombineGlobally(TopK(cfg.ngram_vocab_size))
+            | "WriteNgrams" >> beam.Map(_write_stats, cfg.output_dir, NGRAM_FILE)
+        )
+    else:
+        ngrams = p | "NoNgrams" >> beam.Create([{"file": "", "features": 0}])
 
     # Encode, shard, write.
     expected = p | "ShardSplits" >> beam.Create(list(SPLITS)) | "ExpectedShards" >> beam.FlatMap(
@@ -424,5 +662,7 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
             beam.pvalue.AsSingleton(vocab),
             beam.pvalue.AsSingleton(vocab_file),
             beam.pvalue.AsSingleton(rejected_file),
+            beam.pvalue.AsSingleton(ngrams),
+            beam.pvalue.AsSingleton(augment_stats),
         )
     )

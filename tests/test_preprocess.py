@@ -22,6 +22,7 @@ from tfpipe.text import tokenize as tokenize_lib
 
 IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
              "--direct_num_workers=1"]
+THESAURUS = os.path.join(os.path.dirname(__file__), "data", "thesaurus_small.tsv")
 
 
 def _run(*args: str):
@@ -81,13 +82,29 @@ def no_beam(monkeypatch):
     (["--input", "{txt}"], "cannot tell the format"),
     (["--input", "{csv}", "--l0", "0"], "--l0 must be at least 1"),
     (["--input", "{csv}", "{csv}"], "given twice"),
+    (["--input", "{csv}", "--ngram_max", "0"], "--ngram_max must be at least 1"),
+    (["--input", "{csv}", "--ngram_vocab_size", "-1"], "--ngram_vocab_size must be >= 0"),
+    (["--input", "{csv}", "--augment_copies", "2"], "--augment_copies needs --thesaurus"),
+    (["--input", "{csv}", "--thesaurus", "{th}"], "--thesaurus is used only with"),
+    (["--input", "{csv}", "--augment_copies", "1", "--thesaurus", "/nonexistent/th.tsv"],
+     "--thesaurus '/nonexistent/th.tsv': file not found"),
+    (["--input", "{csv}", "--augment_copies", "1", "--thesaurus", "{txt}"],
+     "expected 'word<TAB>synonym"),
+    (["--input", "{csv}", "--augment_copies", "-1"], "--augment_copies must be >= 0"),
+    (["--input", "{csv}", "--augment_copies", "1", "--thesaurus", "{th}", "--augment_p", "0"],
+     "--augment_p must be in (0, 1]"),
+    (["--input", "{csv}", "--romanize", "klingon"], "unknown romanizer; valid: ['pinyin']"),
+    (["--input", "{csv}", "trec:{label}"], "different class lists"),
+    (["--input", "{csv}", "--dataset", " "], "--dataset must not be empty"),
 ])
 def test_bad_command_lines_exit_2_before_beam(argv, message, tmp_path, capsys, no_beam):
     csv_path = tmp_path / "d.csv"
     csv_path.write_text('"1","a"\n')
     txt_path = tmp_path / "d.txt"
     txt_path.write_text("a\n")
-    argv = [a.format(csv=csv_path, txt=txt_path) for a in argv]
+    label_path = tmp_path / "q.label"
+    label_path.write_text("NUM:count How many ?\n")
+    argv = [a.format(csv=csv_path, txt=txt_path, th=THESAURUS, label=label_path) for a in argv]
     with pytest.raises(SystemExit) as exc:
         preprocess.main(argv)
     assert exc.value.code == 2
@@ -105,7 +122,9 @@ def test_help_explains_every_flag(capsys):
     for flag in ("--input", "--test_input", "--format", "--tfds", "--test_fraction", "--seed",
                  "--output_dir", "--alphabet", "--l0", "--vocab_size", "--max_words",
                  "--num_shards", "--compression", "--classes", "--max_line_chars", "--encoding",
-                 "--min_count", "Beam pipeline option"):
+                 "--min_count", "--ngram_max", "--ngram_vocab_size", "--dataset", "--unlabelled",
+                 "--thesaurus", "--augment_copies", "--augment_p", "--augment_q", "--romanize",
+                 "FORMAT:", "Beam pipeline option"):
         assert flag in text
 
 
@@ -157,7 +176,9 @@ def _tiny_csv(tmp_path, n: int = 60) -> str:
     return str(path)
 
 
-TINY_FLAGS = ["--l0", "96", "--max_words", "12", "--num_shards", "2", "--max_line_chars", "300"]
+# --dataset: the default name is the output directory's base name, which differs between runs.
+TINY_FLAGS = ["--l0", "96", "--max_words", "12", "--num_shards", "2", "--max_line_chars", "300",
+              "--dataset", "tiny"]
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +203,7 @@ def test_manifest_fields_and_accounting(tiny_run):
     assert m.vocab_file == "vocab.tsv" and m.rejected_file == "rejected.jsonl"
     reasons = collections.Counter(r.reason for r in bad)
     assert m.counts == {"read": len(items), "written": len(good), "rejected": len(bad),
-                        "rejected_by_reason": dict(sorted(reasons.items()))}
+                        "rejected_by_reason": dict(sorted(reasons.items())), "augmented": 0}
     assert m.counts["read"] == m.counts["written"] + m.counts["rejected"]
     assert set(reasons) == {corpora.UNBALANCED_QUOTES, corpora.LABEL_OUT_OF_RANGE,
                             corpora.BAD_LABEL, corpora.EMPTY_TEXT, corpora.INVALID_ENCODING,
@@ -256,18 +277,225 @@ def test_same_input_gives_identical_bytes_and_matches_the_plain_writer(tiny_run,
         {s: sorted(zip(d["id"], d["text"], d["label"])) for s, d in data.items()},
         m.class_names, l0=96, max_words=12, num_shards=2)
     plain_files, beam_files = _files(plain), _files(out)
-    for name in [s.file for e in m.splits.values() for s in e.shards] + ["vocab.tsv"]:
+    assert m.ngram_file == "ngrams.tsv" and m.ngram_max == 5 and m.ngram_features > m.vocab_words
+    for name in [s.file for e in m.splits.values() for s in e.shards] + ["vocab.tsv",
+                                                                          "ngrams.tsv"]:
         assert plain_files[name] == beam_files[name], name
 
 
-def test_multi_processing_runner_gives_the_same_bytes(tiny_run, tmp_path):
-    """The default DirectRunner mode (one worker process per core) really runs and agrees."""
-    path, out, _ = tiny_run
+# --------------------------------------------------------------------------- augmentation
+
+
+_AUG_TEXTS = {  # label -> texts; words of tests/data/thesaurus_small.tsv are replaceable
+    0: ["Big market shares fall", "The market said no", "apple anchor arrow"],
+    1: ["Fast win for the team", "A big WIN, they said", "banana bridge bell"],
+    2: ["Shares of the market rose", "grape garden glass", "Said the fast fox"],
+}
+
+
+def _aug_csv(tmp_path) -> str:
+    lines = []
+    for i in range(8):
+        for label, texts in _AUG_TEXTS.items():
+            lines.append(f'"{label + 1}","{texts[i % 3]} #{i}"'.encode())
+    lines.insert(5, _BAD_LINES[1])
+    lines.insert(9, _BAD_LINES[3])
+    path = tmp_path / "aug.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    (tmp_path / "classes.txt").write_text("\n".join(_CLASSES) + "\n")
+    return str(path)
+
+
+AUG_FLAGS = ["--l0", "64", "--max_words", "10", "--num_shards", "2", "--ngram_max", "3",
+             "--ngram_vocab_size", "300", "--dataset", "aug", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def aug_runs(tmp_path_factory):
+    """The same corpus without and with two thesaurus copies per train row."""
+    path = _aug_csv(tmp_path_factory.mktemp("aug_src"))
+    plain = str(tmp_path_factory.mktemp("aug_plain"))
+    aug = str(tmp_path_factory.mktemp("aug_out"))
+    m_plain = _run("--input", path, "--output_dir", plain, *AUG_FLAGS)
+    m_aug = _run("--input", path, "--output_dir", aug, *AUG_FLAGS, "--thesaurus", THESAURUS,
+                 "--augment_copies", "2")
+    return path, (plain, m_plain), (aug, m_aug)
+
+
+def test_augmented_copies_are_extra_train_records(aug_runs):
+    from tfpipe.text import thesaurus as thesaurus_lib
+
+    _, (plain, m_plain), (aug, m) = aug_runs
+    _, before = _load(plain)
+    _, after = _load(aug)
+    # The test split is carved first and never augmented.
+    assert sorted(after["test"]["id"]) == sorted(before["test"]["id"])
+    assert after["test"]["text"] == before["test"]["text"]
+    originals = dict(zip(before["train"]["id"], zip(before["train"]["text"],
+                                                    before["train"]["label"])))
+    table = thesaurus_lib.load_tsv(THESAURUS)
+    expected = {}
+    skipped = rows_augmented = 0
+    for example_id, (text, label) in originals.items():
+        copies = thesaurus_lib.augment_copies(text, table, seed=3, key=example_id, copies=2)
+        kept = {f"{example_id}#th{k}": (new, label) for k, new in enumerate(copies, start=1)
+                if new != text}
+        skipped += 2 - len(kept)
+        rows_augmented += bool(kept)
+        expected.update(kept)
+    got = dict(zip(after["train"]["id"], zip(after["train"]["text"], after["train"]["label"])))
+    assert got == {**originals, **expected}
+    # Rows without a thesaurus word (apple/banana/grape rows) give identical copies: skipped.
+    assert 0 < skipped < 2 * len(originals) and rows_augmented < len(originals)
+    assert all(originals[i.split("#")[0]][0] != text for i, (text, _) in expected.items())
+    assert m.augmentation == {
+        "thesaurus": "thesaurus_small.tsv", "thesaurus_sha256": manifest_lib.file_sha256(THESAURUS),
+        "thesaurus_words": len(table), "copies": 2, "p": 0.5, "q": 0.5, "seed": 3,
+        "rows_augmented": rows_augmented, "copies_written": len(expected),
+        "copies_skipped_identical": skipped}
+    assert len(expected) + skipped == 2 * m_plain.splits["train"].count
+    # Row accounting: the rows read are written or rejected; copies are counted apart.
+    assert m.counts["read"] == m.counts["written"] + m.counts["rejected"] == m_plain.counts["read"]
+    assert m.counts["written"] == m_plain.counts["written"]
+    assert m.counts["augmented"] == len(expected) and m_plain.counts["augmented"] == 0
+    assert m.splits["train"].count == m_plain.splits["train"].count + len(expected)
+    assert sum(s.records for s in m.splits["train"].shards) == m.splits["train"].count
+    assert m.splits["train"].class_counts == [
+        sum(1 for _, label in got.values() if label == k) for k in range(3)]
+    assert m_plain.augmentation == {}
+    # Statistics count the train split as written: the copies' synonyms are in it.
+    vocab = set(manifest_lib.read_vocab(aug, m))
+    assert "triumph" in vocab or "victory" in vocab or "stocks" in vocab
+    assert not {"triumph", "victory", "stocks", "equities"} & set(
+        manifest_lib.read_vocab(plain, m_plain))
+
+
+def test_augmented_run_matches_the_plain_writer(aug_runs, tmp_path):
+    _, _, (aug, m) = aug_runs
+    _, data = _load(aug)
+    splits_in = {s: sorted((i, t, lab) for i, t, lab in zip(d["id"], d["text"], d["label"])
+                           if "#th" not in i) for s, d in data.items()}
+    out = str(tmp_path / "plain")
+    m2 = records.write_dataset(out, splits_in, m.class_names, l0=64, max_words=10, num_shards=2,
+                               ngram_max=3, ngram_vocab_size=300, thesaurus=THESAURUS,
+                               augment_copies=2, seed=3)
+    plain_files, beam_files = _files(out), _files(aug)
+    for name in [s.file for e in m.splits.values() for s in e.shards] + ["vocab.tsv",
+                                                                          "ngrams.tsv"]:
+        assert plain_files[name] == beam_files[name], name
+    assert m2.augmentation == m.augmentation
+    assert m2.splits == m.splits and m2.counts["augmented"] == m.counts["augmented"]
+
+
+def test_multi_processing_runner_gives_the_same_bytes(aug_runs, tmp_path):
+    """The default DirectRunner mode (one worker process per core) really runs and agrees,
+    also for the thesaurus copies and n-gram statistics."""
+    path, _, (aug, _) = aug_runs
     mp = str(tmp_path / "mp")
-    preprocess.run(["--input", path, "--output_dir", mp, *TINY_FLAGS,
-                    "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+    preprocess.run(["--input", path, "--output_dir", mp, *AUG_FLAGS, "--thesaurus", THESAURUS,
+                    "--augment_copies", "2", "--direct_num_workers=2",
+                    "--direct_running_mode=multi_processing",
                     "--default_sdk_harness_log_level=ERROR"])
-    assert _files(mp) == _files(out)
+    assert _files(mp) == _files(aug)
+
+
+# --------------------------------------------------------------------------- romanization
+
+
+def test_romanize_pinyin_before_everything_else(tmp_path):
+    pytest.importorskip("jieba")
+    pytest.importorskip("pypinyin")
+    from tfpipe.text import romanize
+
+    texts = ["中国银行发布新闻", "北京 weather 很好", "女儿喜欢足球比赛", "上海股市今天上涨",
+             "Python 是一种编程语言", "他们说中国队赢了"]
+    path = tmp_path / "zh.csv"
+    path.write_text("".join(f'"{1 + i % 2}","{t}"\n' for i, t in enumerate(texts * 2)),
+                    encoding="utf-8")
+    out = str(tmp_path / "out")
+    m = _run("--input", str(path), "--output_dir", out, "--romanize", "pinyin", "--l0", "64",
+             "--num_shards", "1", "--ngram_max", "2", "--dataset", "zh")
+    assert m.romanize == "pinyin"
+    _, data = _load(out)
+    raw = {f"zh.csv:{i + 1}": t for i, t in enumerate(texts * 2)}
+    for feats in data.values():
+        for example_id, text in zip(feats["id"], feats["text"]):
+            assert text == romanize.pinyin(raw[example_id]).strip()
+            assert not any("\u4e00" <= c <= "\u9fff" for c in text)
+    # Counted on the romanized text (the tokenizer splits a syllable from its tone digit).
+    vocab = manifest_lib.read_vocab(out, m)
+    assert {"zhong", "guo", "1", "2"} <= set(vocab)
+    grams, _, _ = manifest_lib.read_feature_stats(out, m, "ngrams")
+    assert "zhong 1" in grams and "guo 2" in grams
+    # The split is the agreed one on the labels (romanizing changes no key).
+    assert m.splits["test"].count == round(0.2 * 6) * 2
+    # The plain writer romanizes the same way.
+    rows = {s: [(i, raw[i], lab) for i, lab in zip(d["id"], d["label"])]
+            for s, d in data.items()}
+    plain = str(tmp_path / "plain")
+    records.write_dataset(plain, rows, m.class_names, l0=64, ngram_max=2, romanize="pinyin")
+    for name in ("train-00000-of-00001.tfrecord", "test-00000-of-00001.tfrecord", "vocab.tsv",
+                 "ngrams.tsv"):
+        assert _files(plain)[name] == _files(out)[name], name
+
+
+# --------------------------------------------------------------------------- several corpora
+
+
+def _expected_test_ids(fmt: str, paths: list[str]) -> set[str]:
+    """The agreed split of one corpus on its own labels (what its own run holds out)."""
+    _, items = corpora.read_files(fmt, paths)
+    by_label: dict = {}
+    ids = {}
+    for position, path in enumerate(paths):
+        for item in items:
+            if item.example_id.startswith(os.path.basename(path) + ":"):
+                by_label.setdefault(item.label, []).append((position, item.row))
+                ids[(position, item.row)] = item.example_id
+    return {ids[k] for k in splits.held_out_keys(by_label, 0.2, 0)}
+
+
+def test_unlabelled_union_of_formats_keeps_each_corpus_split(tmp_path):
+    csv_path = tmp_path / "news.csv"
+    csv_path.write_text("".join(f'"{1 + i % 4}","headline {i}"\n' for i in range(20)))
+    pos, neg = tmp_path / "rt.pos", tmp_path / "rt.neg"
+    pos.write_text("".join(f"good film {i}\n" for i in range(10)))
+    neg.write_text("".join(f"bad film {i}\n" for i in range(15)))
+    trec_train, trec_test = tmp_path / "q_train.label", tmp_path / "q_test.label"
+    trec_train.write_text("NUM:count How many ?\nHUM:ind Who is it ?\nLOC:city Where ?\n")
+    trec_test.write_text("DESC:def What is X ?\n")
+    out = str(tmp_path / "out")
+    m = _run("--unlabelled", "--input", f"zhang_csv:{csv_path}", f"line_per_class:{pos}",
+             f"line_per_class:{neg}", f"trec:{trec_train}", "--test_input", f"trec:{trec_test}",
+             "--output_dir", out, "--ngram_max", "2")
+    assert m.class_names == ["text"]
+    assert m.source["format"] == "mixed" and m.source["split"]["mode"] == "mixed"
+    assert m.source["split"]["carved"] == ["zhang_csv", "line_per_class"]
+    assert m.source["split"]["given"] == ["trec"]
+    assert m.source["unlabelled"]["classes_read"]["line_per_class"] == ["neg", "pos"]
+    _, data = _load(out)
+    assert set(data["train"]["label"]) == set(data["test"]["label"]) == {0}
+    expected = (_expected_test_ids("zhang_csv", [str(csv_path)])
+                | _expected_test_ids("line_per_class", [str(pos), str(neg)])
+                | {"q_test.label:1"})
+    assert set(data["test"]["id"]) == expected
+    assert len(data["train"]["id"]) == 20 + 25 + 3 - (len(expected) - 1)
+    assert m.counts["read"] == m.counts["written"] == 49
+
+
+def test_format_prefixes_and_labelled_mixes(tmp_path):
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("one\tx\ntwo\ty\n")
+    jsonl = tmp_path / "b.data"
+    jsonl.write_text('{"text": "three", "label": "y"}\n{"text": "four", "label": "x"}\n')
+    cfg, _ = preprocess.parse(["--input", str(tsv), f"jsonl:{jsonl}", *IN_MEMORY])
+    assert cfg.class_names == ("x", "y") and cfg.carve_test and not cfg.unlabelled
+    assert [(s.fmt, s.group, s.split) for s in cfg.sources] == [("tsv", 0, None),
+                                                                 ("jsonl", 1, None)]
+    assert cfg.dataset == os.path.basename(cfg.output_dir)
+    # A path whose first part is not a format name is a plain path (e.g. gs://...).
+    assert preprocess._split_format("gs://bucket/x.csv") == (None, "gs://bucket/x.csv")
+    assert preprocess._split_format("trec:a:b.label") == ("trec", "a:b.label")
 
 
 def test_given_test_input_gzip_and_full_alphabet(tmp_path):
@@ -414,6 +642,26 @@ def test_real_corpora_agreed_splits(real_runs):
     assert {i.split(":")[0] for i in data["test"]["id"]} == {"TREC_10.label"}
 
 
+def test_real_unlabelled_union_for_word2vec(real_runs, tmp_path):
+    """The module docstring's shared_text command: one unlabelled data directory whose
+    test split is exactly the three corpora's agreed test splits."""
+    ag = shared_path("ag_news", "test.csv")
+    trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
+    mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))
+    out = str(tmp_path / "shared_text")
+    m = _run("--unlabelled", "--input", f"zhang_csv:{ag}", f"line_per_class:{mr[0]}",
+             f"line_per_class:{mr[1]}", f"trec:{trec[0]}", "--test_input", f"trec:{trec[1]}",
+             "--output_dir", out, "--ngram_vocab_size", "0")
+    assert m.class_names == ["text"] and m.counts["rejected"] == 0
+    assert (m.splits["train"].count, m.splits["test"].count) == (6080 + 8530 + 5452,
+                                                                 1520 + 2132 + 500)
+    _, data = _load(out)
+    for split in ("train", "test"):
+        expected = {i for run in real_runs.values() for i in run[3][split]["id"]}
+        assert set(data[split]["id"]) == expected, split
+    assert set(data["train"]["label"]) == {0}
+
+
 def test_tfds_sources_are_read_in_parallel_slices(monkeypatch):
     def resolve(spec, download=True):
         return spec._replace(text_fields=("text",)), ["a", "b"], {"train": 120_000, "test": 7_600}
@@ -430,3 +678,26 @@ def test_tfds_sources_are_read_in_parallel_slices(monkeypatch):
     assert cfg.carve_test and {s.split for s in cfg.sources} == {None}
     with pytest.raises(SystemExit):
         preprocess.parse(["--tfds", "some_ds", "--tfds_train_split", "nope", *IN_MEMORY])
+
+
+def test_text_empty_after_romanization_is_rejected(tmp_path, monkeypatch):
+    from beam_jobs import preprocess_pipeline as pl
+    from tfpipe.text import romanize
+
+    monkeypatch.setitem(romanize._ROMANIZERS, "pinyin",
+                        lambda t: "" if "drop" in t else t.upper())
+    monkeypatch.setattr(pl, "_ROMANIZERS", {})  # the per-process cache of the DoFn
+    path = tmp_path / "r.csv"
+    path.write_text('"1","keep one"\n"2","drop me"\n"1","keep two"\n"2","keep three"\n')
+    out = str(tmp_path / "out")
+    m = _run("--input", str(path), "--output_dir", out, "--romanize", "pinyin", "--l0", "16",
+             "--ngram_vocab_size", "0")
+    assert m.counts["read"] == 4 and m.counts["written"] == 3
+    assert m.counts["rejected_by_reason"] == {corpora.EMPTY_TEXT: 1}
+    dead = [json.loads(line) for line in open(os.path.join(out, "rejected.jsonl"))]
+    assert dead == [{"source": "r.csv", "row": 2, "reason": corpora.EMPTY_TEXT,
+                     "detail": "the text is empty after romanization (pinyin)",
+                     "raw": "drop me"}]
+    _, data = _load(out)
+    assert sorted(t for d in data.values() for t in d["text"]) == ["KEEP ONE", "KEEP THREE",
+                                                                    "KEEP TWO"]

@@ -100,3 +100,47 @@ def test_corrupt_shard_is_named(tmp_path):
     open(shard, "wb").write(bytes(data))
     with pytest.raises(ValueError, match="train-00000-of-00001.tfrecord is corrupt"):
         manifest_lib.verify_shards(str(tmp_path), m, "train")
+
+
+def test_write_dataset_augments_train_rows_only(tmp_path):
+    thesaurus = {"big": ["large", "huge"], "win": ["victory"]}
+    rows = {"train": [("r:1", "Big win", 0), ("r:2", "no match here", 1)],
+            "test": [("r:3", "big win", 0)]}
+    m = records.write_dataset(str(tmp_path), rows, ["a", "b"], l0=16, thesaurus=thesaurus,
+                              augment_copies=3, seed=7)
+    parsed = _read_split(str(tmp_path), m, "train")
+    got = {i.decode(): t.decode() for i, t in zip(parsed[schema.ID].numpy(),
+                                                  parsed[schema.TEXT].numpy())}
+    from tfpipe.text import thesaurus as thesaurus_lib
+
+    copies = thesaurus_lib.augment_copies("Big win", thesaurus, seed=7, key="r:1", copies=3)
+    assert all(c != "Big win" for c in copies)  # r:1 always changes at least one word
+    assert got == {"r:1": "Big win", "r:2": "no match here",
+                   **{f"r:1#th{k}": c for k, c in enumerate(copies, start=1)}}
+    assert m.splits["test"].count == 1 and m.splits["train"].count == 5
+    assert m.splits["train"].class_counts == [4, 1]
+    assert m.counts == {"read": 3, "written": 3, "rejected": 0, "rejected_by_reason": {},
+                        "augmented": 3}
+    assert m.augmentation == {"thesaurus": "(mapping)", "thesaurus_words": 2, "copies": 3,
+                              "p": 0.5, "q": 0.5, "seed": 7, "rows_augmented": 1,
+                              "copies_written": 3, "copies_skipped_identical": 3}
+    with pytest.raises(ValueError, match="needs a thesaurus"):
+        records.write_dataset(str(tmp_path), rows, ["a", "b"], l0=16, augment_copies=1)
+
+
+def test_augment_row_ids_and_skips():
+    row = ("src:4", "fast market", 2)
+    thesaurus = {"fast": ["quick"], "market": ["exchange"]}
+    copies, skipped = records.augment_row(row, thesaurus, copies=2, seed=0)
+    assert skipped == 0 and [c[0] for c in copies] == ["src:4#th1", "src:4#th2"]
+    assert all(c[2] == 2 and c[1] != "fast market" for c in copies)
+    assert records.augment_row(("s:1", "nothing", 0), thesaurus, copies=4, seed=0) == ([], 4)
+
+
+def test_romanize_rows_strips_and_refuses_empty(monkeypatch):
+    from tfpipe.text import romanize
+
+    monkeypatch.setitem(romanize._ROMANIZERS, "pinyin", lambda t: "" if "x" in t else f" {t}! ")
+    assert records.romanize_rows([("a:1", "ok", 0)], "pinyin") == [("a:1", "ok!", 0)]
+    with pytest.raises(ValueError, match="a:2: the text is empty after romanization"):
+        records.romanize_rows([("a:2", "x", 0)], "pinyin")
