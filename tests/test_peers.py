@@ -18,6 +18,7 @@ def _toy_corpus() -> peers.Corpus:
 
 
 def test_sklearn_peer_reports_each_ngram_range_and_the_best():
+    pytest.importorskip("sklearn", reason="the peers are benchmark extras: pip install -e '.[bench]'")
     result = peers.sklearn_tfidf_lr(_toy_corpus(), ((1, 1), (1, 2)))
     assert set(result["variants"]) == {"1-1", "1-2"}
     best = result["variants"][result["best"]]
@@ -27,6 +28,7 @@ def test_sklearn_peer_reports_each_ngram_range_and_the_best():
 
 
 def test_fasttext_peer_counts_every_test_text():
+    pytest.importorskip("fasttext", reason="the peers are benchmark extras: pip install -e '.[bench]'")
     corpus = _toy_corpus()
     corpus.test_labels[0] = 2  # a class-0 text labelled 2: counted, and wrong
     result = peers.fasttext_supervised(corpus, (1,), epochs=10)
@@ -37,6 +39,8 @@ def test_fasttext_peer_counts_every_test_text():
 
 
 def test_run_on_a_tiny_trec_layout_feeds_the_report(tmp_path):
+    pytest.importorskip("sklearn", reason="the peers are benchmark extras: pip install -e '.[bench]'")
+    pytest.importorskip("fasttext", reason="the peers are benchmark extras: pip install -e '.[bench]'")
     (tmp_path / "trec").mkdir()
     questions = {"HUM": "who was the first person", "LOC": "where is the city located",
                  "NUM": "how many people live there"}
