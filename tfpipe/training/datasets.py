@@ -79,7 +79,7 @@ def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, spli
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
-    return _single_worker(ds)
+    return _single_worker(ds)  # make_dataset declares the batch count of a finite pass
 
 
 def _trim(cfg: config_lib.Config):
@@ -94,7 +94,7 @@ def _trim(cfg: config_lib.Config):
 def trim_padding(ids: tf.Tensor) -> tf.Tensor:
     """``ids[:, :n]`` with ``n`` the longest row's length (padding, id 0, only ever trails)."""
     longest = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
-    return ids[:, : tf.maximum(longest, 1)]  # make_dataset declares the batch count of a finite pass
+    return ids[:, : tf.maximum(longest, 1)]
 
 
 def _require(featurizer: features.Featurizer | None, cfg: config_lib.Config) -> None:
