@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -132,3 +133,31 @@ def test_ngram_max_narrows_the_table(tiny_data_dir):
     assert two.num_features == sum(1 for g in grams if g.count(" ") <= 1) < len(grams)
     with pytest.raises(ValueError, match=r"counted 1..5-grams"):
         features.make("ngrams", m, tiny_data_dir, model_config={"ngram_max": 6})
+
+
+def test_bag_of_means_clusters_word_vectors_and_caches_the_clustering(tiny_data_dir, tmp_path, monkeypatch):
+    from tfpipe.data import manifest as manifest_lib
+    from tfpipe.embeddings import kmeans, word2vec_format
+
+    m = manifest_lib.load(tiny_data_dir)
+    # Two well separated groups: sports words near (10, 0), business words near (0, 10).
+    sports, business = ["match", "goal", "team"], ["market", "stock", "bank"]
+    words = sports + business + ["unseen"]
+    vectors = np.array([[10, 0.1], [10, 0.2], [10, 0.3], [0.1, 10], [0.2, 10], [0.3, 10], [5, 5]], np.float32)
+    path = str(tmp_path / "vectors.txt")
+    word2vec_format.save(path, words, vectors, binary=False)
+    config = {"embeddings": path, "means": 2, "min_count": 0}
+    run = str(tmp_path / "run")
+    bom = features.make("bag_of_means", m, tiny_data_dir, model_config=config, cache_dir=run)
+    assert bom.num_features == 2
+    x = bom(tf.constant(["match goal market", "bank stock stock"]))
+    rows = _rows(x)
+    # Row 1: two sports words, one business word -> clusters {a: 2, b: 1} -> 1 and 0.5.
+    assert sorted(rows[0].values()) == [0.5, 1.0]
+    assert len(rows[1]) == 1 and list(rows[1].values()) == [1.0]
+    assert set(rows[0]) == {1, 2} and set(rows[1]) <= {1, 2}
+    assert os.path.exists(os.path.join(run, features.CLUSTERS_FILE))
+    # Evaluation and export reuse the cached clustering (k-means is not run again).
+    monkeypatch.setattr(kmeans, "kmeans", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
+    again = features.make("bag_of_means", m, tiny_data_dir, model_config=config, cache_dir=run)
+    np.testing.assert_array_equal(again(tf.constant(["match goal market"]))["feature_ids"], x["feature_ids"][:1])
