@@ -192,3 +192,28 @@ def test_word_model_export_uses_the_vocabulary(word_model, tiny_data_dir, tmp_pa
     assert int(tf.reduce_max(ids)) > tokenize.OOV_ID  # known words map to vocabulary ids
     model = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
     np.testing.assert_allclose(served, model.predict(ids, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_ngram_tfidf_model_trains_evaluates_and_serves_raw_strings(tiny_data_dir, tmp_path):
+    """A bag model end to end: its features are computed from text in training, evaluation and
+    the exported SavedModel by the same featurizer."""
+    from tfpipe.data import features
+
+    run = str(tmp_path / "run")
+    argv = ["--data_dir", tiny_data_dir, "--model_dir", run, "--verbose", "0",
+            "--set", "model.name=ngrams_tfidf", "--set", "model.l2=1e-5",
+            "--set", "train.epochs=3", "--set", "train.batch_size=16", "--set", "train.optimizer=adam",
+            "--set", "train.learning_rate=0.05", "--set", "train.schedule=constant"]
+    assert train.main(argv) == 0
+    results, _ = evaluate.evaluate(run)
+    assert results["feature"] == "ngrams_tfidf" and results["accuracy"] > 0.8  # topic words: easy
+    out = export.export(run, str(tmp_path / "served"))
+    serve = tf.saved_model.load(out).signatures["serve"]
+    texts = ["The team won the match today", "bank stock price and profit", "gene study in the lab"]
+    served = serve(text=tf.constant(texts))
+    m = manifest_lib.load(tiny_data_dir)
+    featurizer = features.make("ngrams_tfidf", m, tiny_data_dir)
+    model = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
+    np.testing.assert_allclose(served["probabilities"].numpy(),
+                               model.predict(featurizer(tf.constant(texts)), verbose=0), rtol=1e-5, atol=1e-6)
+    assert [c.decode() for c in served["class_name"].numpy()] == ["Sports", "Business", "Science"]
