@@ -230,24 +230,22 @@ def cluster_words(
     Returns the clustered words and their cluster (``0..k-1``).  With fewer
     such words than ``means``, ``k`` is the number of words (logged).
     """
-    from tfpipe.embeddings import kmeans, word2vec_format
+    from tfpipe.embeddings import kmeans, pretrained
 
     vocab, counts, _ = manifest_lib.read_feature_stats(data_dir, manifest, "words")
-    file_words, vectors = word2vec_format.load(embeddings)
-    index: dict[str, int] = {}
-    for i, w in enumerate(file_words):
-        index.setdefault(w, i)
-    for i, w in enumerate(file_words):  # case-folded vocabulary: fall back to a lower-cased match
-        index.setdefault(w.lower(), i)
-    words = [w for w, c in zip(vocab, counts) if c > min_count and w in index]
-    if not words:
+    file_words, vectors = pretrained.load_vectors(embeddings)
+    frequent = [w for w, c in zip(vocab, counts) if c > min_count]
+    found = [(w, row) for w, row in zip(frequent, pretrained.vector_rows(frequent, file_words))
+             if row is not None]
+    if not found:
         raise ValueError(
             f"no vocabulary word seen more than {min_count} times has a vector in {embeddings}"
         )
+    words = [w for w, _ in found]
     k = min(means, len(words))
     if k < means:
         log.warning("bag_of_means: %d words qualify, fewer than %d means: using k=%d", len(words), means, k)
-    _, assignment = kmeans.kmeans(vectors[[index[w] for w in words]], k, seed=seed)
+    _, assignment = kmeans.kmeans(vectors[[row for _, row in found]], k, seed=seed)
     return words, np.asarray(assignment, np.int64)
 
 

@@ -93,23 +93,33 @@ def embedding_matrix(
         init_std = float(vectors.std()) if vectors.size else 1.0
     if not init_std > 0:
         raise ValueError(f"init_std must be positive, got {init_std}")
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(0.0, init_std, size=(vocab_size, vectors.shape[1])).astype(np.float32)
+    matrix[PAD_ID] = 0.0
+    found = 0
+    for i, row in enumerate(vector_rows(vocab, words)):
+        if row is not None:
+            matrix[FIRST_WORD_ID + i] = vectors[row]
+            found += 1
+    return matrix, (found / len(vocab) if len(vocab) else 1.0)
+
+
+def vector_rows(vocab: Sequence[str], words: Sequence[str]) -> list[int | None]:
+    """For each vocabulary word, the row of its vector among a file's ``words`` (None: absent).
+
+    The exact word wins; otherwise the first file word that case-folds to it
+    (:func:`fold`, as the tokenizer folds the vocabulary).
+    """
     exact: dict[str, int] = {}
     folded: dict[str, int] = {}
     for row, word in enumerate(words):
         exact.setdefault(word, row)
         folded.setdefault(fold(word), row)
-    rng = np.random.default_rng(seed)
-    matrix = rng.normal(0.0, init_std, size=(vocab_size, vectors.shape[1])).astype(np.float32)
-    matrix[PAD_ID] = 0.0
-    found = 0
-    for i, word in enumerate(vocab):
+    rows = []
+    for word in vocab:
         row = exact.get(word)
-        if row is None:
-            row = folded.get(fold(word))
-        if row is not None:
-            matrix[FIRST_WORD_ID + i] = vectors[row]
-            found += 1
-    return matrix, (found / len(vocab) if len(vocab) else 1.0)
+        rows.append(folded.get(fold(word)) if row is None else row)
+    return rows
 
 
 def load_embedding_matrix(
