@@ -46,6 +46,8 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored")
 FEATURES = ("chars", "word_ids", "bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
 VERIFY = ("size", "sha256", "none")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+# The validation split carved out of "train" by data.validation_fraction (tfpipe.data.pipeline.Holdout).
+HOLDOUT = "holdout"
 
 
 class ConfigError(ValueError):
@@ -104,6 +106,14 @@ class DataConfig:
                             positive=True, max=1.0)
     augment_q: float = _key(0.5, "on-the-fly augmentation: P[synonym s] ~ q^s (the paper: 0.5)",
                             positive=True, max=1.0)
+    validation_fraction: float = _key(
+        0.0, "hold out this fraction of the train split (a stable hash of each record id; augmented "
+        "copies go with their original) as the 'holdout' split: the model trains on the rest and is "
+        "validated on it (model selection and tuning without the test split); 0 = off",
+        min=0.0, below=1.0)
+    train_splits: str = _key(
+        "train", "stored split(s) the model learns from, joined by '+' ('train+test': every text of "
+        "the data directory, e.g. for word vectors); only skipgram takes anything but 'train'")
 
 
 @dataclasses.dataclass
@@ -197,6 +207,9 @@ class Config:
 
     @property
     def validation_split(self) -> str:
+        """``eval.validation_split``, else ``'holdout'`` with ``data.validation_fraction``, else ``eval.split``."""
+        if self.data.validation_fraction:
+            return HOLDOUT
         return self.eval.validation_split or self.eval.split
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -331,12 +344,29 @@ def from_dict(raw: dict[str, Any] | None, overrides: Iterable[str] = (), *, sour
                 f"override {text!r}: unknown section {section!r}; valid sections: {', '.join(SECTIONS)}"
             )
         sections[section][name] = value
-    return Config(
+    cfg = Config(
         data=_build_section("data", sections["data"]),
         model=_build_model(sections["model"]),
         train=_build_section("train", sections["train"]),
         eval=_build_section("eval", sections["eval"]),
     )
+    _check_holdout(cfg, source)
+    return cfg
+
+
+def _check_holdout(cfg: Config, source: str) -> None:
+    """``eval.validation_split: holdout`` needs ``data.validation_fraction``, which validates on it."""
+    named = cfg.eval.validation_split
+    if cfg.data.validation_fraction and named not in (None, HOLDOUT):
+        raise ConfigError(
+            f"{source}: data.validation_fraction={cfg.data.validation_fraction} validates on the "
+            f"{HOLDOUT!r} split it carves from train, but eval.validation_split={named!r}: drop one of them"
+        )
+    if HOLDOUT in (named, cfg.eval.split) and not cfg.data.validation_fraction:
+        raise ConfigError(
+            f"{source}: the {HOLDOUT!r} split is carved from train by data.validation_fraction, "
+            "which is 0: set it (e.g. data.validation_fraction=0.1)"
+        )
 
 
 def resolve_path(path: str) -> str:
@@ -380,6 +410,11 @@ def validate_model(cfg: Config) -> None:
         raise ConfigError(
             "train.schedule='linear' (word2vec's decay counted in words) is for skipgram; "
             f"{name!r} takes constant, paper_step or cosine"
+        )
+    if cfg.data.train_splits != "train" and name != "skipgram":
+        raise ConfigError(
+            f"data.train_splits={cfg.data.train_splits!r}: learning from splits other than 'train' is "
+            f"for skipgram (unsupervised word vectors); {name!r} trains on 'train' only"
         )
     declared = models.feature_of(name)
     if cfg.data.feature is not None and cfg.data.feature != declared:

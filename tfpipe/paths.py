@@ -8,3 +8,4 @@ import os
 HOME = os.environ.get("TFPIPE_HOME", "artifacts")
 DEFAULT_DATA_DIR = os.path.join(HOME, "data", "default")
 DEFAULT_RUNS_DIR = os.path.join(HOME, "runs")
+DEFAULT_TUNE_DIR = os.path.join(HOME, "tune")

@@ -14,6 +14,7 @@ starts over.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -122,10 +123,11 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
     train_ds = datasets.train_dataset(cfg, manifest, data_dir, featurizer)
     val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split, featurizer)
-    steps = pipeline.steps_per_epoch(manifest, "train", t.batch_size, cfg.data.epoch_samples)
-    examples_per_epoch = (
-        steps * t.batch_size if cfg.data.epoch_samples else manifest.splits["train"].count
-    )
+    train_count = datasets.split_count(cfg, manifest, data_dir, "train")
+    val_count = datasets.split_count(cfg, manifest, data_dir, val_split)
+    steps = (pipeline.steps_per_epoch(manifest, "train", t.batch_size, cfg.data.epoch_samples)
+             if cfg.data.epoch_samples else math.ceil(train_count / t.batch_size))
+    examples_per_epoch = steps * t.batch_size if cfg.data.epoch_samples else train_count
 
     with strategy.scope():
         model = modeling.build_model(cfg, manifest, data_dir, featurizer.num_features)
@@ -175,7 +177,7 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     if verbose:
         print(
             f"tfpipe.train: {cfg.model_name} ({model.count_params():,} parameters) on {data_dir} "
-            f"[{manifest.splits['train'].count} train / {manifest.splits[val_split].count} {val_split}], "
+            f"[{train_count} train / {val_count} {val_split}], "
             f"{t.epochs} epochs x {steps} steps, {t.optimizer} lr {t.learning_rate} ({t.schedule}), "
             f"policy {policy}, {type(strategy).__name__} x{strategy.num_replicas_in_sync}",
             flush=True,
@@ -206,9 +208,10 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
         "params": model.count_params(),
         "data_dir": data_dir,
         "dataset": getattr(manifest, "dataset", "") or os.path.basename(os.path.normpath(data_dir)),
-        "train_examples": manifest.splits["train"].count,
+        "train_examples": train_count,
         "validation_split": val_split,
-        "validation_examples": manifest.splits[val_split].count,
+        "validation_fraction": cfg.data.validation_fraction,
+        "validation_examples": val_count,
         "epochs": t.epochs,
         "steps_per_epoch": steps,
         "batch_size": t.batch_size,

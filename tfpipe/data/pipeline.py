@@ -46,6 +46,14 @@ every record is emitted exactly once per pass, only the order is random.  The ca
 ``steps_per_epoch(manifest, split, batch_size, N) == N // batch_size`` steps
 per epoch.
 
+Validation holdout: ``holdout=Holdout(fraction, take)`` reads only the records
+of the split whose id hashes into the first ``fraction`` of
+``HOLDOUT_BUCKETS`` buckets (``take=True``) or only the others
+(``take=False``).  The hash is of the record id (a thesaurus-augmented copy
+``<id>#th<k>`` hashes as its original), so the same records are held out in
+every run and on every runner, and no copy of a held-out text is trained on.
+:func:`holdout_count` counts either side (one pass over the ids).
+
 Determinism: the same ``seed`` gives the same stream (every random choice is
 seeded and ``tf.data.Options.deterministic`` is on); different seeds give
 different streams.
@@ -54,12 +62,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data import records
 from tfpipe.data import schema
 from tfpipe.data.manifest import Manifest
 
@@ -72,6 +81,38 @@ VERIFY_MODES = ("size", "sha256", "none")
 READ_BLOCK = 256
 
 _FEATURE_KEYS = {"chars": schema.CHARS, "word_ids": schema.WORD_IDS, "text": schema.TEXT}
+
+HOLDOUT_BUCKETS = 1_000_000
+
+
+class Holdout(NamedTuple):
+    """A stable part of a split: ``take=True`` the held-out ``fraction`` of records, else the rest."""
+
+    fraction: float
+    take: bool
+
+
+def in_holdout(ids: tf.Tensor, fraction: float) -> tf.Tensor:
+    """``bool[batch]``: whether each record id falls in the held-out ``fraction`` (a stable hash
+    of the id; an augmented copy ``<id>#th<k>`` goes with ``<id>``)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"a holdout fraction must be in (0, 1), got {fraction}")
+    original = tf.strings.regex_replace(ids, records.AUGMENTED_ID + "[0-9]+$", "")
+    bucket = tf.strings.to_hash_bucket_fast(original, HOLDOUT_BUCKETS)
+    return bucket < int(round(fraction * HOLDOUT_BUCKETS))
+
+
+def holdout_count(data_dir: str, manifest: Manifest, split: str, holdout: Holdout) -> int:
+    """The number of records of ``split`` on ``holdout``'s side (reads only the ids)."""
+    paths = manifest.shard_paths(data_dir, split)
+    ds = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string),
+                                 compression_type=manifest.compression or None)
+    ds = ds.batch(4096).map(lambda s: schema.parse(s, manifest.l0, keys=(schema.ID,))[schema.ID])
+    total = 0
+    for ids in ds:
+        mask = in_holdout(ids, holdout.fraction)
+        total += int(tf.reduce_sum(tf.cast(mask == holdout.take, tf.int64)))
+    return total
 
 
 class CorruptShardError(ValueError):
@@ -148,13 +189,18 @@ def find_corrupt_shards(paths: list[str], compression: str) -> list[tuple[str, s
 # Parsing
 
 
-def _parse_fn(feature: str, l0: int, max_words: int) -> Callable:
+def _parse_fn(feature: str, l0: int, max_words: int, holdout: Holdout | None = None) -> Callable:
     """Batched parser of ``(x, y)`` for ``feature``; reads only the features it needs
-    (parsing the unused ``text``, ``id`` and ``word_ids`` costs about 15 % of throughput)."""
+    (parsing the unused ``text``, ``id`` and ``word_ids`` costs about 15 % of throughput),
+    and with ``holdout`` keeps only the records on its side."""
     key = _FEATURE_KEYS[feature]
+    keys = (key, schema.LABEL) if holdout is None else (key, schema.LABEL, schema.ID)
 
     def parse(serialized: tf.Tensor):
-        features = schema.parse(serialized, l0, keys=(key, schema.LABEL))
+        features = schema.parse(serialized, l0, keys=keys)
+        if holdout is not None:
+            keep = in_holdout(features.pop(schema.ID), holdout.fraction) == holdout.take
+            features = {k: tf.boolean_mask(v, keep) for k, v in features.items()}
         x = features[key]
         if feature == "word_ids":
             x = x.to_tensor(default_value=0, shape=[None, max_words])
@@ -240,6 +286,7 @@ def make_dataset(
     manifest: Manifest | None = None,
     transform: Callable | None = None,
     finalize: Callable | None = None,
+    holdout: Holdout | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(x, y)`` of ``split`` read from the TFRecord shards in ``data_dir``.
 
@@ -270,6 +317,8 @@ def make_dataset(
         bag of features), which shuffling and batching carry along.
       finalize: applied to ``x`` of every final batch (e.g. padding ragged
         features to the dense tensors a model takes).
+      holdout: read only one side of a stable validation holdout of
+        ``split`` (see the module docstring).
     """
     if feature not in FEATURES:
         raise ValueError(f"feature={feature!r}; valid features: {list(FEATURES)}")
@@ -291,7 +340,14 @@ def make_dataset(
     if max_words <= 0:
         raise ValueError(f"max_words must be positive, got {max_words}")
     compression = manifest.compression or None
-    parse = _parse_fn(feature, manifest.l0, max_words)
+    parse = _parse_fn(feature, manifest.l0, max_words, holdout)
+    count = None if holdout is None else holdout_count(data_dir, manifest, split, holdout)
+    if count == 0:
+        side = "held-out" if holdout.take else "remaining"
+        raise ValueError(
+            f"a holdout of {holdout.fraction} of split {split!r} ({manifest.splits[split].count} "
+            f"records) leaves no {side} record: choose another fraction"
+        )
     if transform is not None:
         parse_only = parse
 
@@ -315,9 +371,11 @@ def make_dataset(
             tf.constant(paths, dtype=tf.string), compression_type=compression, buffer_size=1 << 20
         )
         ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        if holdout is not None:  # masked batches are short: make them whole again
+            ds = ds.rebatch(batch_size)
         if cache:
             ds = ds.cache()
-        return _finite(done(ds), manifest, split, batch_size).with_options(options)
+        return _finite(done(ds), manifest, split, batch_size, count).with_options(options)
 
     infinite = epoch_samples is not None
     if infinite:
@@ -367,14 +425,17 @@ def make_dataset(
         chunks = chunks.map(_permute_chunk, num_parallel_calls=tf.data.AUTOTUNE)
     ds = done(chunks.rebatch(batch_size, drop_remainder=infinite))
     if not infinite:
-        ds = _finite(ds, manifest, split, batch_size)
+        ds = _finite(ds, manifest, split, batch_size, count)
     return ds.with_options(options)
 
 
-def _finite(ds: tf.data.Dataset, manifest: Manifest, split: str, batch_size: int) -> tf.data.Dataset:
+def _finite(ds: tf.data.Dataset, manifest: Manifest, split: str, batch_size: int,
+            count: int | None = None) -> tf.data.Dataset:
     """Declares the batch count of one pass (Keras then knows an epoch's length up front);
-    shards holding a different number of records than the manifest says fail loudly."""
-    return ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch(manifest, split, batch_size)))
+    shards holding a different number of records than the manifest says fail loudly.
+    ``count``: the records read when it is not the split's (a holdout side)."""
+    steps = steps_per_epoch(manifest, split, batch_size) if count is None else math.ceil(count / batch_size)
+    return ds.apply(tf.data.experimental.assert_cardinality(steps))
 
 
 def steps_per_epoch(

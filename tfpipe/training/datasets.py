@@ -40,6 +40,8 @@ def load_manifest(data_dir: str) -> Manifest:
 
 def check_splits(data_dir: str, manifest: Manifest, splits: Sequence[str]) -> None:
     for split in splits:
+        if split == config_lib.HOLDOUT:  # carved from train (the config checked the fraction)
+            split = "train"
         if split not in manifest.splits:
             raise DataError(
                 f"split {split!r} not in {os.path.join(data_dir, manifest_lib.MANIFEST_FILE)}; "
@@ -59,6 +61,28 @@ def featurizer(cfg: config_lib.Config, manifest: Manifest, data_dir: str, model_
         raise DataError(str(e)) from None
 
 
+def _source(cfg: config_lib.Config, split: str) -> tuple[str, pipeline.Holdout | None]:
+    """The stored split that ``split`` reads and the side of the validation holdout it takes:
+    with ``data.validation_fraction`` set, ``'holdout'`` is that fraction of train and ``'train'``
+    the rest."""
+    fraction = cfg.data.validation_fraction
+    if split == config_lib.HOLDOUT:
+        if not fraction:
+            raise DataError(f"split {split!r} needs data.validation_fraction > 0")
+        return "train", pipeline.Holdout(fraction, take=True)
+    if split == "train" and fraction:
+        return "train", pipeline.Holdout(fraction, take=False)
+    return split, None
+
+
+def split_count(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str) -> int:
+    """Records read from ``split`` (a holdout side is counted from the ids)."""
+    stored, holdout = _source(cfg, split)
+    if holdout is None:
+        return manifest.splits[stored].count
+    return pipeline.holdout_count(data_dir, manifest, stored, holdout)
+
+
 def _from_text(cfg: config_lib.Config, augment: bool) -> bool:
     """Whether the split is read as text and featurized on the fly (bag features, augmentation)."""
     return augment or config_lib.feature(cfg) not in features.STORED
@@ -70,12 +94,13 @@ def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, spli
     from_text = _from_text(cfg, augment=False)
     if from_text:
         _require(featurizer, cfg)
+    stored, holdout = _source(cfg, split)
     try:
         ds = pipeline.make_dataset(
-            data_dir, split, feature="text" if from_text else config_lib.feature(cfg),
+            data_dir, stored, feature="text" if from_text else config_lib.feature(cfg),
             batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify, manifest=manifest,
             transform=featurizer.sparse if from_text else None,
-            finalize=featurizer.densify if from_text else _trim(cfg),
+            finalize=featurizer.densify if from_text else _trim(cfg), holdout=holdout,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
@@ -125,6 +150,7 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     # Without augmentation a text's features never change: computed once per record, before
     # the cache.  With it, every batch's fresh copies are featurized after augmentation.
     per_record = from_text and not augment
+    _, holdout = _source(cfg, "train")
     try:
         ds = pipeline.make_dataset(
             data_dir, "train", feature="text" if from_text else config_lib.feature(cfg),
@@ -133,7 +159,7 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
             shuffle_buffer=cfg.data.shuffle_buffer, cache=cfg.data.cache, verify=cfg.data.verify,
             manifest=manifest,
             transform=featurizer.sparse if per_record else None,
-            finalize=featurizer.densify if per_record else _trim(cfg),
+            finalize=featurizer.densify if per_record else _trim(cfg), holdout=holdout,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
@@ -165,7 +191,8 @@ def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manif
 
 def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str], cause: Exception) -> DataError | None:
     """Reads every shard of ``splits``; a DataError naming the bad ones, or None if all read fine."""
-    shard_paths = [p for split in dict.fromkeys(splits) for p in manifest.shard_paths(data_dir, split)]
+    stored = ["train" if split == config_lib.HOLDOUT else split for split in splits]
+    shard_paths = [p for split in dict.fromkeys(stored) for p in manifest.shard_paths(data_dir, split)]
     bad = pipeline.find_corrupt_shards(shard_paths, manifest.compression)
     if not bad:
         return None
