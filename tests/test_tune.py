@@ -87,3 +87,4 @@ def test_the_shipped_tfidf_space_fits_the_tfidf_configs():
     cfg = tune.trial_config(base.to_dict(), hp.values, 0.1)
     config.validate_model(cfg)
     assert cfg.validation_split == "holdout" and cfg.model["normalize"] in ("max", "l2")
+    assert tune._typed([False, True], 1) is True and tune._typed([1, 2], 1) == 1

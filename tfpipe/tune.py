@@ -102,6 +102,13 @@ def hyperparameters(space: dict[str, Any], base: config_lib.Config):
     return hp
 
 
+def _typed(spec: Any, value: Any) -> Any:
+    """A trial's value as the space wrote it (keras-tuner hands bool choices back as 0/1)."""
+    if isinstance(spec, list) and spec and all(isinstance(v, bool) for v in spec):
+        return bool(value)
+    return value
+
+
 def _check_key(key: str, base: config_lib.Config) -> None:
     section, _, name = key.partition(".")
     valid = {f"{s}.{k}" for s, keys in base.to_dict().items() for k in keys}
@@ -163,7 +170,7 @@ def tune(base_cfg: config_lib.Config, space: dict[str, Any], out_dir: str, *, ma
 
     class _Tuner(kt.engine.base_tuner.BaseTuner):
         def run_trial(self, trial, *args, **kwargs):
-            values = {k: trial.hyperparameters.get(k) for k in space}
+            values = {k: _typed(space[k], trial.hyperparameters.get(k)) for k in space}
             run_dir = os.path.join(out_dir, TRIALS_DIR, trial.trial_id)
             try:
                 cfg = trial_config(base, values, validation_fraction)
@@ -198,7 +205,7 @@ def tune(base_cfg: config_lib.Config, space: dict[str, Any], out_dir: str, *, ma
     summary_trials = []
     for t in trials:
         r = records.get(t.trial_id) or earlier.get(t.trial_id) or {
-            "trial": t.trial_id, "values": {k: t.hyperparameters.get(k) for k in space}, OBJECTIVE: t.score}
+            "trial": t.trial_id, "values": {k: _typed(space[k], t.hyperparameters.get(k)) for k in space}, OBJECTIVE: t.score}
         summary_trials.append(r)
     best = summary_trials[0]
     best_cfg = trial_config(base, best["values"], validation_fraction)
