@@ -98,3 +98,28 @@ def test_training_validates_on_the_holdout(tiny_data_dir, tmp_path):
     assert results["train_examples"] == manifest.splits["train"].count - held
     assert results["examples_seen"] == results["train_examples"]
     assert "val_accuracy" in results["final"]
+
+
+def test_restore_best_ends_with_the_best_holdout_epoch(tiny_data_dir, tmp_path):
+    import keras
+
+    import tfpipe.models  # noqa: F401  (custom layers of model.keras)
+
+    model_dir = str(tmp_path / "run")
+    assert train.main(_args(tiny_data_dir, model_dir, "train.epochs=3", "train.learning_rate=0.05",
+                            "data.validation_fraction=0.25", "train.restore_best=true")) == 0
+    with open(os.path.join(model_dir, "train_results.json")) as f:
+        results = json.load(f)
+    accs = [h["val_accuracy"] for h in results["history"]]
+    assert results["restored_best_epoch"] == int(np.argmax(accs)) == results["best_epoch"]
+    final = keras.models.load_model(os.path.join(model_dir, "model.keras"), compile=False)
+    best = keras.models.clone_model(final)
+    best.load_weights(os.path.join(model_dir, "checkpoints", "best.weights.h5"))
+    for a, b in zip(final.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_restore_best_may_not_choose_on_the_reported_split():
+    with pytest.raises(config.ConfigError, match="restore_best"):
+        config.from_dict({"train": {"restore_best": True}})
+    assert config.from_dict({"train": {"restore_best": True}, "eval": {"validation_split": "dev"}})

@@ -165,6 +165,10 @@ class TrainConfig:
     early_stopping_patience: int = _key(0, "stop after this many epochs without improvement (0 = off)",
                                         min=0)
     early_stopping_monitor: str = _key("val_loss", "metric watched by early stopping", choices=MONITORS)
+    restore_best: bool = _key(
+        False, "end the run with the weights of the epoch with the best validation accuracy "
+        "(checkpoints/best.weights.h5) instead of the last epoch's; needs a validation split other "
+        "than eval.split (e.g. data.validation_fraction), so the test split never picks the model")
     tensorboard_filters: int = _key(
         12, "first-layer filters drawn as images each epoch, like the paper's Figure 4 (0 = none)", min=0
     )
@@ -361,6 +365,12 @@ def _check_holdout(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: data.validation_fraction={cfg.data.validation_fraction} validates on the "
             f"{HOLDOUT!r} split it carves from train, but eval.validation_split={named!r}: drop one of them"
+        )
+    if cfg.train.restore_best and cfg.validation_split == cfg.eval.split:
+        raise ConfigError(
+            f"{source}: train.restore_best picks the epoch by validation accuracy, but the run "
+            f"validates on eval.split={cfg.eval.split!r}, the split it reports: set "
+            "data.validation_fraction (a holdout of train) or eval.validation_split"
         )
     if HOLDOUT in (named, cfg.eval.split) and not cfg.data.validation_fraction:
         raise ConfigError(

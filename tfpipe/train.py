@@ -198,9 +198,13 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
             raise
         raise error from None
 
-    model.save(os.path.join(model_dir, runs.MODEL_FILE))
     progress = runs.read_progress(model_dir)
     summary = _summarize(progress)
+    best_weights = os.path.join(model_dir, runs.BEST_WEIGHTS)
+    restored = t.restore_best and os.path.exists(best_weights)
+    if restored:
+        model.load_weights(best_weights)
+    model.save(os.path.join(model_dir, runs.MODEL_FILE))
     results = {
         "model": cfg.model_name,
         "feature": featurizer.feature,
@@ -217,6 +221,8 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
         "batch_size": t.batch_size,
         "resumed_from_epoch": done,
         "stopped_early": summary["epochs_run"] < t.epochs,
+        # model.keras holds the best validation epoch's weights (counted from 0) instead of the last's
+        "restored_best_epoch": summary["best_epoch"] if restored else None,
         "mixed_precision": policy,
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,

@@ -3,7 +3,8 @@
 Layout::
 
     config.yaml            the resolved config the run trained with
-    model.keras            the final model (after the last epoch)
+    model.keras            the final model (after the last epoch; with train.restore_best the
+                           weights of the best validation epoch)
     checkpoints/best.weights.h5   weights of the epoch with the best validation accuracy
     backup/                Keras BackupAndRestore state (weights, optimizer, epoch);
                            present only while a run is unfinished
