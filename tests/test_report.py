@@ -61,6 +61,24 @@ def test_row_label(model, alphabet, thesaurus, label):
         assert label in report.PAPER_ROWS
 
 
+def test_a_tuned_weighting_gets_its_own_row_after_the_papers():
+    assert report.row_label("ngrams_tfidf", model_config={"name": "ngrams_tfidf", "l2": 1e-4}) == "ngrams TFIDF"
+    assert report.row_label("ngrams_tfidf", model_config={"idf": "paper", "normalize": "max"}) == "ngrams TFIDF"
+    assert report.row_label("ngrams_tfidf", model_config={"normalize": "l2"}) == "ngrams TFIDF (tuned)"
+    assert report.row_label("bow_tfidf", model_config={"sublinear_tf": True}) == "BoW TFIDF (tuned)"
+    assert report._row_order(["LSTM", "ngrams TFIDF (tuned)", "BoW", "ngrams TFIDF", "mine"]) == [
+        "BoW", "ngrams TFIDF", "ngrams TFIDF (tuned)", "LSTM", "mine"]
+
+
+def test_paper_weighting_is_the_linear_models_default():
+    import inspect
+
+    from tfpipe.models import linear
+
+    defaults = {k: v.default for k, v in inspect.signature(linear.logistic_regression).parameters.items()}
+    assert {k: defaults[k] for k in report.PAPER_WEIGHTING} == report.PAPER_WEIGHTING
+
+
 def test_dataset_name():
     assert report.dataset_name("artifacts/data/ag_news_full") == "ag_news"
     assert report.dataset_name("artifacts/data/mr_full_thesaurus/") == "mr"

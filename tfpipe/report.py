@@ -11,6 +11,9 @@ Each run directory (written by ``python -m tfpipe.train`` and evaluated by
   (``"full"`` = case-sensitive: the char ConvNet rows "Full") and thesaurus
   augmentation ("Th.": the manifest's ``augmentation.copies`` > 0, or a set
   ``data.thesaurus`` key in the run's config with ``data.augment_rate`` > 0);
+  a linear bag model whose feature weighting is not the paper's (any of
+  :data:`PAPER_WEIGHTING` changed, e.g. by ``python -m tfpipe.tune``) gets its
+  own row, the paper's label + " (tuned)";
 * the **column** is the dataset: the manifest's ``dataset``, else the data
   directory's base name, without the variant suffixes of :data:`DATA_SUFFIXES`
   (``ag_news_full`` -> ``ag_news``); ``ag_news``, ``trec``, ``mr`` come first;
@@ -66,6 +69,12 @@ MODEL_LABELS = {
 # Character models: the alphabet decides between "Conv." and "Full Conv.".
 CHAR_MODELS = {"char_cnn_large": "Lg. Full Conv.", "char_cnn_small": "Sm. Full Conv."}
 
+# The paper's feature weighting of the linear bag models (the defaults of
+# tfpipe.models.linear.logistic_regression; a test checks they agree).  A run that changes any
+# of them is a tuned variant, not the paper's row.
+PAPER_WEIGHTING = {"idf": "paper", "normalize": "max", "sublinear_tf": False, "ngram_max": None}
+TUNED = " (tuned)"
+
 # The peers' rows (names used by benchmarks.peers).
 PEER_ROWS = ("scikit-learn TF-IDF LR", "fastText")
 
@@ -90,19 +99,25 @@ def _stderr(message: str) -> None:
 # --------------------------------------------------------------------------- labels
 
 
-def row_label(model: str, *, alphabet: str = "paper", thesaurus: bool = False) -> str:
+def row_label(model: str, *, alphabet: str = "paper", thesaurus: bool = False,
+              model_config: dict[str, Any] | None = None) -> str:
     """The paper's Table 4 label of a run of ``model``.
 
     ``alphabet="full"`` matters only for the char ConvNets ("Lg. Full Conv.").
     Thesaurus augmentation appends " Th." (for any model, although the paper
     only augmented the ConvNets).  A model the paper does not have keeps its
-    registered name.
+    registered name.  ``model_config`` (the run's ``model`` section) with a
+    feature weighting other than :data:`PAPER_WEIGHTING` appends " (tuned)".
     """
     if alphabet == "full" and model in CHAR_MODELS:
         label = CHAR_MODELS[model]
     else:
         label = MODEL_LABELS.get(model, model)
-    return f"{label} Th." if thesaurus else label
+    label = f"{label} Th." if thesaurus else label
+    config = model_config or {}
+    if any(key in config and config[key] != value for key, value in PAPER_WEIGHTING.items()):
+        label += TUNED
+    return label
 
 
 def dataset_name(data_dir: str, manifest: dict[str, Any] | None = None) -> str:
@@ -142,8 +157,10 @@ def column_order(datasets: Iterable[str]) -> list[str]:
 
 
 def _row_order(labels: Iterable[str]) -> list[str]:
+    """Table 4 order, each paper row followed by its tuned variant; other labels last."""
     found = set(labels)
-    return [r for r in PAPER_ROWS if r in found] + sorted(found - set(PAPER_ROWS))
+    ordered = [r for row in PAPER_ROWS for r in (row, row + TUNED) if r in found]
+    return ordered + sorted(found - set(ordered))
 
 
 # --------------------------------------------------------------------------- reading runs
@@ -237,7 +254,8 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
         thesaurus = _augmented(manifest.get("augmentation")) or (
             _augmented(data_cfg.get("thesaurus")) and float(data_cfg.get("augment_rate", 1.0) or 0) > 0)
         rows.append({
-            "label": row_label(model, alphabet=alphabet, thesaurus=thesaurus),
+            "label": row_label(model, alphabet=alphabet, thesaurus=thesaurus,
+                               model_config=cfg.get("model") or {}),
             "dataset": dataset_name(data_dir, manifest),
             "kind": "model",
             "model": model,
