@@ -2,7 +2,9 @@
 
     python -m tfpipe.train --config configs/skipgram_ag_news.yaml
 
-Reads the ``train`` split's word ids, makes (target, context) pairs in tf.data
+Reads the word ids of the ``train`` split (or of every split that
+``data.train_splits`` names, e.g. ``train+test`` for all the text), makes
+(target, context) pairs in tf.data
 (:mod:`tfpipe.embeddings.skipgram_data`), trains :class:`tfpipe.models.skipgram.SkipGram`
 and writes into the run directory:
 
@@ -17,6 +19,18 @@ and writes into the run directory:
 
 Only words seen at least ``model.min_count`` times are exported.
 
+Word counts (``min_count``, subsampling, the noise distribution, the Huffman
+tree, the words per epoch): from the data directory's ``vocab.tsv`` when the
+vectors learn from ``train`` alone (the preprocessing job counts its
+vocabulary there); with ``data.train_splits`` naming more splits, counted from
+the word ids of those splits' records, so that they describe the text trained
+on.  The words are then reordered most frequent first by those counts (word2vec's
+order, which the model and the exported files follow) and the pairs' ids are
+mapped to that order inside tf.data.  The vocabulary itself is the data
+directory's: a word that never occurs in its ``train`` split is out of
+vocabulary in every split and is not learnt.  The splits are interleaved at
+random, each in proportion to its words, so every part of an epoch mixes them.
+
 Config keys used: ``data.dir``, ``data.cache``, ``data.verify``; every
 ``model`` key (the builder's, see :func:`tfpipe.models.skipgram.skipgram`);
 ``train.epochs``, ``train.batch_size`` (pairs per step), ``train.optimizer``
@@ -26,8 +40,10 @@ or another optimizer the update of each table is dense, i.e. much slower),
 (counted in words, as word2vec.c: ``linear`` from the rate down to
 ``rate * 1e-4`` at the last word, ``cosine`` down to ``train.lr_min``,
 ``constant``), ``train.seed``, ``train.steps_per_execution``,
-``train.deterministic``; ``eval.split`` (if the data has it and it is not
-``train``: the held-out pair loss after each epoch) and ``eval.batch_size``.
+``train.deterministic``; ``eval.split`` (if the data has it and the vectors do
+not learn from it: the held-out pair loss after each epoch) and
+``eval.batch_size``; ``data.train_splits``.  ``data.validation_fraction`` is
+not supported (the held-out pairs come from a stored split).
 A rerun into the same directory starts over.
 """
 from __future__ import annotations
@@ -48,6 +64,8 @@ LOG_EVERY = 200  # steps between TensorBoard points
 # A run whose mean pair loss exceeds this multiple of its initial loss has diverged.
 DIVERGENCE_FACTOR = 10.0
 GUARD_EVERY = 20  # steps between divergence checks
+# Seed offset of each further split of data.train_splits (split k reads with train.seed + k * stride).
+PART_SEED_STRIDE = 1_000_003
 
 VECTORS_TXT = "vectors.txt"
 VECTORS_BIN = "vectors.bin"
@@ -73,6 +91,44 @@ def _check(cfg: config_lib.Config) -> None:
         raise config_lib.ConfigError(_schedule_error(cfg.train.schedule))
 
     config_lib.validate_model(cfg)
+    if getattr(cfg.data, "validation_fraction", 0.0):
+        raise config_lib.ConfigError(
+            f"data.validation_fraction={cfg.data.validation_fraction} does not apply to skipgram: its "
+            "held-out pair loss comes from a stored split (eval.split); set data.validation_fraction=0"
+        )
+    train_splits(cfg)
+
+
+def train_splits(cfg: config_lib.Config) -> list[str]:
+    """The stored splits named by ``data.train_splits`` (``"train+test"`` -> ``["train", "test"]``)."""
+    text = getattr(cfg.data, "train_splits", "train")
+    names = [part.strip() for part in text.split("+")]
+    if any(not name for name in names) or len(set(names)) != len(names):
+        raise config_lib.ConfigError(
+            f"data.train_splits={text!r}: expected split names joined by '+', each named once "
+            "(e.g. 'train' or 'train+test')"
+        )
+    return names
+
+
+def split_counts(data_dir: str, splits: list[str], manifest) -> np.ndarray:
+    """Occurrences of every vocabulary word (``int64``, by vocabulary position) in the word ids
+    of the records of ``splits``."""
+    from tfpipe.data import pipeline
+    from tfpipe.text.tokenize import FIRST_WORD_ID
+
+    size = manifest.vocab_words + FIRST_WORD_ID
+    total = np.zeros(size, dtype=np.int64)
+    for split in splits:
+        ds = pipeline.make_dataset(data_dir, split, feature="word_ids", batch_size=4096, manifest=manifest)
+        counted = ds.reduce(
+            tf.zeros([size], tf.int64),
+            lambda acc, batch: acc + tf.math.bincount(
+                tf.reshape(tf.cast(batch[0], tf.int32), [-1]), minlength=size, maxlength=size, dtype=tf.int64
+            ),
+        )
+        total += counted.numpy()
+    return total[FIRST_WORD_ID:]
 
 
 def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> dict[str, Any]:
@@ -90,12 +146,28 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
     _check(cfg)
     t = cfg.train
     data_dir = cfg.data.dir
+    splits = train_splits(cfg)
     manifest = datasets.load_manifest(data_dir)
-    datasets.check_splits(data_dir, manifest, ["train"])
+    datasets.check_splits(data_dir, manifest, splits)
     try:
         words, counts = skipgram_data.read_counts(data_dir, manifest)
     except ValueError as e:
         raise datasets.DataError(str(e)) from None
+    remap = None  # data-directory word id -> the model's word id (None: the same)
+    model_words, model_counts = words, counts
+    if splits != ["train"]:
+        try:
+            counts = split_counts(data_dir, splits, manifest)
+        except datasets.READ_ERRORS as e:
+            error = datasets.corrupt_shard_error(data_dir, manifest, splits, e)
+            if error is None:
+                raise
+            raise error from None
+        order = np.argsort(-counts, kind="stable")  # ties keep vocab.tsv's order
+        model_words, model_counts = [words[i] for i in order], counts[order]
+        ids = np.arange(len(words) + 2, dtype=np.int64)
+        ids[order + 2] = np.arange(len(words), dtype=np.int64) + 2
+        remap = tf.constant(ids)
     os.makedirs(model_dir, exist_ok=True)
     runs.clear(model_dir)
     for name in (VECTORS_TXT, VECTORS_BIN, VECTORS_NPY, WORDS_TXT):
@@ -112,32 +184,61 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
     try:
         kwargs = {"seed": t.seed, **cfg.model_kwargs}
         model = models.build(
-            MODEL_NAME, vocab_size=len(words) + 2, vocab=words, vocab_counts=counts.tolist(), **kwargs
+            MODEL_NAME, vocab_size=len(words) + 2, vocab=model_words,
+            vocab_counts=[int(c) for c in model_counts], **kwargs
         )
         data_kwargs = dict(
             window=model.window, subsample=model.subsample, min_count=model.min_count, counts=counts,
             manifest=manifest, verify=getattr(cfg.data, "verify", "size"),
         )
-        words_per_epoch = skipgram_data.count_words(
-            data_dir, "train", min_count=model.min_count, counts=counts, manifest=manifest
-        )
+        split_words = {
+            split: skipgram_data.count_words(
+                data_dir, split, min_count=model.min_count, counts=counts, manifest=manifest
+            )
+            for split in splits
+        }
+        words_per_epoch = sum(split_words.values())
         if words_per_epoch == 0:
             raise datasets.DataError(
-                f"the train split of {data_dir} has no word seen min_count={model.min_count} times: nothing to train"
+                f"the {'+'.join(splits)} split(s) of {data_dir} have no word seen min_count={model.min_count} "
+                "times: nothing to train"
             )
+
+        def to_model_ids(batch):
+            return {**batch, "target": tf.gather(remap, batch["target"]), "context": tf.gather(remap, batch["context"])}
+
         try:
-            train_ds = skipgram_data.pairs_dataset(
-                data_dir, "train", batch_size=t.batch_size, seed=t.seed, shuffle=True,
-                cache=bool(getattr(cfg.data, "cache", False)), **data_kwargs,
-            )
+            parts = [
+                skipgram_data.pairs_dataset(
+                    data_dir, split, batch_size=t.batch_size, seed=t.seed + PART_SEED_STRIDE * k, shuffle=True,
+                    cache=bool(getattr(cfg.data, "cache", False)), **data_kwargs,
+                )
+                for k, split in enumerate(splits)
+            ]
+            if len(parts) == 1:
+                train_ds = parts[0]
+            else:
+                # Interleaved at random, each split in proportion to its words (new draws every epoch).
+                train_ds = tf.data.Dataset.sample_from_datasets(
+                    parts, weights=[split_words[s] / words_per_epoch for s in splits], seed=t.seed,
+                    stop_on_empty_dataset=False, rerandomize_each_iteration=True,
+                )
+            if remap is not None:
+                train_ds = train_ds.map(to_model_ids, num_parallel_calls=tf.data.AUTOTUNE)
             val_split = cfg.eval.split
             val_ds = None
-            if val_split != "train" and val_split in manifest.splits:
+            if val_split in splits:
+                if verbose and val_split != "train":
+                    print(f"tfpipe.train: no held-out pair loss: eval.split={val_split!r} is trained on "
+                          f"(data.train_splits={'+'.join(splits)!r})", flush=True)
+            elif val_split in manifest.splits:
                 # The held-out pair loss: the same pairs every epoch (fixed seed, no shuffling).
                 val_ds = skipgram_data.pairs_dataset(
                     data_dir, val_split, batch_size=t.batch_size, seed=t.seed + 1, shuffle=False,
                     cache=True, **data_kwargs,
                 )
+                if remap is not None:
+                    val_ds = val_ds.map(to_model_ids)
         except pipeline.CorruptShardError as e:
             raise datasets.DataError(str(e)) from None
         model.configure_schedule(
@@ -159,7 +260,8 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
         if verbose:
             print(
                 f"tfpipe.train: skipgram dim {model.dim}, {model.loss_name}, {model.num_trained:,} words "
-                f"(min_count {model.min_count}) of {len(words):,} in {data_dir}; {words_per_epoch:,} words per "
+                f"(min_count {model.min_count}) of {len(words):,} in {data_dir} ({'+'.join(splits)}); "
+                f"{words_per_epoch:,} words per "
                 f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, batch "
                 f"{t.batch_size} pairs, {t.optimizer} lr {t.learning_rate} ({t.schedule})",
                 flush=True,
@@ -174,7 +276,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
                     verbose=verbose, shuffle=False,
                 )
         except datasets.READ_ERRORS as e:
-            error = datasets.corrupt_shard_error(data_dir, manifest, ["train"], e)
+            error = datasets.corrupt_shard_error(data_dir, manifest, splits, e)
             if error is None:
                 raise
             raise error from None
@@ -191,7 +293,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
             "most frequent words' rows. Use a smaller train.batch_size (4096 is stable on AG's News), "
             "a lower train.learning_rate, or set model.row_update_cap (e.g. 128)"
         )
-    paths = export(model_dir, words, model)
+    paths = export(model_dir, model_words, model)
     train_time = sum(logger.epoch_times)
     total_words = float(sum(logger.epoch_words))
     total_pairs = float(sum(logger.epoch_pairs))
@@ -199,6 +301,9 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
     results = {
         "model": MODEL_NAME,
         "data_dir": data_dir,
+        "train_splits": splits,
+        "counts_from": "vocab.tsv" if remap is None else f"the records of {'+'.join(splits)}",
+        "val_split": val_split if val_ds is not None else None,
         "vocabulary_size": model.num_trained,
         "data_vocabulary_size": len(words),
         "dim": model.dim,
@@ -224,7 +329,8 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
         "pairs_per_sec": total_pairs / train_time if train_time > 0 else None,
         # records (texts) of the train split per second, the figure tfpipe.train prints
         "examples_per_sec": (
-            manifest.splits["train"].count * len(logger.epoch_times) / train_time if train_time > 0 else None
+            sum(manifest.splits[s].count for s in splits) * len(logger.epoch_times) / train_time
+            if train_time > 0 else None
         ),
         "steps": logger.steps,
         "final": {k: v for k, v in final.items() if k in ("loss", "val_loss")},
