@@ -68,6 +68,21 @@ def test_the_two_sides_partition_the_train_split(tiny_data_dir):
     assert got_held == expected
 
 
+@pytest.mark.parametrize("feature", ["word_ids", "text"])
+def test_every_feature_reads_the_same_holdout(tiny_data_dir, feature):
+    manifest = manifest_lib.load(tiny_data_dir)
+    n_held = pipeline.holdout_count(tiny_data_dir, manifest, "train", pipeline.Holdout(0.25, True))
+    chars = pipeline.make_dataset(tiny_data_dir, "train", batch_size=16, holdout=pipeline.Holdout(0.25, True))
+    other = pipeline.make_dataset(tiny_data_dir, "train", feature=feature, batch_size=16,
+                                  holdout=pipeline.Holdout(0.25, True))
+    ys = [y.numpy() for _, y in other]
+    assert sum(len(y) for y in ys) == n_held and len(ys) == int(other.cardinality())
+    # Same records in the same (file) order as the chars reader's holdout.
+    assert np.array_equal(np.concatenate(ys), np.concatenate([y.numpy() for _, y in chars]))
+    for x, _ in other:
+        assert x.shape[0] <= 16
+
+
 def test_a_fraction_that_leaves_nothing_is_an_error(tiny_data_dir):
     with pytest.raises(ValueError, match="leaves no held-out record"):
         pipeline.make_dataset(tiny_data_dir, "train", holdout=pipeline.Holdout(1e-7, take=True))
