@@ -105,7 +105,9 @@ def test_scann_defaults_scale_with_n():
     small, mid, big = default_params(200, 8), default_params(4000, 8), default_params(1_000_000, 64)
     assert (small["num_leaves"], small["scoring"]) == (0, "brute_force")
     assert (mid["num_leaves"], mid["num_leaves_to_search"]) == (63, 20)
-    assert (big["num_leaves"], big["num_leaves_to_search"], big["training_sample_size"]) == (1000, 100, 100_000)
+    assert (big["num_leaves"], big["num_leaves_to_search"], big["training_sample_size"]) == (2000, 200, 250_000)
+    large = default_params(200_000, 64)  # below 250k: sqrt(n) leaves, the 100k sample floor
+    assert (large["num_leaves"], large["training_sample_size"]) == (447, 100_000)
 
 
 def test_scann_small_set_is_exact_and_short_answers_fall_back_to_exact():

@@ -35,7 +35,7 @@ Engines:
     bounded, ties to the lower row; the ground truth.  params ``block_rows``,
     ``device``.
   ``scann`` (scann_engine.py): tree partitioning + anisotropic asymmetric
-    hashing + exact reordering; params ``num_leaves`` (sqrt(n)),
+    hashing + exact reordering; params ``num_leaves`` (sqrt(n); 2 sqrt(n) from 250k),
     ``num_leaves_to_search`` (10%, >= 20), ``training_sample_size``,
     ``dims_per_block`` (2), ``anisotropic_quantization_threshold`` (0.2),
     ``reorder_k`` (max(100, 10 k)), ... with defaults that scale with n; small

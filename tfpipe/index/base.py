@@ -354,7 +354,7 @@ class Index:
 
     def _labels_of(self, ids: np.ndarray) -> list[list[str]]:
         if self._given_labels is None:
-            return [[str(int(i)) for i in row] for row in ids]
+            return [[str(i) for i in row] for row in ids.tolist()]  # Python ints: no NumPy scalars
         names = self._given_labels
         return [[names[i] for i in row] for row in ids.tolist()]
 

@@ -15,15 +15,20 @@ the database and the queries and searches by dot product.
 
 Parameters (``params``), defaults scale with the number of vectors ``n``:
 
-``num_leaves``: ``round(sqrt(n))`` for ``n >= 1000``; ``0`` (no tree, every
-  point scored) below, where a tree saves nothing.  ``0`` or ``1`` = no tree.
+``num_leaves``: ``round(sqrt(n))`` for ``1000 <= n < 250,000``,
+  ``round(2 sqrt(n))`` from 250,000 (2,000 at 1M, ScaNN's GloVe-1.2M
+  example; on 1M x 64 clustered vectors 1,000 leaves reached recall@10 0.962
+  searching 10 % of them, 2,000 leaves 0.991 searching 1 %, see
+  ``benchmarks/index_search.py``); ``0`` (no tree, every point scored) below
+  1000, where a tree saves nothing.  ``0`` or ``1`` = no tree.
 ``num_leaves_to_search``: ``max(min(num_leaves, 20), ceil(num_leaves / 10))``,
   i.e. 10% of the leaves and at least 20: recall first (ScaNN's GloVe example
   searches 5%, its autopilot 18% of 488 leaves at 1M points; on this project's
   5,822 AG's News word vectors 10 of 76 leaves gave recall@10 0.91, 20 gave
   0.98).  Tune it down for speed (it can be changed per search).
 ``training_sample_size``: points sampled to train the tree,
-  ``min(n, max(100_000, 100 * num_leaves))``.
+  ``min(n, max(100_000, 125 * num_leaves))`` (250,000 at 1M: with 100,000
+  points 2,000 leaves are too thin to train, recall@10 0.73 at 1 %).
 ``training_iterations``: k-means iterations of the tree, 12 (ScaNN's default).
 ``min_partition_size``: ScaNN's ``min_partition_size`` (50).
 ``scoring``: ``"ah"`` (asymmetric hashing; default for ``n >= 256``) or
@@ -78,6 +83,7 @@ SCORINGS = ("ah", "brute_force")
 SEARCH_PARAMS = ("num_leaves_to_search", "reorder_k")
 ARTIFACTS_DIR = "scann"
 TREE_MIN_POINTS = 1000
+LARGE_N = 250_000  # from here the tree gets 2 sqrt(n) leaves
 AH_MIN_POINTS = 256
 EXACT_CANDIDATE_FRACTION = 0.25
 SEARCH_THREAD_BATCH = 256
@@ -108,13 +114,25 @@ def default_leaves_to_search(num_leaves: int) -> int:
     return max(min(num_leaves, 20), math.ceil(num_leaves / 10)) if num_leaves > 1 else 0
 
 
+def default_training_sample(n: int, num_leaves: int) -> int:
+    """Points sampled to train a tree of ``num_leaves`` leaves over ``n`` vectors."""
+    return min(n, max(100_000, 125 * num_leaves))
+
+
+def default_num_leaves(n: int) -> int:
+    """sqrt(n) leaves, 2 sqrt(n) from LARGE_N points, none below TREE_MIN_POINTS."""
+    if n < TREE_MIN_POINTS:
+        return 0
+    return int(round((2 if n >= LARGE_N else 1) * math.sqrt(n)))
+
+
 def default_params(n: int, d: int) -> dict[str, Any]:
     """ScaNN parameters for ``n`` vectors of dimension ``d`` (see the module docstring)."""
-    num_leaves = int(round(math.sqrt(n))) if n >= TREE_MIN_POINTS else 0
+    num_leaves = default_num_leaves(n)
     return {
         "num_leaves": num_leaves,
         "num_leaves_to_search": default_leaves_to_search(num_leaves),
-        "training_sample_size": min(n, max(100_000, 100 * num_leaves)),
+        "training_sample_size": default_training_sample(n, num_leaves),
         "training_iterations": 12,
         "min_partition_size": 50,
         "scoring": "ah" if n >= AH_MIN_POINTS else "brute_force",
@@ -135,7 +153,7 @@ def resolve_params(params: dict[str, Any] | None, n: int, d: int) -> dict[str, A
         leaves = parse_positive_int("num_leaves", given["num_leaves"], minimum=0, maximum=n)
         out["num_leaves"] = leaves
         out["num_leaves_to_search"] = default_leaves_to_search(leaves)
-        out["training_sample_size"] = min(n, max(100_000, 100 * leaves))
+        out["training_sample_size"] = default_training_sample(n, leaves)
     leaves = out["num_leaves"]
     if "num_leaves_to_search" in given:
         if leaves <= 1:
