@@ -90,6 +90,8 @@ import tempfile
 import time
 from typing import Any, Callable, Sequence
 
+from benchmarks.output import write
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # FAISS's OpenMP threads spin while they wait unless told otherwise; on a machine shared with other
 # jobs that multiplied the CPU time of IVF-PQ training 8x (5,822 x 300 word vectors: 104 s vs 10 s).
@@ -720,14 +722,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if value is not None and value < 1:
             p.error(f"--{flag} must be >= 1, got {value}")
     return args
-
-
-def write(result: dict[str, Any], path: str) -> None:
-    """Writes the JSON document to ``path`` (parent folders created)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

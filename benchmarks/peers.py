@@ -46,6 +46,8 @@ import tempfile
 import time
 from typing import Any, Sequence
 
+from benchmarks.output import write
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA_ROOT = os.environ.get("TFPIPE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 
@@ -285,14 +287,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, metavar="FILE.json",
                    help="also write the JSON here (for python -m tfpipe.report --peers FILE.json)")
     return p.parse_args(argv)
-
-
-def write(result: dict[str, Any], path: str) -> None:
-    """Writes the peers' JSON document to ``path`` (parent folders created)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
