@@ -103,16 +103,29 @@ def in_holdout(ids: tf.Tensor, fraction: float) -> tf.Tensor:
 
 
 def holdout_count(data_dir: str, manifest: Manifest, split: str, holdout: Holdout) -> int:
-    """The number of records of ``split`` on ``holdout``'s side (reads only the ids)."""
-    paths = manifest.shard_paths(data_dir, split)
-    ds = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string),
-                                 compression_type=manifest.compression or None)
-    ds = ds.batch(4096).map(lambda s: schema.parse(s, manifest.l0, keys=(schema.ID,))[schema.ID])
-    total = 0
-    for ids in ds:
-        mask = in_holdout(ids, holdout.fraction)
-        total += int(tf.reduce_sum(tf.cast(mask == holdout.take, tf.int64)))
-    return total
+    """The number of records of ``split`` on ``holdout``'s side (reads only the ids, once per
+    process for unchanged shards: a training run asks for both sides for its dataset and its log)."""
+    paths = tuple(manifest.shard_paths(data_dir, split))
+    key = (paths, tuple(_stat(p) for p in paths), manifest.l0, holdout.fraction)
+    if key not in _HELD_COUNTS:
+        ds = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string),
+                                     compression_type=manifest.compression or None)
+        ds = ds.batch(4096).map(lambda s: schema.parse(s, manifest.l0, keys=(schema.ID,))[schema.ID])
+        held = total = 0
+        for ids in ds:
+            held += int(tf.reduce_sum(tf.cast(in_holdout(ids, holdout.fraction), tf.int64)))
+            total += int(tf.size(ids))
+        _HELD_COUNTS[key] = (held, total)
+    held, total = _HELD_COUNTS[key]
+    return held if holdout.take else total - held
+
+
+_HELD_COUNTS: dict[tuple, tuple[int, int]] = {}
+
+
+def _stat(path: str) -> tuple[int, int]:
+    info = tf.io.gfile.stat(path)
+    return info.length, info.mtime_nsec
 
 
 class CorruptShardError(ValueError):
