@@ -58,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe import config as config_lib
+from tfpipe.text import tokenize
 
 MODEL_NAME = "skipgram"
 LOG_EVERY = 200  # steps between TensorBoard points
@@ -91,7 +92,7 @@ def _check(cfg: config_lib.Config) -> None:
         raise config_lib.ConfigError(_schedule_error(cfg.train.schedule))
 
     config_lib.validate_model(cfg)
-    if getattr(cfg.data, "validation_fraction", 0.0):
+    if cfg.data.validation_fraction:
         raise config_lib.ConfigError(
             f"data.validation_fraction={cfg.data.validation_fraction} does not apply to skipgram: its "
             "held-out pair loss comes from a stored split (eval.split); set data.validation_fraction=0"
@@ -101,7 +102,7 @@ def _check(cfg: config_lib.Config) -> None:
 
 def train_splits(cfg: config_lib.Config) -> list[str]:
     """The stored splits named by ``data.train_splits`` (``"train+test"`` -> ``["train", "test"]``)."""
-    text = getattr(cfg.data, "train_splits", "train")
+    text = cfg.data.train_splits
     names = [part.strip() for part in text.split("+")]
     if any(not name for name in names) or len(set(names)) != len(names):
         raise config_lib.ConfigError(
@@ -115,9 +116,8 @@ def split_counts(data_dir: str, splits: list[str], manifest) -> np.ndarray:
     """Occurrences of every vocabulary word (``int64``, by vocabulary position) in the word ids
     of the records of ``splits``."""
     from tfpipe.data import pipeline
-    from tfpipe.text.tokenize import FIRST_WORD_ID
 
-    size = manifest.vocab_words + FIRST_WORD_ID
+    size = tokenize.vocab_size(manifest.vocab_words)
     total = np.zeros(size, dtype=np.int64)
     for split in splits:
         ds = pipeline.make_dataset(data_dir, split, feature="word_ids", batch_size=4096, manifest=manifest)
@@ -128,7 +128,7 @@ def split_counts(data_dir: str, splits: list[str], manifest) -> np.ndarray:
             ),
         )
         total += counted.numpy()
-    return total[FIRST_WORD_ID:]
+    return total[tokenize.FIRST_WORD_ID:]
 
 
 def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> dict[str, Any]:
@@ -165,8 +165,8 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
             raise error from None
         order = np.argsort(-counts, kind="stable")  # ties keep vocab.tsv's order
         model_words, model_counts = [words[i] for i in order], counts[order]
-        ids = np.arange(len(words) + 2, dtype=np.int64)
-        ids[order + 2] = np.arange(len(words), dtype=np.int64) + 2
+        ids = np.arange(tokenize.vocab_size(len(words)), dtype=np.int64)
+        ids[order + tokenize.FIRST_WORD_ID] = np.arange(len(words), dtype=np.int64) + tokenize.FIRST_WORD_ID
         remap = tf.constant(ids)
     os.makedirs(model_dir, exist_ok=True)
     runs.clear(model_dir)
@@ -184,12 +184,12 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
     try:
         kwargs = {"seed": t.seed, **cfg.model_kwargs}
         model = models.build(
-            MODEL_NAME, vocab_size=len(words) + 2, vocab=model_words,
+            MODEL_NAME, vocab_size=tokenize.vocab_size(len(words)), vocab=model_words,
             vocab_counts=[int(c) for c in model_counts], **kwargs
         )
         data_kwargs = dict(
             window=model.window, subsample=model.subsample, min_count=model.min_count, counts=counts,
-            manifest=manifest, verify=getattr(cfg.data, "verify", "size"),
+            manifest=manifest, verify=cfg.data.verify,
         )
         split_words = {
             split: skipgram_data.count_words(
@@ -211,7 +211,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
             parts = [
                 skipgram_data.pairs_dataset(
                     data_dir, split, batch_size=t.batch_size, seed=t.seed + PART_SEED_STRIDE * k, shuffle=True,
-                    cache=bool(getattr(cfg.data, "cache", False)), **data_kwargs,
+                    cache=cfg.data.cache, **data_kwargs,
                 )
                 for k, split in enumerate(splits)
             ]
