@@ -18,6 +18,10 @@ setup(
         "scann[tf]==1.4.2",
         "apache-beam>=2.77,<2.78",
         "tensorflow-datasets>=4.9,<5",
+        # TFDS 4.9.x imports importlib_resources (DatasetBuilder.code_path, used by
+        # tfds.builder(...).download_and_prepare() and tfds.testing.mock_data) but declares it
+        # only for Python < 3.9, and newer etils (1.15) no longer pulls it in via etils[epath].
+        "importlib_resources>=5",
         "keras>=3.10,<4",
         "keras-tuner>=1.4,<1.5",
         "numpy>=1.26",
