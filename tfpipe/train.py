@@ -8,13 +8,15 @@ default preprocessing output (``tfpipe.paths.DEFAULT_DATA_DIR``) into
 the run directory holds and ``python -m tfpipe.config`` for every config key.
 
 A run that is interrupted (even by SIGKILL) and started again with the same
-command continues after its last completed epoch; ``--fresh`` discards it and
-starts over.
+command continues after its last completed epoch and ends with the weights and
+metrics the uninterrupted run would have had (the input order, the dropout
+masks, the optimizer state and the schedule of every epoch depend only on the
+seed and the epoch index; see ``_train``); ``--fresh`` discards it and starts
+over.  A finished run in ``--model_dir`` is replaced only with ``--fresh``.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import sys
@@ -30,6 +32,40 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 class TrainError(RuntimeError):
     """A problem the user can fix (missing data, corrupt shard, clashing run); the message says how."""
+
+
+VERBOSE_CHOICES = ("0", "1", "2", "auto")
+
+
+def resolve_verbose(verbose: int | str) -> int:
+    """``0`` silent, ``1`` progress bar, ``2`` one line per epoch; ``"auto"``: 1 when stdout is a
+    terminal, else 2 (a log file gets one line per epoch, not progress-bar redraws)."""
+    if verbose == "auto":
+        isatty = getattr(sys.stdout, "isatty", None)
+        return 1 if isatty is not None and isatty() else 2
+    if str(verbose) not in VERBOSE_CHOICES:
+        raise ValueError(f"verbose={verbose!r}; valid values: 0, 1, 2, 'auto'")
+    return int(verbose)
+
+
+def _refuse_finished(model_dir: str, fresh: bool) -> None:
+    from tfpipe.training import runs
+
+    if not fresh and runs.is_finished(model_dir):
+        raise TrainError(
+            f"{model_dir} holds a finished run ({runs.TRAIN_RESULTS}): pass --fresh to replace it, "
+            "or choose another --model_dir"
+        )
+
+
+def _steps_per_execution(wanted: int, steps: int) -> int:
+    """The largest divisor of ``steps`` (steps per epoch) that is at most ``wanted``.
+
+    Keras runs ``steps_per_execution`` steps per call even past the end of an epoch of an
+    endless stream, which would move every later epoch's first batch; a divisor keeps epoch
+    ``e`` on batches ``[e * steps, (e + 1) * steps)``, which resuming relies on.
+    """
+    return max(d for d in range(1, max(1, min(wanted, steps)) + 1) if steps % d == 0)
 
 
 def _prepare_run_dir(model_dir: str, cfg: config_lib.Config, fresh: bool) -> int:
@@ -84,6 +120,8 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
     """
     import keras
 
+    verbose = resolve_verbose(verbose)
+    _refuse_finished(model_dir, fresh)
     if cfg.model_name == "skipgram":  # word vectors, not a classifier: its own loop and outputs
         from tfpipe.training import skipgram
 
@@ -95,11 +133,21 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh: bool) -> dict[str, Any]:
+def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: bool) -> dict[str, Any]:
+    """Exact resume: a run resumed after ``done`` epochs continues in the state the
+    uninterrupted run had there.  The backup (``callbacks.EpochBackup``, committed atomically
+    after every epoch) holds the weights and the optimizer's variables (step count, moments);
+    what it does not hold is a function of the epoch index: the input order
+    (``train_dataset(first_epoch=done)``: epoch ``e`` is shuffled by seeds drawn from
+    ``(train.seed, e)``, thesaurus draws by the batch's index in the run), the layers' random
+    generators (``callbacks.EpochSeeds``: dropout reseeded from ``(train.seed, e)``), the
+    learning rate (``schedules.EpochLearningRate``), early stopping (replayed from
+    ``progress.jsonl``) and the best-checkpoint threshold.  A kill inside an epoch redoes that
+    epoch from the previous backup, identically.
+    """
     import keras
     import tensorflow as tf
 
-    from tfpipe.data import pipeline
     from tfpipe.training import callbacks as cb
     from tfpipe.training import datasets, devices, modeling, optimizers, runs, schedules
 
@@ -121,13 +169,17 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
 
     t = cfg.train
     featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
-    train_ds = datasets.train_dataset(cfg, manifest, data_dir, featurizer)
+    # Every epoch from `done` on, `steps` batches each (see the docstring: exact resume).
+    train_ds = datasets.train_dataset(cfg, manifest, data_dir, featurizer, first_epoch=done)
     val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split, featurizer)
     train_count = datasets.split_count(cfg, manifest, data_dir, "train")
     val_count = datasets.split_count(cfg, manifest, data_dir, val_split)
-    steps = (pipeline.steps_per_epoch(manifest, "train", t.batch_size, cfg.data.epoch_samples)
-             if cfg.data.epoch_samples else math.ceil(train_count / t.batch_size))
+    steps = datasets.train_steps(cfg, manifest, data_dir)
     examples_per_epoch = steps * t.batch_size if cfg.data.epoch_samples else train_count
+    steps_per_execution = _steps_per_execution(t.steps_per_execution, steps)
+    if steps_per_execution != t.steps_per_execution and verbose:
+        print(f"tfpipe.train: steps_per_execution {steps_per_execution} instead of {t.steps_per_execution} "
+              f"(a divisor of the {steps} steps per epoch)", flush=True)
 
     with strategy.scope():
         model = modeling.build_model(cfg, manifest, data_dir, featurizer.num_features)
@@ -135,8 +187,11 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
             optimizer=optimizers.make_optimizer(t),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
-            steps_per_execution=t.steps_per_execution,
+            steps_per_execution=steps_per_execution,
         )
+        if done and cb.restore_backup(model, model_dir) != done:
+            raise TrainError(f"the backup in {os.path.join(model_dir, runs.BACKUP_DIR)} changed while "
+                             "loading it: is another run training in this --model_dir?")
 
     log_dir = os.path.join(model_dir, runs.LOG_DIR)
     if done == 0:
@@ -145,6 +200,7 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     best_so_far = max((r["logs"].get("val_accuracy", float("-inf")) for r in previous), default=None)
     os.makedirs(os.path.join(model_dir, runs.CHECKPOINT_DIR), exist_ok=True)
     callbacks: list[keras.callbacks.Callback] = [
+        cb.EpochSeeds(t.seed),
         schedules.EpochLearningRate(t),
         cb.ImageSummaries(
             os.path.join(log_dir, "images"), class_names=manifest.class_names, val_data=val_ds,
@@ -156,20 +212,25 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
             save_best_only=True, save_weights_only=True, initial_value_threshold=best_so_far,
         ),
     ]
+    stopped_before = False
     if t.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=t.early_stopping_monitor, patience=t.early_stopping_patience, verbose=1,
-        ))
+        early_stopping = cb.ResumableEarlyStopping(
+            history=previous, monitor=t.early_stopping_monitor, patience=t.early_stopping_patience,
+            mode="min" if t.early_stopping_monitor.endswith("loss") else "max", verbose=1,
+        )
+        early_stopping.set_model(model)
+        stopped_before = early_stopping.replay()  # killed after it stopped, before the end
+        callbacks.append(early_stopping)
+    if verbose == 2:
+        callbacks.append(cb.EpochLine(epochs=t.epochs, examples_per_epoch=examples_per_epoch))
     callbacks += [
-        # ProgressLog before BackupAndRestore: a kill between the two leaves a progress line
+        # ProgressLog before EpochBackup: a kill between the two leaves a progress line
         # without a backup, which the restart drops and re-runs (the other order would lose
         # the epoch's line).  The backup is removed below, once model.keras and
         # train_results.json are written, so a kill before that still resumes.
         cb.ProgressLog(os.path.join(model_dir, runs.PROGRESS_FILE), session=session,
                        examples_per_epoch=examples_per_epoch),
-        keras.callbacks.BackupAndRestore(
-            os.path.join(model_dir, runs.BACKUP_DIR), double_checkpoint=True, delete_checkpoint=False,
-        ),
+        cb.EpochBackup(os.path.join(model_dir, runs.BACKUP_DIR)),
     ]
 
     if done:
@@ -183,20 +244,26 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
             flush=True,
         )
     try:
-        model.fit(
-            train_ds,
-            epochs=t.epochs,
-            steps_per_epoch=steps if cfg.data.epoch_samples else None,
-            validation_data=val_ds,
-            shuffle=False,  # the input pipeline shuffles
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        if not stopped_before:
+            model.fit(
+                train_ds,
+                epochs=t.epochs,
+                initial_epoch=done,
+                steps_per_epoch=steps,  # train_ds is endless: one epoch after the other
+                validation_data=val_ds,
+                shuffle=False,  # the input pipeline shuffles
+                callbacks=callbacks,
+                verbose=1 if verbose == 1 else 0,  # 2: EpochLine
+            )
     except datasets.READ_ERRORS as e:
+        cb.write_session_end(log_dir, "failure")
         error = datasets.corrupt_shard_error(data_dir, manifest, ["train", val_split], e)
         if error is None:
             raise
         raise error from None
+    except Exception:
+        cb.write_session_end(log_dir, "failure")
+        raise
 
     progress = runs.read_progress(model_dir)
     summary = _summarize(progress)
@@ -237,6 +304,7 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str, fresh:
     if results["examples_per_sec"]:
         final["final/examples_per_sec"] = results["examples_per_sec"]
     cb.write_scalars(log_dir, final, step=results["epochs_run"])
+    cb.write_session_end(log_dir, "success")
     shutil.rmtree(os.path.join(model_dir, runs.BACKUP_DIR), ignore_errors=True)
     return results
 
@@ -262,10 +330,11 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key, value parsed as YAML (repeatable), e.g. --set train.epochs=3",
     )
     parser.add_argument("--fresh", action="store_true",
-                        help="discard an unfinished run in --model_dir instead of resuming it (a "
-                        "finished run there is always replaced by a new one)")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="0 silent, 1 progress bar (default), 2 one line per epoch")
+                        help="start over in --model_dir: discard an unfinished run there instead of "
+                        "resuming it, or replace a finished one (refused without --fresh)")
+    parser.add_argument("--verbose", choices=VERBOSE_CHOICES, default="auto",
+                        help="0 silent, 1 progress bar, 2 one line per epoch; auto (default): 1 when "
+                        "stdout is a terminal, else 2")
     parser.add_argument("--print_config", action="store_true", help="print the resolved config and exit")
     return parser
 
@@ -284,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(cfg.to_yaml(), end="")
             return 0
         model_dir = args.model_dir or config_lib.default_model_dir(config_path)
-        results = train(cfg, model_dir, verbose=args.verbose, fresh=args.fresh)
+        verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+        results = train(cfg, model_dir, verbose=verbose, fresh=args.fresh)
     except (config_lib.ConfigError, TrainError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

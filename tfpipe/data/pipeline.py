@@ -57,6 +57,17 @@ every run and on every runner, and no copy of a held-out text is trained on.
 Determinism: the same ``seed`` gives the same stream (every random choice is
 seeded and ``tf.data.Options.deterministic`` is on); different seeds give
 different streams.
+
+Epochs (``first_epoch``, what the trainer reads): training needs every epoch's
+batches to be a function of the seed and the epoch index only, so that a run
+killed and resumed at epoch ``e`` sees exactly what the uninterrupted run saw
+(a dataset reshuffled "every iteration" starts again from its first order in a
+new process).  ``make_dataset(..., training=True, first_epoch=e)`` is therefore
+one infinite stream of epochs ``e, e + 1, ...``: without epoch sampling epoch
+``k`` is one pass shuffled by op seeds drawn statelessly from ``(seed, k)``;
+with epoch sampling it is batches ``[k * steps, (k + 1) * steps)`` of the
+endless sampled stream (a resumed run skips the first ``e * steps`` batches,
+which costs reading them, not training on them).
 """
 from __future__ import annotations
 
@@ -307,6 +318,7 @@ def make_dataset(
     transform: Callable | None = None,
     finalize: Callable | None = None,
     holdout: Holdout | None = None,
+    first_epoch: int | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(x, y)`` of ``split`` read from the TFRecord shards in ``data_dir``.
 
@@ -339,6 +351,12 @@ def make_dataset(
         features to the dense tensors a model takes).
       holdout: read only one side of a stable validation holdout of
         ``split`` (see the module docstring).
+      first_epoch: with ``training=True``, the stream of every training epoch
+        from ``first_epoch`` on (0-based), for a trainer that runs
+        :func:`steps_per_epoch` steps per epoch: infinite, each epoch exactly
+        that many batches, and each epoch a pure function of ``(seed,
+        epoch)`` (see "Epochs" in the module docstring), so a run resumed at
+        epoch ``e`` reads what an uninterrupted run reads from ``e`` on.
     """
     if feature not in FEATURES:
         raise ValueError(f"feature={feature!r}; valid features: {list(FEATURES)}")
@@ -380,8 +398,6 @@ def make_dataset(
             ds = ds.map(lambda x, y: (finalize(x), y), num_parallel_calls=tf.data.AUTOTUNE)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    shard_seed, block_seed, chunk_seed = _seeds(seed)
-
     options = tf.data.Options()
     options.deterministic = True
 
@@ -398,6 +414,8 @@ def make_dataset(
         return _finite(done(ds), manifest, split, batch_size, count).with_options(options)
 
     infinite = epoch_samples is not None
+    if first_epoch is not None and first_epoch < 0:
+        raise ValueError(f"first_epoch must be >= 0, got {first_epoch}")
     if infinite:
         counts = manifest.splits[split].class_counts
         weights = class_weights(counts)  # an empty split is an error here, not an endless loop
@@ -410,43 +428,79 @@ def make_dataset(
                 missing,
                 len(counts) - len(missing),
             )
-    files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, dtype=tf.string))
-    if not cache:
-        # With a cache the first pass's order is frozen anyway; blocks are shuffled below.
-        files = files.shuffle(max(1, len(paths)), seed=shard_seed, reshuffle_each_iteration=True)
-        if infinite:
-            files = files.repeat()
+    elif first_epoch is not None and (count if count is not None else manifest.splits[split].count) == 0:
+        raise ValueError(f"split {split!r} has no records: an epoch would have no step")
+    paths_tensor = tf.constant(paths, dtype=tf.string)
 
     def read(path):
         records = tf.data.TFRecordDataset(path, compression_type=compression, buffer_size=1 << 20)
         return records.batch(READ_BLOCK).map(parse)
 
-    # Up to 16 shards open at once (mixing); AUTOTUNE decides how many are read in parallel.
-    blocks = files.interleave(
-        read,
-        cycle_length=max(1, min(len(paths), 16)),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    if cache:
-        blocks = blocks.cache()
-        if infinite:
-            blocks = blocks.repeat()
+    def read_all(files: tf.data.Dataset) -> tf.data.Dataset:
+        # Up to 16 shards open at once (mixing); AUTOTUNE decides how many are read in parallel.
+        return files.interleave(
+            read,
+            cycle_length=max(1, min(len(paths), 16)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+
+    # With a cache the parsed blocks are kept in file order (the first pass's order would be
+    # frozen anyway); the blocks are shuffled after it.  One cache serves every epoch.
+    cached = read_all(tf.data.Dataset.from_tensor_slices(paths_tensor)).cache() if cache else None
     chunk = max(1, int(shuffle_buffer))
-    blocks = blocks.shuffle(
-        max(1, chunk // READ_BLOCK), seed=block_seed, reshuffle_each_iteration=True
-    )
-    chunks = blocks.rebatch(chunk)
-    randoms = tf.data.Dataset.random(seed=chunk_seed, rerandomize_each_iteration=True)
-    chunks = tf.data.Dataset.zip((chunks, randoms)).map(lambda xy, rnd: (*xy, rnd))
+
+    def shuffled(shard_seed, block_seed, chunk_seed) -> tf.data.Dataset:
+        """One reshuffled pass (or, with epoch sampling, the endless stream) from three op seeds."""
+        if cached is None:
+            files = tf.data.Dataset.from_tensor_slices(paths_tensor).shuffle(
+                max(1, len(paths)), seed=shard_seed, reshuffle_each_iteration=True
+            )
+            blocks = read_all(files.repeat() if infinite else files)
+        else:
+            blocks = cached.repeat() if infinite else cached
+        blocks = blocks.shuffle(
+            max(1, chunk // READ_BLOCK), seed=block_seed, reshuffle_each_iteration=True
+        )
+        chunks = blocks.rebatch(chunk)
+        randoms = tf.data.Dataset.random(seed=chunk_seed, rerandomize_each_iteration=True)
+        chunks = tf.data.Dataset.zip((chunks, randoms)).map(lambda xy, rnd: (*xy, rnd))
+        if infinite:
+            chunks = chunks.map(_resample_chunk_fn(weights), num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            chunks = chunks.map(_permute_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+        return chunks.rebatch(batch_size, drop_remainder=infinite)
+
     if infinite:
-        chunks = chunks.map(_resample_chunk_fn(weights), num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        chunks = chunks.map(_permute_chunk, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = done(chunks.rebatch(batch_size, drop_remainder=infinite))
-    if not infinite:
-        ds = _finite(ds, manifest, split, batch_size, count)
-    return ds.with_options(options)
+        # One endless stream; epoch e is its batches [e * steps, (e + 1) * steps).  Restarting
+        # every epoch from a fresh seed instead would favour the records read first (the first
+        # blocks of every shard) whenever epoch_samples is smaller than the split.
+        ds = shuffled(*_seeds(seed))
+        if first_epoch:
+            ds = ds.skip(first_epoch * steps_per_epoch(manifest, split, batch_size, epoch_samples))
+        return done(ds).with_options(options)
+    if first_epoch is None:  # one pass per iteration, reshuffled every pass
+        return _finite(done(shuffled(*_seeds(seed))), manifest, split, batch_size, count).with_options(options)
+
+    def epoch_pass(epoch: tf.Tensor) -> tf.data.Dataset:
+        # tf.data combines a tensor seed with the graph-level seed and compares the pair with
+        # (0, 0) in Python, which fails for a symbolic seed under a global seed of 0
+        # (keras.utils.set_random_seed(0)).  A fixed graph seed here avoids that and makes the
+        # epoch independent of whatever global seed the caller set.
+        tf.random.set_seed(_EPOCH_GRAPH_SEED)
+        op_seeds = tf.random.stateless_uniform(
+            [3], seed=tf.stack([tf.constant(seed, tf.int64), epoch]), minval=None, maxval=None,
+            dtype=tf.int64,
+        )
+        return _finite(shuffled(op_seeds[0], op_seeds[1], op_seeds[2]), manifest, split, batch_size, count)
+
+    epochs = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS)
+    return done(epochs.flat_map(epoch_pass)).with_options(options)
+
+
+# Graph-level seed inside the per-epoch dataset function (see make_dataset's epoch_pass).
+_EPOCH_GRAPH_SEED = 20150904
+_MAX_EPOCHS = 2**62
 
 
 def _finite(ds: tf.data.Dataset, manifest: Manifest, split: str, batch_size: int,

@@ -1,6 +1,7 @@
 """The data side of the CLIs: finding the data directory, reading splits, naming corrupt shards."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -135,13 +136,27 @@ def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
+def train_steps(cfg: config_lib.Config, manifest: Manifest, data_dir: str) -> int:
+    """Training steps per epoch: ``epoch_samples // batch_size`` with epoch sampling, else one
+    pass over the records trained on (the last partial batch kept)."""
+    if cfg.data.epoch_samples:
+        return pipeline.steps_per_epoch(manifest, "train", cfg.train.batch_size, cfg.data.epoch_samples)
+    return math.ceil(split_count(cfg, manifest, data_dir, "train") / cfg.train.batch_size)
+
+
 def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
-                  featurizer: features.Featurizer | None = None) -> tf.data.Dataset:
+                  featurizer: features.Featurizer | None = None,
+                  first_epoch: int | None = None) -> tf.data.Dataset:
     """The shuffled ``train`` split (the paper's epoch sampling when data.epoch_samples is set:
     then the stream is infinite and the trainer runs ``steps_per_epoch`` steps per epoch).
 
+    ``first_epoch``: the trainer's stream instead, every epoch from ``first_epoch`` on,
+    ``train_steps`` batches each, each epoch a function of ``(train.seed, epoch)`` only (see
+    ``pipeline.make_dataset``): a resumed run reads exactly what the uninterrupted run read.
+
     With ``data.thesaurus`` set, each batch's texts are augmented on the fly (a fresh seeded
-    draw every batch and epoch) before the featurizer turns them into model inputs.
+    draw every batch and epoch) before the featurizer turns them into model inputs; with
+    ``first_epoch`` the draw is seeded by the batch's index in the whole run.
     """
     augment = cfg.data.thesaurus is not None
     from_text = _from_text(cfg, augment)
@@ -160,11 +175,13 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
             manifest=manifest,
             transform=featurizer.sparse if per_record else None,
             finalize=featurizer.densify if per_record else _trim(cfg), holdout=holdout,
+            first_epoch=first_epoch,
         )
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
     if augment:
-        ds = _augmented(ds, cfg, data_dir, manifest)
+        first_batch = None if first_epoch is None else first_epoch * train_steps(cfg, manifest, data_dir)
+        ds = _augmented(ds, cfg, data_dir, manifest, first_batch)
         ds = ds.map(features.map_batches(featurizer), num_parallel_calls=tf.data.AUTOTUNE)
         if cfg.data.trim_padding:
             trim = _trim(cfg)
@@ -173,7 +190,10 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     return _single_worker(ds)
 
 
-def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manifest: Manifest) -> tf.data.Dataset:
+def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manifest: Manifest,
+               first_batch: int | None = None) -> tf.data.Dataset:
+    """Thesaurus augmentation of every batch, seeded per batch: by a seeded random stream, or
+    with ``first_batch`` by the batch's index in the run (``first_batch`` for the first one)."""
     from tfpipe.text import thesaurus as thesaurus_lib
 
     d = cfg.data
@@ -183,7 +203,12 @@ def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manif
     except (FileNotFoundError, ValueError, ImportError) as e:
         raise DataError(f"data.thesaurus={d.thesaurus!r}: {e}") from None
     augmenter = thesaurus_lib.TfAugmenter(synonyms, p=d.augment_p, q=d.augment_q, rate=d.augment_rate)
-    seeds = tf.data.Dataset.random(seed=cfg.train.seed + 1, rerandomize_each_iteration=True)
+    if first_batch is None:
+        seeds = tf.data.Dataset.random(seed=cfg.train.seed + 1, rerandomize_each_iteration=True)
+    else:
+        base = tf.constant(cfg.train.seed + 1, tf.int64)
+        seeds = tf.data.Dataset.counter(first_batch).map(lambda i: tf.random.stateless_uniform(
+            [], seed=tf.stack([base, i]), minval=None, maxval=None, dtype=tf.int64))
     return tf.data.Dataset.zip((ds, seeds)).map(
         lambda xy, seed: (augmenter(xy[0], seed), xy[1]), num_parallel_calls=tf.data.AUTOTUNE
     )

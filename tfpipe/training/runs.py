@@ -6,8 +6,10 @@ Layout::
     model.keras            the final model (after the last epoch; with train.restore_best the
                            weights of the best validation epoch)
     checkpoints/best.weights.h5   weights of the epoch with the best validation accuracy
-    backup/                Keras BackupAndRestore state (weights, optimizer, epoch);
-                           present only while a run is unfinished
+    backup/                the training state after the last completed epoch (model and
+                           optimizer variables in epoch-<N>.weights.h5, the epoch count in
+                           training_metadata.json, see callbacks.EpochBackup); present only
+                           while a run is unfinished
     progress.jsonl         one line per completed epoch (see callbacks.ProgressLog)
     train_results.json     written when training ends
     logs/                  TensorBoard
@@ -16,7 +18,8 @@ Layout::
 
 Resume: a run restarted with the same command finds ``backup/`` and continues
 after the last completed epoch; ``progress.jsonl`` carries the earlier epochs'
-metrics and times so the final record covers the whole run.
+metrics and times so the final record covers the whole run.  A finished run
+(``train_results.json``, no backup) is replaced only on request (``--fresh``).
 """
 from __future__ import annotations
 
@@ -44,8 +47,64 @@ EXPORT_DIR = "export"
 RESUMABLE_CHANGES = ("train.epochs",)
 
 
+BACKUP_METADATA = "training_metadata.json"
+# The weights file of a backup written by Keras' BackupAndRestore (runs before EpochBackup).
+LEGACY_BACKUP_WEIGHTS = "latest.weights.h5"
+
+
 def _metadata_path(model_dir: str) -> str:
-    return os.path.join(model_dir, BACKUP_DIR, "training_metadata.json")
+    return os.path.join(model_dir, BACKUP_DIR, BACKUP_METADATA)
+
+
+def is_finished(model_dir: str) -> bool:
+    """Whether ``model_dir`` holds a run that completed (train_results.json and no backup)."""
+    return os.path.exists(os.path.join(model_dir, TRAIN_RESULTS)) and backup_epoch(model_dir) is None
+
+
+def backup_weights(model_dir: str) -> str | None:
+    """The weights file the backup's metadata names; None without a (readable) backup."""
+    try:
+        with open(_metadata_path(model_dir), encoding="utf-8") as f:
+            name = json.load(f).get("weights", LEGACY_BACKUP_WEIGHTS)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return os.path.join(model_dir, BACKUP_DIR, name)
+
+
+def commit_backup(backup_dir: str, epoch: int, weights_name: str) -> None:
+    """Makes ``weights_name`` (written and synced in ``backup_dir``) the backup of ``epoch``
+    completed epochs in one atomic step (the metadata file is replaced by a rename), then
+    deletes the weights of earlier backups.  A kill at any point leaves either the previous
+    backup or this one, each whole: never the weights of one epoch with the count of another."""
+    path = os.path.join(backup_dir, BACKUP_METADATA)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump({"epoch": int(epoch), "weights": weights_name}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(backup_dir)
+    for name in os.listdir(backup_dir):
+        if name not in (weights_name, BACKUP_METADATA):
+            os.remove(os.path.join(backup_dir, name))
+
+
+def fsync_file(path: str) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # not every platform opens directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def backup_epoch(model_dir: str) -> int | None:
@@ -58,16 +117,18 @@ def backup_epoch(model_dir: str) -> int | None:
 
 
 def repair_backup(model_dir: str) -> None:
-    """After a kill in the middle of writing the backup, falls back to the previous one.
+    """After a kill in the middle of writing a Keras BackupAndRestore backup (the layout of
+    runs started before ``callbacks.EpochBackup``), falls back to the previous one.
 
     Keras' BackupAndRestore (with ``double_checkpoint``) keeps the previous
     weights and metadata as ``*.bkp`` but only falls back to them when the
     weights fail to load; a half-written metadata file would stop the restart.
+    (EpochBackup replaces its metadata atomically: there is nothing to repair.)
     """
     path = _metadata_path(model_dir)
     if not os.path.exists(path) or backup_epoch(model_dir) is not None:
         return
-    weights = os.path.join(model_dir, BACKUP_DIR, "latest.weights.h5")
+    weights = os.path.join(model_dir, BACKUP_DIR, LEGACY_BACKUP_WEIGHTS)
     if os.path.exists(path + ".bkp") and os.path.exists(weights + ".bkp"):
         shutil.copy(weights + ".bkp", weights)
         shutil.copy(path + ".bkp", path)
