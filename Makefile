@@ -20,7 +20,7 @@ install: $(STAMP)
 ## The main job end to end on the embedded default corpus.
 demo: $(STAMP)
 	$(PY) -m beam_jobs.preprocess --runner=DirectRunner
-	$(PY) -m tfpipe.train --model_dir $(RUN_DIR)
+	$(PY) -m tfpipe.train --model_dir $(RUN_DIR) --fresh
 	$(PY) -m tfpipe.evaluate --model_dir $(RUN_DIR)
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(RUN_DIR)/logs"
 
