@@ -15,7 +15,8 @@ For each dataset:
    variants ``configs/<model>_<variant>_<dataset>.yaml``, e.g. ``..._full_ag_news``,
    ``..._th_ag_news``: thesaurus augmentation on the fly, ``data.thesaurus``) for the
    chosen models: ``python -m tfpipe.train --config C --model_dir
-   artifacts/runs/<config stem> --verbose 2`` then ``python -m tfpipe.evaluate
+   artifacts/runs/<config stem> --verbose 2 --fresh`` (a new, timed run even where one
+   finished or was interrupted) then ``python -m tfpipe.evaluate
    --model_dir ...``.  ``--quick`` trains one epoch (``--set train.epochs=1``).
    Models without a config are listed under ``missing_configs``.
 3. **Peers**: ``benchmarks.peers.run`` (scikit-learn TF-IDF + LR, fastText), saved
@@ -245,7 +246,7 @@ def run_dataset(dataset: str, models: Sequence[str], *, configs_dir: str, runs_d
                 out["models"][stem] = _model_entry(model, run_dir, "existing", config=config)
                 continue
             train = [sys.executable, "-m", "tfpipe.train", "--config", config, "--model_dir", run_dir,
-                     "--verbose", "2"] + (["--set", "train.epochs=1"] if quick else [])
+                     "--verbose", "2", "--fresh"] + (["--set", "train.epochs=1"] if quick else [])
             code, tail, train_s = run_step(train, timeout_s=timeout_s)
             if code == 0:
                 code, tail, _ = run_step([sys.executable, "-m", "tfpipe.evaluate", "--model_dir", run_dir],

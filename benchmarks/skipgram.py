@@ -170,7 +170,7 @@ def mean_vector_lr(train: tuple[list, list], test: tuple[list, list], vectors_pa
 def train_ours(dataset: str, run_dir: str, overrides: Sequence[str], timeout_s: float | None) -> dict[str, Any]:
     """Trains our skip-gram in a child process; its figures from ``train_results.json``."""
     cmd = [sys.executable, "-m", "tfpipe.train", "--config", os.path.join("configs", f"skipgram_{dataset}.yaml"),
-           "--model_dir", run_dir, "--verbose", "2"]
+           "--model_dir", run_dir, "--verbose", "2", "--fresh"]
     for item in overrides:
         cmd += ["--set", item]
     code, tail, wall = cm.run_step(cmd, timeout_s=timeout_s)
@@ -225,7 +225,7 @@ def bag_of_means(dataset: str, vectors: str, run_dir: str, means: int, timeout_s
     config = os.path.join("configs", f"bag_of_means_{dataset}.yaml")
     code, tail, wall = cm.run_step(
         [sys.executable, "-m", "tfpipe.train", "--config", config, "--model_dir", run_dir, "--verbose", "2",
-         "--set", f"model.embeddings={vectors}", "--set", f"model.means={means}"], timeout_s=timeout_s)
+         "--fresh", "--set", f"model.embeddings={vectors}", "--set", f"model.means={means}"], timeout_s=timeout_s)
     if code == 0:
         code, tail, _ = cm.run_step([sys.executable, "-m", "tfpipe.evaluate", "--model_dir", run_dir],
                                     timeout_s=timeout_s)
