@@ -78,7 +78,7 @@ def test_evaluate_another_split_goes_to_its_own_file(run_dir):
 
 def test_evaluate_errors(tmp_path, run_dir, capsys):
     assert evaluate.main(["--model_dir", str(tmp_path)]) == 2
-    assert "config.yaml not found" in capsys.readouterr().err
+    assert "is an empty directory, not a run directory" in capsys.readouterr().err
     assert evaluate.main(["--model_dir", run_dir, "--split", "dev"]) == 2
     assert "split 'dev' not in" in capsys.readouterr().err
 

@@ -395,6 +395,10 @@ def load(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
         source = resolve_path(path)
         if not os.path.exists(source):
             raise ConfigError(f"config file {path!r} not found")
+        if os.path.isdir(source):
+            raise ConfigError(
+                f"config file {path!r} is a directory, not a YAML config: pass one of its files "
+                "(e.g. configs/char_cnn_small_ag_news.yaml; python -m tfpipe.config lists every key)")
         with open(source, encoding="utf-8") as f:
             try:
                 raw = yaml.safe_load(f)
@@ -479,9 +483,9 @@ def describe() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tfpipe.config [FILE] [--set k=v ...]``: print the keys, or a resolved config."""
-    import argparse
+    from tfpipe import cli
 
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.config",
         description="With no FILE: list every config key, its default and meaning. "
         "With FILE: print the validated config after overrides.",

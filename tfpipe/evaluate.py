@@ -18,13 +18,13 @@ A split other than the config's ``eval.split`` is written to
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any, Sequence
 
 import numpy as np
 
+from tfpipe import cli
 from tfpipe import metrics
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
@@ -115,7 +115,7 @@ def format_table(results: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.evaluate",
         description="Evaluate a trained run: writes MODEL_DIR/results.json (test error %, per-class "
         "accuracy, confusion matrix) and prints a table.",
@@ -127,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="split to evaluate (default: the run's eval.split, normally 'test'); other "
                         "splits go to results_<split>.json")
     args = parser.parse_args(argv)
+    problem = cli.first_problem(("--model_dir", args.model_dir, cli.RUN_DIR),
+                                ("--data_dir", args.data_dir, cli.DATA_DIR))
+    if problem:
+        return cli.print_error(problem)
     from tfpipe.training.datasets import DataError
 
     try:

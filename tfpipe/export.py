@@ -22,12 +22,13 @@ the run's ``config.yaml``.  Loading needs only TensorFlow (plus
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import sys
 from typing import Sequence
+
+from tfpipe import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
 
@@ -88,7 +89,7 @@ def export(model_dir: str, out: str | None = None, *, data_dir: str | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.export",
         description="Save a trained run as a SavedModel whose 'serve' signature takes raw strings "
         "(text: tf.string [None]) and returns probabilities, class_id and class_name.",
@@ -99,6 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="data directory whose manifest gives alphabet, l0, vocabulary and class names "
                         "(default: the one in the run's config.yaml)")
     args = parser.parse_args(argv)
+    problem = cli.first_problem(("--model_dir", args.model_dir, cli.RUN_DIR),
+                                ("--data_dir", args.data_dir, cli.DATA_DIR))
+    if problem:
+        return cli.print_error(problem)
+    if args.out is not None and cli.path_kind(args.out) not in (cli.MISSING, cli.EMPTY_DIR,
+                                                                 cli.SAVED_MODEL, cli.REMOTE):
+        # The export directory is replaced: never delete something that is not an export.
+        return cli.print_error(f"--out {cli.describe(args.out)}, not a SavedModel to replace: "
+                               "give a new directory (default: MODEL_DIR/export)")
     from tfpipe.training.datasets import DataError
 
     try:

@@ -8,17 +8,18 @@ for each text, the predicted class and the probability of every class.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from typing import Sequence
 
+from tfpipe import cli
 from tfpipe import paths
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
 
 DEFAULT_MODEL = os.path.join(paths.DEFAULT_RUNS_DIR, "char_cnn_small_default", "export")
+CLASS_NAMES_FILE = os.path.join("assets.extra", "class_names.json")  # written by tfpipe.export
 
 
 def load(model: str):
@@ -30,7 +31,7 @@ def load(model: str):
     except ImportError:
         pass
     loaded = tf.saved_model.load(model)
-    with open(os.path.join(model, "assets.extra", "class_names.json"), encoding="utf-8") as f:
+    with open(os.path.join(model, CLASS_NAMES_FILE), encoding="utf-8") as f:
         class_names = json.load(f)
     return loaded.signatures["serve"], class_names
 
@@ -54,7 +55,7 @@ def predict(model: str, texts: Sequence[str]) -> list[dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.predict",
         description="Classify raw text with a SavedModel written by python -m tfpipe.export.",
     )
@@ -62,13 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"exported SavedModel (default: {DEFAULT_MODEL})")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     args = parser.parse_args(argv)
-    if not os.path.isdir(args.model):
-        print(
-            f"error: no SavedModel at {args.model!r}: export a run first with "
-            "`python -m tfpipe.export --model_dir RUN_DIR` (or pass --model)",
-            file=sys.stderr,
-        )
-        return 2
+    problem = cli.path_problem("--model", args.model, cli.SAVED_MODEL)
+    if problem:
+        return cli.print_error(problem)
+    if "://" not in args.model and not os.path.isfile(os.path.join(args.model, CLASS_NAMES_FILE)):
+        return cli.print_error(
+            f"--model {args.model} is a SavedModel but not one of python -m tfpipe.export (no "
+            f"{CLASS_NAMES_FILE}): {cli.HOW_TO[cli.SAVED_MODEL]}")
     for result in predict(args.model, args.texts):
         if args.json:
             print(json.dumps(result, ensure_ascii=False))

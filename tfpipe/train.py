@@ -24,6 +24,7 @@ import time
 import uuid
 from typing import Any, Sequence
 
+from tfpipe import cli
 from tfpipe import config as config_lib
 from tfpipe import paths
 
@@ -310,7 +311,7 @@ def _train(cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: bool)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.train",
         description="Train a model from a YAML config on a directory written by beam_jobs.preprocess. "
         "An interrupted run restarted with the same command resumes after its last completed epoch.",
