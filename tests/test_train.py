@@ -102,6 +102,67 @@ def test_two_epochs_write_the_run_directory_and_tensorboard(tiny_data_dir, tmp_p
     root = events["."]
     assert "_hparams_/session_start_info" in root and "_hparams_/experiment" in root
     assert {"final/val_accuracy", "final/loss", "final/examples_per_sec"} <= set(root)
+    # The HParams dashboard needs the session's end too: written once, with its status.
+    assert _session_ends(os.path.join(model_dir, "logs")) == ["STATUS_SUCCESS"]
+
+
+def _session_ends(log_dir: str) -> list[str]:
+    """The status of every hparams session_end_info in the root run's event files."""
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    statuses = []
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                if v.tag == "_hparams_/session_end_info":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(v.metadata.plugin_data.content)
+                    assert data.session_end_info.end_time_secs > 0
+                    statuses.append(api_pb2.Status.Name(data.session_end_info.status))
+    return statuses
+
+
+def test_output_for_a_log_is_one_line_per_epoch(tiny_data_dir, tmp_path, capsys, monkeypatch):
+    """--verbose auto (the default): no progress-bar redraws when stdout is not a terminal."""
+    model_dir = str(tmp_path / "run")
+    argv = [a for a in _args(tiny_data_dir, model_dir, "train.epochs=2", "train.confusion_every=0")
+            if a not in ("--verbose", "0")]
+    assert train.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "\r" not in out and "\b" not in out and "━" not in out
+    lines = out.splitlines()
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
+    for line in epochs:
+        for key in ("loss ", "accuracy ", "val_loss ", "val_accuracy ", "learning_rate ", " s, ", "examples/s"):
+            assert key in line, (key, line)
+    assert len(lines) <= 6, out  # header, 2 epochs, the summary, run directory, tensorboard
+    # A terminal gets Keras' progress bar.
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    assert train.resolve_verbose("auto") == 1
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False, raising=False)
+    assert train.resolve_verbose("auto") == 2 and train.resolve_verbose("0") == 0
+    with pytest.raises(ValueError):
+        train.resolve_verbose(3)
+
+
+def test_a_finished_run_is_replaced_only_with_fresh(tiny_data_dir, tmp_path, capsys):
+    model_dir = str(tmp_path / "run")
+    argv = _args(tiny_data_dir, model_dir, "train.epochs=1", "train.confusion_every=0")
+    assert train.main(argv) == 0
+    results = os.path.join(model_dir, "train_results.json")
+    before = open(results).read()
+    capsys.readouterr()
+    assert train.main(argv) == 2  # the README's bare `python -m tfpipe.train` twice
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--fresh" in err and "--model_dir" in err and model_dir in err
+    assert open(results).read() == before
+    with pytest.raises(train.TrainError, match="finished run"):
+        train.train(runs.load_config(model_dir), model_dir, verbose=0)
+
+    assert train.main([*argv, "--set", "train.epochs=2", "--fresh"]) == 0
+    results_after = json.load(open(results))
+    assert results_after["epochs_run"] == 2 and results_after["resumed_from_epoch"] == 0
+    assert [r["epoch"] for r in runs.read_progress(model_dir)] == [0, 1]  # nothing of the old run left
 
 
 def test_missing_default_data_says_to_run_preprocessing(tmp_path, monkeypatch, capsys):
