@@ -45,6 +45,20 @@ def test_on_the_fly_thesaurus_augmentation_changes_texts_and_keeps_the_stream(ti
         np.testing.assert_array_equal(a, b)
 
 
+def test_augmentation_of_a_resumed_epoch_stream_is_the_uninterrupted_one(tiny_data_dir):
+    """With first_epoch each batch's draw is seeded by its index in the run: the stream started
+    at epoch 2 augments exactly as the full stream does from epoch 2 on."""
+    m = manifest_lib.load(tiny_data_dir)
+    cfg = _cfg(tiny_data_dir, thesaurus=THESAURUS)
+    chars = features.make("chars", m, tiny_data_dir)
+    steps = datasets.train_steps(cfg, m, tiny_data_dir)
+    assert steps == 8  # 120 rows, batch 16
+    full = [x.numpy() for x, _ in datasets.train_dataset(cfg, m, tiny_data_dir, chars, first_epoch=0).take(4 * steps)]
+    resumed = [x.numpy() for x, _ in datasets.train_dataset(cfg, m, tiny_data_dir, chars, first_epoch=2).take(2 * steps)]
+    for a, b in zip(full[2 * steps:], resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_missing_thesaurus_is_a_data_error(tiny_data_dir):
     import pytest
 

@@ -170,6 +170,39 @@ def test_training_is_deterministic_under_a_seed(tiny_data_dir):
     assert sampled(2) != reference
 
 
+def test_training_epochs_are_a_function_of_the_seed_and_the_epoch(tiny_data_dir):
+    """first_epoch: the trainer's endless stream of epochs; a stream started at epoch 2 (a
+    resumed run, in another process with another global seed) is the full stream from epoch 2."""
+    def epochs(first, n, seed=7, **kw):
+        tf.random.set_seed(first + 100)  # the global seed must not matter
+        ds = pipeline.make_dataset(tiny_data_dir, "train", feature="text", batch_size=32, training=True,
+                                   seed=seed, first_epoch=first, **kw)
+        texts = _texts(ds, 4 * n)  # 4 batches (32, 32, 32, 24) per epoch
+        return [texts[120 * i: 120 * (i + 1)] for i in range(n)]
+
+    full = epochs(0, 4)
+    everything = sorted(t for _, t, _ in toy_rows(40))
+    assert all(sorted(e) == everything for e in full)  # every epoch one pass
+    assert len({tuple(e) for e in full}) == 4  # reshuffled every epoch
+    assert epochs(2, 2) == full[2:]
+    cached = epochs(0, 3, cache=True)  # one cache serves every epoch (shards read in file order)
+    assert all(sorted(e) == everything for e in cached) and len({tuple(e) for e in cached}) == 3
+    assert epochs(1, 2, cache=True) == cached[1:]
+    assert epochs(0, 1, seed=8) != full[:1]
+    sizes = [int(y.shape[0]) for _, y in pipeline.make_dataset(
+        tiny_data_dir, "train", batch_size=32, training=True, first_epoch=0).take(8)]
+    assert sizes == [32, 32, 32, 24] * 2
+
+    def sampled(first, batches):
+        ds = pipeline.make_dataset(tiny_data_dir, "train", feature="text", batch_size=16, training=True,
+                                   seed=1, epoch_samples=64, first_epoch=first)
+        return _texts(ds, batches)
+
+    assert sampled(3, 8) == sampled(0, 20)[3 * 64:]  # epoch sampling: 4 steps of 16 per epoch, skipped
+    with pytest.raises(ValueError, match="first_epoch"):
+        pipeline.make_dataset(tiny_data_dir, "train", training=True, first_epoch=-1)
+
+
 def test_chars_and_labels_stay_paired_when_shuffled(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
     stored = _stored(tiny_data_dir, "train")
