@@ -92,6 +92,7 @@ import glob
 import sys
 from typing import Sequence
 
+from tfpipe import cli
 from tfpipe import paths as paths_lib
 from tfpipe.data import corpora
 from tfpipe.data import embedded
@@ -104,7 +105,7 @@ _OUTPUT_PATTERNS = ("train-*-of-*.tfrecord*", "test-*-of-*.tfrecord*", "manifest
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m beam_jobs.preprocess",
         description=__doc__.split("\n\n", 1)[0],
         epilog=(
@@ -291,10 +292,19 @@ def _expand(parser: argparse.ArgumentParser, specs: Sequence[str],
                 parser.error(f"{flag} {spec!r}: no file matches")
             out.extend((fmt, path) for path in found)
         else:
-            if not corpora.path_exists(spec):
-                parser.error(f"{flag} {spec!r}: file not found")
+            _check_file(parser, flag, spec, f"give its files, e.g. {os.path.join(spec, '*')!r}")
             out.append((fmt, spec))
     return out
+
+
+def _check_file(parser: argparse.ArgumentParser, flag: str, path: str, dir_hint: str) -> None:
+    """Exits 2 unless ``path`` is a file: a missing path is "file not found", a directory says
+    so with ``dir_hint``."""
+    if corpora.path_exists(path):
+        return
+    if "://" not in path and os.path.isdir(path):
+        parser.error(f"{flag} {path!r} is a directory, not a file: {dir_hint}")
+    parser.error(f"{flag} {path!r}: file not found")
 
 
 def _local_abs(path: str) -> str:
@@ -350,8 +360,20 @@ def parse(argv: Sequence[str] | None = None):
             corpora.check_encoding(args.encoding)
         except ValueError as e:
             parser.error(f"--encoding: {e}")
-    if args.classes and not corpora.path_exists(args.classes):
-        parser.error(f"--classes {args.classes!r}: file not found")
+    if args.classes:
+        _check_file(parser, "--classes", args.classes,
+                    "give the file of class names, one per line (e.g. DIR/classes.txt)")
+    out_problem = cli.output_dir_problem("--output_dir", args.output_dir or paths_lib.DEFAULT_DATA_DIR,
+                                         "the shards, manifest.json and vocab.tsv")
+    if out_problem:
+        parser.error(out_problem)
+    out_kind = cli.path_kind(args.output_dir or paths_lib.DEFAULT_DATA_DIR)
+    if out_kind in (cli.RUN_DIR, cli.SAVED_MODEL, cli.INDEX_DIR, cli.TUNE_DIR):
+        # Its manifest.json and the like would be replaced: never write data over other outputs.
+        parser.error(f"--output_dir {cli.describe(args.output_dir)}, not a data directory: give a "
+                     "new directory, or an earlier preprocess output directory to replace")
+    if args.tfds_data_dir and cli.path_kind(args.tfds_data_dir) == cli.FILE:
+        parser.error(f"--tfds_data_dir {args.tfds_data_dir!r} is a file, not a directory")
     if not 0.0 < args.test_fraction < 1.0:
         parser.error(f"--test_fraction must be in (0, 1), got {args.test_fraction}")
 
@@ -544,6 +566,9 @@ def _check_augmentation(parser: argparse.ArgumentParser, args) -> dict:
 
     spec = args.thesaurus
     if spec != "wordnet":
+        if "://" not in spec and os.path.isdir(spec):
+            parser.error(f"--thesaurus {spec!r} is a directory, not a file (give a "
+                         "word<TAB>synonyms TSV file or 'wordnet')")
         if not corpora.path_exists(spec):
             parser.error(f"--thesaurus {spec!r}: file not found (give a word<TAB>synonyms TSV "
                          "file or 'wordnet')")

@@ -124,7 +124,7 @@ def test_errors_exit_2_with_a_message(tmp_path, capsys):
     code, _, err = run(capsys, ["search", "--index", str(tmp_path / "i"), "--vector", str(tmp_path / "q.npy"), "--k", "2"])
     assert code == 2 and "dimension mismatch" in err
     code, _, err = run(capsys, ["search", "--index", str(tmp_path / "nowhere"), "--vector", str(tmp_path / "q.npy")])
-    assert code == 2 and "is not an index directory" in err
+    assert code == 2 and "no such file or directory, expected an index directory" in err
 
 
 def test_module_entry_point_build_and_export(tmp_path):

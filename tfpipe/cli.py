@@ -142,19 +142,23 @@ def _special_hint(flag: str, path: str, kind: str, want: str) -> str | None:
     if want == DATA_DIR and kind == RUN_DIR:
         return (f"a run's data directory is data.dir in {os.path.join(path, RUN_CONFIG)}; "
                 "pass that, or " + HOW_TO[DATA_DIR])
-    if want == DATA_DIR and kind == FILE and os.path.basename(path) == DATA_MANIFEST:
-        return f"pass the directory that holds it: {os.path.dirname(path) or '.'}"
+    if kind == FILE and want in (SAVED_MODEL, RUN_DIR, DATA_DIR, INDEX_DIR):
+        parent = os.path.dirname(os.path.normpath(path)) or "."
+        if path_kind(parent) == want:  # e.g. DIR/manifest.json for DIR
+            return f"pass the directory that holds it: {flag} {parent}"
     return None
 
 
-def path_problem(flag: str, path: str, want: str, hint: str | None = None) -> str | None:
+def path_problem(flag: str, path: str, want: str, hint: str | None = None, *,
+                 missing: bool = True) -> str | None:
     """``None`` when ``path`` is of kind ``want`` (or remote), else the one-line reason.
 
     ``want``: ``FILE``, ``SAVED_MODEL``, ``RUN_DIR``, ``DATA_DIR`` or ``INDEX_DIR``.
-    ``hint`` replaces the default "how to get it" part.
+    ``hint`` replaces the default "how to get it" part.  ``missing=False``: a path that does
+    not exist is not a problem here (the caller's reader has its own message for that).
     """
     kind = path_kind(path)
-    if kind == REMOTE or kind == want:
+    if kind == REMOTE or kind == want or (kind == MISSING and not missing):
         return None
     name = f"{flag} {path}" if flag else path
     expected = EXPECTED.get(want, want)
@@ -174,24 +178,26 @@ def check_path(parser: argparse.ArgumentParser, flag: str, path: str, want: str,
         parser.error(problem)
 
 
-def check_output_dir(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
+def output_dir_problem(flag: str, path: str, what: str = "") -> str | None:
     """An output directory must not be an existing file (it is created when missing)."""
-    if "://" not in path and os.path.exists(path) and not os.path.isdir(path):
-        parser.error(f"{flag} {path} is a file, not a directory: give a directory to write into "
-                     "(it is created when missing)")
+    if path_kind(path) != FILE:
+        return None
+    return (f"{flag} {path} is a file, not a directory: give the directory "
+            f"{('for ' + what + ' ') if what else ''}(it is created when missing)")
 
 
-def check_output_file(parser: argparse.ArgumentParser, flag: str, path: str) -> None:
-    """An output file must not be an existing directory, and its folder must exist or be creatable."""
+def output_file_problem(flag: str, path: str) -> str | None:
+    """An output file must not be an existing directory, nor lie under a file."""
     if "://" in path:
-        return
+        return None
     if os.path.isdir(path):
-        parser.error(f"{flag} {path} is a directory, not a file: give a file name to write")
+        return f"{flag} {path} is a directory, not a file: give a file name to write"
     parent = os.path.dirname(os.path.abspath(path))
     while parent and not os.path.exists(parent):
         parent = os.path.dirname(parent)
     if parent and not os.path.isdir(parent):
-        parser.error(f"{flag} {path}: {parent} is a file, not a directory")
+        return f"{flag} {path}: {parent} is a file, not a directory"
+    return None
 
 
 def print_error(message: str) -> int:
@@ -200,12 +206,12 @@ def print_error(message: str) -> int:
     return 2
 
 
-def first_problem(*checks: tuple) -> str | None:
+def first_problem(*checks: tuple, missing: bool = True) -> str | None:
     """The first :func:`path_problem` of ``(flag, path, want[, hint])`` checks; paths that
     are None (flags not given) are skipped."""
     for check in checks:
         if check[1] is not None:
-            problem = path_problem(*check)
+            problem = path_problem(*check, missing=missing)
             if problem:
                 return problem
     return None

@@ -34,7 +34,6 @@ prints one JSON line instead: ``{"source", "engine", "metric", "count",
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import difflib
 import json
@@ -44,6 +43,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tfpipe import cli
 from tfpipe import paths
 
 DEFAULT_RUN_DIR = os.path.join(paths.DEFAULT_RUNS_DIR, "skipgram_shared_all")
@@ -249,8 +249,11 @@ def to_json(answers: dict[str, list[Neighbor]], idx, source: str, k: int) -> str
     }, ensure_ascii=False)
 
 
+_NOT_RUN_DIRS = (cli.FILE, cli.DATA_DIR, cli.INDEX_DIR, cli.SAVED_MODEL, cli.TUNE_DIR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.neighbors",
         description="Nearest terms of words by cosine similarity of their vectors (exact by default).",
     )
@@ -269,6 +272,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.k < 1:
         parser.error(f"--k must be >= 1, got {args.k}")
+    problem = cli.first_problem(
+        ("--vectors", args.vectors, cli.FILE,
+         "give a word2vec .bin/.txt file or a .npy array (a skip-gram run directory goes with "
+         "--run_dir)"),
+        ("--words", args.words_file, cli.FILE, "give a text file with one word per line"),
+        ("--index", args.index, cli.INDEX_DIR), missing=False)
+    if problem is None and args.run_dir and cli.path_kind(args.run_dir) in _NOT_RUN_DIRS:
+        # (a folder without vectors.npy is told so by open_index)
+        problem = cli.path_problem(
+            "--run_dir", args.run_dir, cli.RUN_DIR,
+            "train skip-gram vectors with python -m tfpipe.train --config "
+            "configs/skipgram_shared_all.yaml, or give --vectors FILE / --index DIR")
+    if problem:
+        return cli.print_error(problem)
     label = args.vectors or args.index or args.run_dir or DEFAULT_RUN_DIR
     try:
         idx = open_index(vectors=args.vectors, words=args.words_file, run_dir=args.run_dir, index_dir=args.index,

@@ -31,7 +31,6 @@ Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the Markdown.
 """
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
@@ -40,6 +39,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
+from tfpipe import cli
 from tfpipe import paths
 
 # Table 4 of the paper, in its order.
@@ -418,7 +418,7 @@ def run_dirs_from(args_dirs: Sequence[str], runs_glob: str | None) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m tfpipe.report",
         description="Collect evaluated runs into the paper's Table 4 (test error % per model and "
         "dataset) and a training-time table; writes OUT/table.md and OUT/table.json.",
@@ -435,16 +435,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--peers", default=None, metavar="FILE.json",
                         help="peers' results written by python -m benchmarks.peers --out FILE.json")
     args = parser.parse_args(argv)
+    # RUN_DIRs named one by one must be run directories (a glob may match other folders: those
+    # are skipped with a warning, as are runs not evaluated yet).
+    problem = cli.first_problem(*(("RUN_DIR", run_dir, cli.RUN_DIR) for run_dir in args.run_dirs))
+    if problem:
+        return cli.print_error(problem)
+    peers_hint = "write it with python -m benchmarks.peers --out FILE.json"
+    if args.peers is not None:
+        problem = cli.path_problem("--peers", args.peers, cli.FILE, peers_hint)
+        if problem:
+            return cli.print_error(problem)
+    problem = cli.output_dir_problem("--out", args.out, "table.md and table.json")
+    if problem:
+        return cli.print_error(problem)
+    peers = None
+    if args.peers is not None:
+        peers = _read_json(args.peers)
+        if peers is None:
+            return cli.print_error(f"--peers {args.peers}: not a readable JSON file ({peers_hint})")
+        if not isinstance(peers, dict) or not isinstance(peers.get("datasets"), dict):
+            return cli.print_error(f"--peers {args.peers} is not the JSON of python -m "
+                                   f"benchmarks.peers (no 'datasets' mapping): {peers_hint}")
     runs_glob = args.runs_glob
     if runs_glob is None and not args.run_dirs:
         runs_glob = os.path.join(paths.DEFAULT_RUNS_DIR, "*")
     rows = collect(run_dirs_from(args.run_dirs, runs_glob), split=args.split)
-    if args.peers:
-        peers = _read_json(args.peers)
-        if peers is None:
-            print(f"error: cannot read peers file {args.peers} (write it with python -m "
-                  "benchmarks.peers --out FILE.json)", file=sys.stderr)
-            return 2
+    if peers is not None:
         rows += peer_rows(peers)
     if not rows:
         print("error: no evaluated runs found (train with python -m tfpipe.train --config "

@@ -37,6 +37,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from tfpipe import cli
 from tfpipe import config as config_lib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,6 +61,9 @@ def load_space(path: str) -> dict[str, Any]:
             raw = yaml.safe_load(f)
     except FileNotFoundError:
         raise TuneError(f"search space {path!r} not found") from None
+    except IsADirectoryError:
+        raise TuneError(f"search space {path!r} is a directory, not a YAML file: pass one of its "
+                        "files (e.g. configs/tune/bag_tfidf.yaml)") from None
     except yaml.YAMLError as e:
         raise TuneError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(raw, dict) or not raw:
@@ -244,7 +248,7 @@ def _read_results(out_dir: str) -> dict[str, dict[str, Any]]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = cli.ArgumentParser(
         prog="python -m tfpipe.tune",
         description="Search a config's hyper-parameters with keras-tuner on a validation holdout of the "
         "train split; writes every trial's run, tuning_results.json and best.yaml.",
@@ -265,10 +269,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.max_trials < 1:
-        print("error: --max_trials must be at least 1", file=sys.stderr)
-        return 2
+        parser.error("--max_trials must be at least 1")
+    problem = (cli.first_problem(("--data_dir", args.data_dir, cli.DATA_DIR))
+               or (args.out and cli.output_dir_problem(
+                   "--out", args.out, "the trials, tuning_results.json and best.yaml")))
+    if problem:
+        return cli.print_error(problem)
     from tfpipe import paths
     from tfpipe.training.datasets import DataError
 

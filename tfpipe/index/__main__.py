@@ -41,6 +41,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tfpipe import cli  # noqa: E402
 from tfpipe import index  # noqa: E402
 from tfpipe.index.base import ENGINES, LABEL_KINDS, METRICS
 
@@ -198,7 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tfpipe.index", description="Nearest-neighbour indexes (ScaNN, exact).")
+    p = cli.ArgumentParser(prog="python -m tfpipe.index", description="Nearest-neighbour indexes (ScaNN, exact).")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build an index from vectors and save it")
@@ -240,8 +241,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+_VECTORS_HINT = "give a .npy array [n, d] or a word2vec .bin/.txt file"
+_LABELS_HINT = "give a text file with one label per line"
+_QUERIES_HINT = "give a .npy array of queries [b, d] (or one query [d])"
+
+
+def _out_problem(flag: str, path: str, replaceable: str, what: str) -> str | None:
+    """An output directory must be new, empty or of kind ``replaceable`` (it is overwritten)."""
+    kind = cli.path_kind(path)
+    if kind in (cli.MISSING, cli.EMPTY_DIR, cli.REMOTE, replaceable):
+        return None
+    return (f"{flag} {cli.describe(path)}, not {what} to replace: give a new or empty directory "
+            "(an existing one of that kind is replaced)")
+
+
+def path_problems(args: argparse.Namespace) -> str | None:
+    """The first path argument of the command that is not what it should be, as a message."""
+    command = args.command
+    if command == "build":
+        return (cli.first_problem(("--vectors", args.vectors, cli.FILE, _VECTORS_HINT),
+                                  ("--labels", args.labels, cli.FILE, _LABELS_HINT))
+                or _out_problem("--out", args.out, cli.INDEX_DIR, "an index directory"))
+    checks = [("--index", args.index, cli.INDEX_DIR)]
+    if command == "search":
+        checks += [("--vector", args.vector, cli.FILE, _QUERIES_HINT),
+                   ("--candidates", args.candidates, cli.FILE, _LABELS_HINT)]
+    elif command == "evaluate":
+        checks.append(("--queries", args.queries, cli.FILE, _QUERIES_HINT))
+    problem = cli.first_problem(*checks)
+    if problem is None and command == "export":
+        problem = _out_problem("--out", args.out, cli.SAVED_MODEL, "a SavedModel")
+    return problem
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    problem = path_problems(args)
+    if problem:
+        return cli.print_error(problem)
     try:
         return args.func(args)
     except (ValueError, OSError) as e:

@@ -461,7 +461,9 @@ def _read_vocab_words(path: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tfpipe.text.thesaurus export (--wordnet | --tsv FILE) [--vocab VOCAB_TSV]
     --out FILE.tsv``: freezes a thesaurus into a file for :func:`load`."""
-    parser = argparse.ArgumentParser(prog="python -m tfpipe.text.thesaurus",
+    from tfpipe import cli
+
+    parser = cli.ArgumentParser(prog="python -m tfpipe.text.thesaurus",
                                      description="Thesaurus files for augmentation (section 2.4).")
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a word<TAB>synonyms file")
@@ -476,6 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.wordnet_root and not args.wordnet:
         parser.error("--wordnet-root goes with --wordnet")
+    vocab_hint = "give a vocab.tsv file, e.g. DATA_DIR/vocab.tsv"
+    if args.vocab and cli.path_kind(args.vocab) == cli.DATA_DIR:
+        vocab_hint = f"pass its vocabulary: --vocab {os.path.join(args.vocab, 'vocab.tsv')}"
+    problem = (cli.first_problem(("--tsv", args.tsv, cli.FILE, "give a word<TAB>synonyms file"),
+                                 ("--vocab", args.vocab, cli.FILE, vocab_hint), missing=False)
+               or cli.output_file_problem("--out", args.out))
+    if problem:
+        return cli.print_error(problem)
     try:
         words = _read_vocab_words(args.vocab) if args.vocab else None
         if args.wordnet:
