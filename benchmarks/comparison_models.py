@@ -49,6 +49,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import peers as peers_lib  # noqa: E402
+from tfpipe import cli  # noqa: E402
 from tfpipe import report  # noqa: E402
 
 # The registered models of Table 4 (the paper's row order).
@@ -372,8 +373,8 @@ def _run(datasets: Sequence[str], models: Sequence[str], *, quick: bool, skip_ex
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.comparison_models", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.comparison_models", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=list(peers_lib.DATASETS), choices=sorted(peers_lib.CORPORA),
                    help="datasets (default: %(default)s)")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, metavar="MODEL",

@@ -90,6 +90,8 @@ import tempfile
 import time
 from typing import Any, Callable, Sequence
 
+from tfpipe import cli  # noqa: E402
+
 from benchmarks.output import write
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -690,8 +692,8 @@ def _env(elapsed: float) -> dict[str, Any]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.index_search", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.index_search", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=None, help=f"clustered vectors (default {DEFAULT_N:,}; --quick: {QUICK_N:,})")
     p.add_argument("--dim", type=int, default=DEFAULT_DIM, help="dimension of the clustered vectors (default %(default)s)")
     p.add_argument("--queries", type=int, default=DEFAULT_QUERIES, help="queries per dataset (default %(default)s)")

@@ -35,6 +35,8 @@ import sys
 import tempfile
 import time
 
+from tfpipe import cli  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -242,7 +244,8 @@ def measure(args) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.input_pipeline", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a short run (noisier figures)")
     p.add_argument("--csv", default=DEFAULT_CSV, help="a Zhang et al. CSV (default: AG's News test.csv)")
     p.add_argument("--l0", type=int, default=1014)

@@ -46,6 +46,8 @@ import tempfile
 import time
 from typing import Any, Sequence
 
+from tfpipe import cli  # noqa: E402
+
 from benchmarks.output import write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -276,8 +278,8 @@ def run(datasets: Sequence[str] = DATASETS, *, data_root: str = DEFAULT_DATA_ROO
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=sorted(CORPORA),
                    help="datasets to run (default: %(default)s)")
     p.add_argument("--quick", action="store_true",

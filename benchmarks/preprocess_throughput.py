@@ -28,6 +28,8 @@ import shutil
 import tempfile
 import time
 
+from tfpipe import cli  # noqa: E402
+
 SHARED_DATA = os.environ.get(
     "TFPIPE_SHARED_DATA",
     os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared",
@@ -88,7 +90,8 @@ def _same_files(a: str, b: str, names: list[str]) -> bool:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m benchmarks.preprocess_throughput",
+                                description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=10,
                         help="Copies of ag_news/test.csv (7,600 rows each) in the input.")
     parser.add_argument("--modes", default="multi_processing,in_memory",

@@ -61,6 +61,8 @@ import sys
 import time
 from typing import Any, Sequence
 
+from tfpipe import cli  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -319,8 +321,8 @@ def run(datasets: Sequence[str] = DATASETS, *, out_dir: str = DEFAULT_OUT_DIR,
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.skipgram", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.skipgram", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS,
                    help="datasets to run (default: %(default)s)")
     p.add_argument("--dim", type=int, default=None, help="vector dimension (default: the configs', 300)")

@@ -35,6 +35,8 @@ import statistics
 import sys
 import time
 
+from tfpipe import cli  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
@@ -203,7 +205,8 @@ def measure(args) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m benchmarks.train_throughput", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="few steps (a smoke run, noisier figures)")
     p.add_argument("--steps", type=int, default=None, help="timed steps per precision (default 8, quick 2)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (graph building, caches)")

@@ -26,7 +26,9 @@ CLIS = [
     ("tfpipe.index.__main__", "python -m tfpipe.index"),
     ("tfpipe.config", "python -m tfpipe.config"),
     ("tfpipe.text.thesaurus", "python -m tfpipe.text.thesaurus"),
-]
+] + [(f"benchmarks.{name}", f"python -m benchmarks.{name}") for name in (
+    "comparison_models", "index_search", "input_pipeline", "peers", "preprocess_throughput",
+    "skipgram", "train_throughput")]
 
 
 def _main(module: str):
