@@ -99,6 +99,7 @@ from tfpipe.data import embedded
 from tfpipe.text import alphabet as alphabet_lib
 
 TFDS_CHUNK = 50_000  # examples per parallel TFDS read
+UNKNOWN_LABELS = ("reject", "error")  # --unknown_labels
 _DIRECT_RUNNERS = {"directrunner", "direct", "switchingdirectrunner", "bundlebasedirectrunner"}
 _OUTPUT_PATTERNS = ("train-*-of-*.tfrecord*", "test-*-of-*.tfrecord*", "manifest.json",
                     "vocab.tsv", "ngrams.tsv", "rejected.jsonl")
@@ -150,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
              "zhang_csv file; orders line_per_class files' classes; maps tsv/jsonl label names. "
              "Without it: classes.txt beside the zhang_csv input, else 1..K; TREC's six coarse "
              "classes; line_per_class file suffixes sorted; tsv/jsonl labels scanned.")
+    src.add_argument(
+        "--unknown_labels", choices=UNKNOWN_LABELS, default="reject",
+        help="Rows whose numeric label is outside the classes (a class the classes file does not "
+             "list; without a class file, a label beyond the dense run of labels the train "
+             "files have, e.g. one '99' among 1..4, which would otherwise make 95 empty "
+             "classes): reject = send them to rejected.jsonl as label_out_of_range (counted in "
+             "the manifest, and warned about); error = stop before the job starts, naming "
+             "them.")
     src.add_argument(
         "--encoding", default=None,
         help="Text encoding of the input files. Default per format: latin-1 for trec and "
@@ -413,16 +422,24 @@ def parse(argv: Sequence[str] | None = None):
         formats = list(dict.fromkeys(fmt for fmt, _, _ in files))  # corpora, in order
         encodings: dict[str, str] = {}
         group_classes: dict[str, list[str]] = {}
+        class_lists: dict[str, corpora.ClassList] = {}
         given = {fmt for fmt, _, role in files if role == "test"}
         for fmt in formats:
             encodings[fmt] = args.encoding or corpora.default_encoding(fmt)
             paths = [path for f, path, _ in files if f == fmt]
+            # Classes inferred from labels count the train files only (all of them when the
+            # test split is carved): a label only the test files have is an unknown label.
+            train_paths = [path for f, path, role in files if f == fmt and role == "train"]
             try:
-                group_classes[fmt] = corpora.class_names(
-                    fmt, paths, classes_file=args.classes, encoding=encodings[fmt],
-                    max_line_chars=args.max_line_chars)
+                found = corpora.resolve_classes(
+                    fmt, paths, train_paths=train_paths, classes_file=args.classes,
+                    encoding=encodings[fmt], max_line_chars=args.max_line_chars,
+                    scan=args.unknown_labels == "error")
             except (ValueError, OSError) as e:
                 parser.error(f"class names ({fmt}): {e}")
+            class_lists[fmt] = found
+            group_classes[fmt] = found.names
+            _check_unknown_labels(parser, fmt, found, args.unknown_labels)
             if fmt == "line_per_class" and len(group_classes[fmt]) < 2 and not args.unlabelled:
                 parser.error(f"line_per_class needs files of at least two classes, got "
                              f"{group_classes[fmt]} (or pass --unlabelled)")
@@ -449,7 +466,21 @@ def parse(argv: Sequence[str] | None = None):
                     inputs=[path for _, path, role in files if role == "train"],
                     test_inputs=[path for _, path, role in files if role == "test"],
                     encoding=encodings[formats[0]] if single else encodings,
-                    max_line_chars=args.max_line_chars, classes_file=args.classes)
+                    max_line_chars=args.max_line_chars)
+        # The class file each corpus was read with (--classes, or the classes.txt found beside
+        # a zhang_csv input), and where every class list came from.
+        used = {fmt: c.classes_file for fmt, c in class_lists.items()}
+        info["classes_file"] = used[formats[0]] if single else used
+        info["classes_from"] = (class_lists[formats[0]].source if single else
+                                {fmt: c.source for fmt, c in class_lists.items()})
+        info["unknown_labels"] = args.unknown_labels
+        inferred = {fmt: c.inferred_from for fmt, c in class_lists.items() if c.inferred_from}
+        if inferred:
+            info["classes_inferred_from"] = inferred[formats[0]] if single else inferred
+        unknown = {fmt: {str(k): v for k, v in sorted(c.unknown.items(), key=lambda kv: str(kv[0]))}
+                   for fmt, c in class_lists.items() if c.unknown}
+        if unknown:
+            info["unknown_labels_seen"] = unknown[formats[0]] if single else unknown
         if not single:
             info["input_formats"] = [fmt for fmt, _, role in files if role == "train"]
             info["test_input_formats"] = [fmt for fmt, _, role in files if role == "test"]
@@ -537,6 +568,34 @@ def parse(argv: Sequence[str] | None = None):
         augment_info=augment_info.get("info", {}),
     )
     return cfg, _direct_defaults(list(pipeline_args))
+
+
+def _classes_phrase(found) -> str:
+    """How a message names a class list: its file, or the labels it was inferred from."""
+    if found.classes_file:
+        return f"the {len(found.names)} classes of {found.classes_file}"
+    if found.inferred_from:
+        last = int(found.inferred_from.partition("..")[2])
+        return (f"the classes {found.inferred_from} inferred from the labels of the train files "
+                f"(class {last + 1} has no row there)")
+    return f"the classes {found.names}"
+
+
+def _check_unknown_labels(parser: argparse.ArgumentParser, fmt: str, found, mode: str) -> None:
+    """Stops (``error``) or warns once (``reject``) when rows have labels outside the classes."""
+    if not found.unknown:
+        return
+    rows = found.unknown_rows
+    what = (f"{rows} {fmt} row{'s' if rows != 1 else ''} with labels outside "
+            f"{_classes_phrase(found)}: label{'s' if len(found.unknown) > 1 else ''} "
+            f"{found.describe_unknown()}")
+    hint = " (zhang_csv classes are 1-based)" if fmt == "zhang_csv" and 0 in found.unknown else ""
+    if mode == "error":
+        parser.error(f"{what}{hint}: fix those rows, list every class in --classes FILE, or pass "
+                     "--unknown_labels reject to send them to rejected.jsonl")
+    print(f"warning: {what}{hint}: they go to rejected.jsonl as label_out_of_range "
+          "(--unknown_labels error stops instead; --classes FILE declares every class)",
+          file=sys.stderr)
 
 
 def _default_dataset(output_dir: str) -> str:
@@ -642,10 +701,21 @@ def summary(manifest, output_dir: str) -> str:
                      f"{per_class}")
         if entry.count == 0:
             lines.append(f"  WARNING: the {split} split is empty")
+        elif split == "train":
+            empty = [name for name, n in zip(manifest.class_names, entry.class_counts) if not n]
+            if empty:
+                lines.append(f"  WARNING: class(es) {', '.join(empty)} have no train rows: the "
+                             "model cannot learn them")
     counts = manifest.counts
     reasons = ", ".join(f"{k}={v}" for k, v in counts["rejected_by_reason"].items()) or "none"
     lines.append(f"  read {counts['read']} = written {counts['written']} + rejected "
                  f"{counts['rejected']} (by reason: {reasons})")
+    outside = counts["rejected_by_reason"].get("label_out_of_range", 0)
+    if outside:
+        lines.append(f"  WARNING: {outside} row(s) had labels outside the "
+                     f"{len(manifest.class_names)} classes and were rejected (label_out_of_range "
+                     "in the dead letter): --classes FILE declares every class, --unknown_labels "
+                     "error stops instead")
     aug = manifest.augmentation
     if aug:
         lines.append(f"  thesaurus augmentation ({aug['thesaurus']}, {aug['copies']} copies, "

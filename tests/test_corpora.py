@@ -52,8 +52,10 @@ def test_zhang_csv_joins_fields_unescapes_newlines_and_quotes(tmp_path):
 
 def test_zhang_csv_class_sources(tmp_path):
     path = _write(tmp_path / "d.csv", '"1","a"\n"3","b"\n')
-    # No classes.txt: 1..K from the largest class seen.
-    assert corpora.class_names("zhang_csv", [path]) == ["1", "2", "3"]
+    # No classes.txt: 1..K for the dense run of labels (class 2 has no row: 3 is an unknown label,
+    # not a reason for an empty class 2).
+    assert corpora.class_names("zhang_csv", [path]) == ["1"]
+    assert corpora.resolve_classes("zhang_csv", [path]).unknown == {3: 1}
     # classes.txt beside the file.
     _write(tmp_path / "classes.txt", "x\ny\nz\nw\n")
     assert corpora.class_names("zhang_csv", [path]) == ["x", "y", "z", "w"]
@@ -182,7 +184,7 @@ def test_tsv_names_indices_and_errors(tmp_path):
                                                  ("by index", 0)]
     assert _reasons(bad) == {4: corpora.BAD_LABEL, 5: corpora.WRONG_FIELD_COUNT,
                              6: corpora.LABEL_OUT_OF_RANGE, 7: corpora.EMPTY_TEXT}
-    ints = _write(tmp_path / "i.tsv", "a\t0\nb\t2\n")
+    ints = _write(tmp_path / "i.tsv", "a\t0\nb\t1\nc\t2\n")
     assert corpora.class_names("tsv", [ints]) == ["0", "1", "2"]
 
 

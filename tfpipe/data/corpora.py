@@ -15,8 +15,8 @@ Formats (``--format`` of ``beam_jobs.preprocess``):
     a quoted field.  Each row must sit on one line.  Every line of a file must
     have the file's field count (the most common count among its first 1,000
     parseable lines).  Class names: a ``--classes`` file if given, else
-    ``classes.txt`` beside the first input file, else ``"1".."K"`` with K the
-    largest class seen.
+    ``classes.txt`` beside the first input file, else ``"1".."K"`` inferred
+    from the labels (see "Inferred classes" below).
 ``trec``
     ``COARSE:fine question text`` per line (Li & Roth).  The label is the
     coarse class; class names are the six coarse classes sorted
@@ -35,8 +35,18 @@ Formats (``--format`` of ``beam_jobs.preprocess``):
 For ``tsv`` and ``jsonl`` a label is looked up first as a class *name*; if it is
 not a name but an integer it is a **0-based class index**.  Class names come
 from ``--classes`` if given; otherwise from a scan of the labels: if every label
-is a non-negative integer the classes are ``"0".."K-1"``, else the sorted set of
-distinct label strings.
+is a non-negative integer the classes are ``"0".."K-1"`` inferred as below, else
+the sorted set of distinct label strings.
+
+Inferred classes (numeric labels, no class file): the classes are the labels
+that are dense from the first class (1 for ``zhang_csv``, 0 for ``tsv``/``jsonl``)
+up to the first missing one, counted on the train files (all files when the test
+split is carved), so no class is ever empty: ``1 2 3 4`` and one ``99`` give four
+classes, not 99.  Rows whose label is outside the classes (``99``; a test-file
+label no train row has) are *unknown labels*: rejected as ``label_out_of_range``
+(dead letter) or a stop before the job starts, as the caller chooses
+(``--unknown_labels reject|error`` of ``beam_jobs.preprocess``).
+:func:`resolve_classes` returns the classes and the unknown labels it saw.
 
 Encodings: ``trec`` and ``line_per_class`` default to ``latin-1`` (the TREC and
 MR distributions are latin-1; every byte decodes, so these formats never
@@ -474,37 +484,49 @@ def read_classes_file(path: str) -> list[str]:
     return names
 
 
-def _scan_zhang_classes(paths: Sequence[str], encoding: str, max_line_chars: int) -> list[str]:
-    top = 0
-    for path in paths:
-        for item in _decoded_lines(path, "", encoding, max_line_chars):
-            if isinstance(item, Rejected):
-                continue
-            try:
-                top = max(top, int(_parse_csv_line(item[1])[0]))
-            except (csv.Error, ValueError, IndexError):
-                continue
-    if top < 1:
-        raise ValueError(f"no valid class found in {list(paths)}; pass --classes")
-    return [str(k) for k in range(1, top + 1)]
+class LabelScan(NamedTuple):
+    """Labels seen in files: ``counts`` {label: rows}, ``first`` {label: "file:line"}."""
+
+    counts: dict
+    first: dict
 
 
-def _scan_label_classes(
-    paths: Sequence[str], encoding: str, max_line_chars: int, row_label: Callable[[str], str | None]
-) -> list[str]:
-    values: set[str] = set()
+def _zhang_label(line: str) -> int | None:
+    try:
+        return int(_parse_csv_line(line)[0].strip())
+    except (csv.Error, ValueError, IndexError):
+        return None
+
+
+def scan_labels(fmt: str, paths: Sequence[str], encoding: str | None = None,
+                max_line_chars: int = DEFAULT_MAX_LINE_CHARS) -> LabelScan:
+    """The labels of ``paths``' readable rows: ints for ``zhang_csv``, stripped strings for
+    ``tsv``/``jsonl`` (rows whose label cannot be parsed are left out: the reader rejects them)."""
+    encoding = encoding or default_encoding(fmt)
+    row_label = {"zhang_csv": _zhang_label, "tsv": _tsv_label, "jsonl": _jsonl_label}[fmt]
+    counts: collections.Counter = collections.Counter()
+    first: dict = {}
     for path in paths:
         for item in _decoded_lines(path, "", encoding, max_line_chars):
             if isinstance(item, Rejected) or not item[1].strip():
                 continue
             value = row_label(item[1])
-            if value is not None and value.strip():
-                values.add(value.strip())
-    if not values:
-        raise ValueError(f"no labels found in {list(paths)}; pass --classes")
-    if all(v.isdigit() for v in values):
-        return [str(k) for k in range(max(int(v) for v in values) + 1)]
-    return sorted(values)
+            if isinstance(value, str):
+                value = value.strip() or None
+            if value is None:
+                continue
+            counts[value] += 1
+            first.setdefault(value, f"{os.path.basename(path)}:{item[0]}")
+    return LabelScan(dict(counts), first)
+
+
+def dense_classes(labels: Iterable[int], start: int) -> int:
+    """How many classes ``start, start+1, ...`` are all present in ``labels`` (up to the first gap)."""
+    present = set(labels)
+    k = 0
+    while start + k in present:
+        k += 1
+    return k
 
 
 def _tsv_label(line: str) -> str | None:
@@ -581,19 +603,77 @@ def default_encoding(fmt: str) -> str:
     return get_format(fmt).default_encoding
 
 
-def class_names(
+class ClassList(NamedTuple):
+    """The classes a format's files are read with, where they came from, and the unknown labels.
+
+    ``source``: ``"classes_file"`` (``--classes``), ``"classes_beside"`` (``classes.txt`` beside
+    a ``zhang_csv`` input), ``"labels"`` (inferred from the labels), ``"fixed"`` (TREC's coarse
+    classes) or ``"file_names"`` (``line_per_class``).  ``classes_file``: the class file used, or
+    None.  ``unknown``: {label: rows} of the rows whose label is outside the classes (known when the
+    labels were scanned: always when inferred, else only with ``scan=True``), ``first``: {label:
+    "file:line"} of the first such row; ``inferred_from``: the label range the classes were inferred
+    from (e.g. ``"1..4"``), "" otherwise.
+    """
+
+    names: list
+    source: str
+    classes_file: str | None = None
+    unknown: dict = {}
+    first: dict = {}
+    inferred_from: str = ""
+
+    @property
+    def unknown_rows(self) -> int:
+        return sum(self.unknown.values())
+
+    def describe_unknown(self, limit: int = 5) -> str:
+        """``"label 99 (1 row, first at d.csv:5)"``-style list of the unknown labels."""
+        labels = sorted(self.unknown, key=lambda v: (not isinstance(v, int), v))
+        parts = []
+        for value in labels[:limit]:
+            n = self.unknown[value]
+            parts.append(f"{value!r} ({n} row{'s' if n != 1 else ''}, first at {self.first[value]})"
+                         if not isinstance(value, int) else
+                         f"{value} ({n} row{'s' if n != 1 else ''}, first at {self.first[value]})")
+        more = len(labels) - limit
+        return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
+
+
+def _index_of_label(fmt: str, value, names: Sequence[str]) -> int | None:
+    """The 0-based class a scanned label reads as with ``names`` (as the readers resolve it)."""
+    if fmt == "zhang_csv":
+        return value - 1 if 1 <= value <= len(names) else None
+    if value in names:
+        return names.index(value)
+    try:
+        index = int(value)
+    except ValueError:
+        return -1  # neither a name nor an integer: the reader rejects it as bad_label, not unknown
+    return index if 0 <= index < len(names) else None
+
+
+def _unknown(fmt: str, scan: LabelScan, names: Sequence[str]) -> tuple[dict, dict]:
+    unknown = {v: n for v, n in scan.counts.items() if _index_of_label(fmt, v, names) is None}
+    return unknown, {v: scan.first[v] for v in unknown}
+
+
+def resolve_classes(
     fmt: str,
     paths: Sequence[str],
     *,
+    train_paths: Sequence[str] | None = None,
     classes_file: str | None = None,
     encoding: str | None = None,
     max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
-) -> list[str]:
+    scan: bool = False,
+) -> ClassList:
     """The ordered class list for reading ``paths`` (train and test files together).
 
     An explicit ``classes_file`` wins; otherwise see the module docstring per
-    format.  May scan the files' labels (``zhang_csv`` without a class file,
-    ``tsv``, ``jsonl``).
+    format.  Classes inferred from numeric labels are counted on ``train_paths``
+    (default: all ``paths``) and are dense (no empty class).  ``scan=True`` also
+    scans the labels when a class file gives the classes, to report unknown labels
+    before any row is read for real.
     """
     get_format(fmt)
     encoding = encoding or default_encoding(fmt)
@@ -604,20 +684,63 @@ def class_names(
             missing = [n for n in found if n not in listed]
             if missing:
                 raise ValueError(f"file classes {missing} are not in {classes_file} ({listed})")
-            return listed
-        return found
-    if classes_file:
-        return read_classes_file(classes_file)
-    if fmt == "zhang_csv":
+            return ClassList(listed, "classes_file", classes_file)
+        return ClassList(found, "file_names")
+    if fmt == "trec":
+        if classes_file:
+            return ClassList(read_classes_file(classes_file), "classes_file", classes_file)
+        return ClassList(list(TREC_COARSE), "fixed")
+    source, used = "classes_file", classes_file
+    if not used and fmt == "zhang_csv":
         beside = os.path.join(os.path.dirname(paths[0]), "classes.txt")
         if path_exists(beside):
-            return read_classes_file(beside)
-        return _scan_zhang_classes(paths, encoding, max_line_chars)
-    if fmt == "trec":
-        return list(TREC_COARSE)
-    if fmt == "tsv":
-        return _scan_label_classes(paths, encoding, max_line_chars, _tsv_label)
-    return _scan_label_classes(paths, encoding, max_line_chars, _jsonl_label)
+            source, used = "classes_beside", beside
+    if used:
+        names = read_classes_file(used)
+        if not scan:
+            return ClassList(names, source, used)
+        unknown, first = _unknown(fmt, scan_labels(fmt, paths, encoding, max_line_chars), names)
+        return ClassList(names, source, used, unknown, first)
+    train = list(train_paths if train_paths is not None else paths)
+    train_scan = scan_labels(fmt, train, encoding, max_line_chars)
+    all_scan = train_scan if len(train) == len(paths) else scan_labels(fmt, paths, encoding,
+                                                                        max_line_chars)
+    if fmt == "zhang_csv":
+        k = dense_classes(train_scan.counts, 1)
+        if k == 0:
+            seen = sorted(all_scan.counts)
+            raise ValueError(
+                f"no row of {list(train)} has class 1 (zhang_csv classes are 1-based"
+                + (f"; classes seen: {seen[:10]}" if seen else "; no valid class found")
+                + "): pass --classes FILE naming the classes in order")
+        names = [str(c) for c in range(1, k + 1)]
+        inferred = f"1..{k}"
+    else:
+        if not all_scan.counts:
+            raise ValueError(f"no labels found in {list(paths)}; pass --classes")
+        if not all(v.isdigit() for v in all_scan.counts):
+            return ClassList(sorted(all_scan.counts), "labels")
+        k = dense_classes((int(v) for v in train_scan.counts), 0)
+        if k == 0:
+            raise ValueError(f"no row of {list(train)} has label 0 (numeric tsv/jsonl labels are "
+                             "0-based class indexes): pass --classes FILE naming the classes in order")
+        names = [str(c) for c in range(k)]
+        inferred = f"0..{k - 1}"
+    unknown, first = _unknown(fmt, all_scan, names)
+    return ClassList(names, "labels", None, unknown, first, inferred)
+
+
+def class_names(
+    fmt: str,
+    paths: Sequence[str],
+    *,
+    classes_file: str | None = None,
+    encoding: str | None = None,
+    max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+) -> list[str]:
+    """The ordered class list for reading ``paths`` (``resolve_classes(...).names``)."""
+    return resolve_classes(fmt, paths, classes_file=classes_file, encoding=encoding,
+                           max_line_chars=max_line_chars).names
 
 
 def source_names(paths: Sequence[str]) -> list[str]:
