@@ -242,12 +242,12 @@ SLOW_EPOCHS = 4
 
 @pytest.fixture(scope="module")
 def embedded_small(tmp_path_factory) -> str:
-    """400 train / 100 test rows of the built-in corpus, l0 = 256, 2 shards."""
+    """800 train / 100 test rows of the built-in corpus, l0 = 256, 2 shards."""
     from tfpipe.data import embedded, records
 
     data_dir = str(tmp_path_factory.mktemp("embedded_small"))
     splits = {split: [(r.example_id, r.text, r.label) for r in embedded.rows(split, n)]
-              for split, n in (("train", 400), ("test", 100))}
+              for split, n in (("train", 800), ("test", 100))}
     records.write_dataset(data_dir, splits, embedded.CLASS_NAMES, l0=256, max_words=64, num_shards=2)
     return data_dir
 
