@@ -115,6 +115,10 @@ def _summarize(progress: list[dict[str, Any]]) -> dict[str, Any]:
 def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False) -> dict[str, Any]:
     """Trains ``cfg`` into ``model_dir`` (resuming an unfinished run there); returns train_results.
 
+    ``verbose``: 0, 1 (progress bar), 2 (one line per epoch) or ``"auto"`` (``resolve_verbose``).
+    ``fresh``: start over, discarding an unfinished run or replacing a finished one; without it
+    a finished run in ``model_dir`` is a ``TrainError`` (nothing is touched).
+
     Raises ``TrainError`` or ``datasets.DataError`` (missing data, corrupt shard) with a message
     meant for the user, ``config.ConfigError`` for a bad model section.  The Keras dtype policy
     is set for the run and restored afterwards.
