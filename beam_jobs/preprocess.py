@@ -92,11 +92,14 @@ import glob
 import sys
 from typing import Sequence
 
+from beam_jobs import beam_logging
 from tfpipe import cli
 from tfpipe import paths as paths_lib
 from tfpipe.data import corpora
 from tfpipe.data import embedded
 from tfpipe.text import alphabet as alphabet_lib
+
+beam_logging.drop_known_noise()  # before apache_beam is imported: its apitools warning
 
 TFDS_CHUNK = 50_000  # examples per parallel TFDS read
 UNKNOWN_LABELS = ("reject", "error")  # --unknown_labels
@@ -683,8 +686,10 @@ def execute(cfg, pipeline_args: Sequence[str]):
     from tfpipe.data import manifest as manifest_lib
 
     _clear_outputs(cfg.output_dir)
-    with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as p:
-        pl.build(p, cfg)
+    # DirectRunner multi_processing workers print Beam's start-up noise on the inherited stderr.
+    with beam_logging.worker_stderr_filtered():
+        with beam.Pipeline(options=PipelineOptions(list(pipeline_args))) as p:
+            pl.build(p, cfg)
     return manifest_lib.load(cfg.output_dir)
 
 
