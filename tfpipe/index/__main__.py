@@ -43,7 +43,34 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tfpipe import cli  # noqa: E402
 from tfpipe import index  # noqa: E402
-from tfpipe.index.base import ENGINES, LABEL_KINDS, METRICS
+from tfpipe.index import params as params_lib  # noqa: E402
+from tfpipe.index.base import ENGINES, LABEL_KINDS, METRICS  # noqa: E402
+
+ENGINE_HELP = {
+    "scann": "approximate: tree partitioning + anisotropic hashing + exact reordering (ScaNN)",
+    "exact": "brute force: blocked matrix product + top-k (the ground truth)",
+}
+METRIC_HELP = {
+    "dot": "dot product (maximum inner product search)",
+    "cosine": "cosine similarity (vectors and queries unit-normed, then dot product)",
+}
+
+
+def _build_epilog() -> str:
+    lines = ["engines (--engine):"]
+    lines += [f"  {e}: {ENGINE_HELP[e]}" for e in ENGINES]
+    lines += ["", "metrics (--metric):"] + [f"  {m}: {METRIC_HELP[m]}" for m in METRICS]
+    for engine in ENGINES:
+        lines += ["", f"--param KEY=VALUE for --engine {engine} (values read as JSON: 2000, null, "
+                      "\"ah\"; defaults scale with the n vectors of dimension d):",
+                  params_lib.describe(engine)]
+    return "\n".join(lines)
+
+
+def _search_param_help() -> str:
+    keys = {e: params_lib.search_names(e) for e in ENGINES}
+    listed = "; ".join(f"{e}: {', '.join(k)}" if k else f"{e}: none" for e, k in keys.items())
+    return f"search parameter overriding the built one (repeatable); {listed}"
 
 
 def parse_params(pairs: Sequence[str] | None) -> dict[str, Any]:
@@ -202,15 +229,20 @@ def parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m tfpipe.index", description="Nearest-neighbour indexes (ScaNN, exact).")
     sub = p.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("build", help="build an index from vectors and save it")
+    b = sub.add_parser("build", help="build an index from vectors and save it",
+                       description="Build an index from vectors and save it.",
+                       epilog=_build_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     b.add_argument("--vectors", required=True, help=".npy [n, d], or word2vec .bin / .txt")
     b.add_argument("--labels", help="labels, one per line (default: the words of a word2vec file, else row numbers)")
     b.add_argument("--labels-kind", choices=[c for c in LABEL_KINDS if c != "ids"],
                    help="what the labels are ('words' enables search --text); default: words for word2vec files")
     b.add_argument("--out", required=True, help="index directory to write")
-    b.add_argument("--engine", choices=ENGINES, default="scann")
-    b.add_argument("--metric", choices=METRICS, default="dot")
-    b.add_argument("--param", action="append", metavar="KEY=VALUE", help="engine parameter (repeatable)")
+    b.add_argument("--engine", choices=ENGINES, default="scann",
+                   help=f"search engine, one of {', '.join(ENGINES)} (default: scann; see below)")
+    b.add_argument("--metric", choices=METRICS, default="dot",
+                   help=f"similarity, one of {', '.join(METRICS)} (default: dot; see below)")
+    b.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="engine parameter (repeatable); the keys of each engine are listed below")
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("search", help="nearest neighbours of query vectors or of a text")
@@ -222,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--candidates", help="restrict answers to these labels (file, one per line)")
     s.add_argument("--batch-size", type=int)
     s.add_argument("--json", action="store_true", help="one JSON line per query")
-    s.add_argument("--param", action="append", metavar="KEY=VALUE", help="search parameter (ScaNN: num_leaves_to_search, reorder_k)")
+    s.add_argument("--param", action="append", metavar="KEY=VALUE", help=_search_param_help())
     s.set_defaults(func=cmd_search)
 
     e = sub.add_parser("evaluate", help="recall@k against exact search, and queries/s of both")
@@ -230,7 +262,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--queries", required=True, help=".npy [b, d]")
     e.add_argument("--k", type=int, default=10)
     e.add_argument("--batch-size", type=int)
-    e.add_argument("--param", action="append", metavar="KEY=VALUE", help="search parameter (ScaNN: num_leaves_to_search, reorder_k)")
+    e.add_argument("--param", action="append", metavar="KEY=VALUE", help=_search_param_help())
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("export", help="export a SavedModel with a serving signature")

@@ -11,7 +11,7 @@ Ties: ``tf.math.top_k`` puts the lower index first and the running top-k is
 merged before each new block, so among equal scores the lower row wins,
 exactly.
 
-Parameters (``params``):
+Parameters (``params``; names, defaults and meanings are defined in ``params.py``):
   ``block_rows``: database rows per block (default ``min(n, 65536)``).
   ``device``: ``"cpu"`` (default) or ``"gpu"``.  CPU by default because this
     engine is the ground truth: TensorFlow runs float32 matrix products on
@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from tfpipe.index import params as params_lib
 from tfpipe.index.base import BLOCK_BYTES, Index, check_choice, check_param_names, parse_positive_int
+from tfpipe.index.params import DEFAULT_BLOCK_ROWS, DEVICES  # noqa: F401  (re-exported)
 
-DEVICES = ("cpu", "gpu")
-VALID_PARAMS = ("block_rows", "device")
-DEFAULT_BLOCK_ROWS = 65536
+VALID_PARAMS = params_lib.names("exact")
 
 
 def resolve_params(params: dict[str, Any] | None, n: int) -> dict[str, Any]:

@@ -13,7 +13,8 @@ dimensions per 16-centre codebook, anisotropic loss weighted by
 exactly in float32 and the top ``k`` returned.  The cosine metric unit-norms
 the database and the queries and searches by dot product.
 
-Parameters (``params``), defaults scale with the number of vectors ``n``:
+Parameters (``params``; their names, defaults and one-line meanings are defined in
+``params.py``), defaults scale with the number of vectors ``n``:
 
 ``num_leaves``: ``round(sqrt(n))`` for ``1000 <= n < 250,000``,
   ``round(2 sqrt(n))`` from 250,000 (2,000 at 1M, ScaNN's GloVe-1.2M
@@ -64,27 +65,13 @@ from typing import Any
 import numpy as np
 
 from tfpipe.index import exact
+from tfpipe.index import params as P
 from tfpipe.index.base import Index, check_choice, check_param_names, parse_positive_int
+from tfpipe.index.params import AH_MIN_POINTS, LARGE_N, SCORINGS, TREE_MIN_POINTS  # noqa: F401
 
-VALID_PARAMS = (
-    "num_leaves",
-    "num_leaves_to_search",
-    "training_sample_size",
-    "training_iterations",
-    "min_partition_size",
-    "scoring",
-    "dims_per_block",
-    "anisotropic_quantization_threshold",
-    "hash_training_sample_size",
-    "reorder_k",
-    "num_threads",
-)
-SCORINGS = ("ah", "brute_force")
-SEARCH_PARAMS = ("num_leaves_to_search", "reorder_k")
+VALID_PARAMS = P.names("scann")  # names, defaults and meanings: params.py
+SEARCH_PARAMS = P.search_names("scann")
 ARTIFACTS_DIR = "scann"
-TREE_MIN_POINTS = 1000
-LARGE_N = 250_000  # from here the tree gets 2 sqrt(n) leaves
-AH_MIN_POINTS = 256
 EXACT_CANDIDATE_FRACTION = 0.25
 SEARCH_THREAD_BATCH = 256
 
@@ -111,12 +98,14 @@ def scann_version() -> str:
 
 def default_leaves_to_search(num_leaves: int) -> int:
     """10% of the leaves and at least 20 (all of them when fewer); 0 without a tree."""
-    return max(min(num_leaves, 20), math.ceil(num_leaves / 10)) if num_leaves > 1 else 0
+    if num_leaves <= 1:
+        return 0
+    return max(min(num_leaves, P.MIN_LEAVES_TO_SEARCH), math.ceil(num_leaves / P.LEAVES_TO_SEARCH_DIVISOR))
 
 
 def default_training_sample(n: int, num_leaves: int) -> int:
     """Points sampled to train a tree of ``num_leaves`` leaves over ``n`` vectors."""
-    return min(n, max(100_000, 125 * num_leaves))
+    return min(n, max(P.TRAINING_SAMPLE_MIN, P.TRAINING_SAMPLE_PER_LEAF * num_leaves))
 
 
 def default_num_leaves(n: int) -> int:
@@ -133,12 +122,12 @@ def default_params(n: int, d: int) -> dict[str, Any]:
         "num_leaves": num_leaves,
         "num_leaves_to_search": default_leaves_to_search(num_leaves),
         "training_sample_size": default_training_sample(n, num_leaves),
-        "training_iterations": 12,
-        "min_partition_size": 50,
+        "training_iterations": P.TRAINING_ITERATIONS,
+        "min_partition_size": P.MIN_PARTITION_SIZE,
         "scoring": "ah" if n >= AH_MIN_POINTS else "brute_force",
-        "dims_per_block": min(2, d),
-        "anisotropic_quantization_threshold": 0.2,
-        "hash_training_sample_size": min(n, 100_000),
+        "dims_per_block": min(P.DIMS_PER_BLOCK, d),
+        "anisotropic_quantization_threshold": P.ANISOTROPIC_THRESHOLD,
+        "hash_training_sample_size": min(n, P.HASH_TRAINING_SAMPLE),
         "reorder_k": None,
         "num_threads": 0,
     }
@@ -199,7 +188,7 @@ def build_searcher(space_vectors: np.ndarray, params: dict[str, Any]):
     """A ScaNN pybind searcher over ``space_vectors`` (dot product) configured by resolved ``params``."""
     pybind = _scann_pybind()
     n = len(space_vectors)
-    reorder_k = min(n, params["reorder_k"] or 100)
+    reorder_k = min(n, params["reorder_k"] or P.REORDER_MIN)
     builder = pybind.builder(space_vectors, min(10, n), "dot_product")
     if params["num_leaves"] > 1:
         builder = builder.tree(
@@ -261,7 +250,7 @@ class ScannIndex(Index):
         n = len(self)
         if self.params["scoring"] == "ah":
             reorder = search_params.get("reorder_k", self.params["reorder_k"])
-            pre = min(n, max(k, reorder if reorder is not None else max(100, 10 * k)))
+            pre = min(n, max(k, reorder if reorder is not None else max(P.REORDER_MIN, P.REORDER_PER_K * k)))
         else:
             pre = -1
         leaves = search_params.get("num_leaves_to_search", self.params["num_leaves_to_search"])
