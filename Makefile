@@ -4,6 +4,10 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tfpipe-installed
 RUN_DIR := artifacts/runs/char_cnn_small_default
+# Two sentences of different classes that `make demo` classifies with its exported model
+# (DEMO_<CLASS>; tests/test_demo.py checks that every seed's model gets both right).
+DEMO_SPORTS := The home side beat their local rivals in the cup final, the coach said after the match.
+DEMO_BUSINESS := Shares rose on the market after the central bank cut interest rates.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONUNBUFFERED := 1
 
@@ -22,6 +26,8 @@ demo: $(STAMP)
 	$(PY) -m beam_jobs.preprocess --runner=DirectRunner
 	$(PY) -m tfpipe.train --model_dir $(RUN_DIR) --fresh
 	$(PY) -m tfpipe.evaluate --model_dir $(RUN_DIR)
+	$(PY) -m tfpipe.export --model_dir $(RUN_DIR)
+	$(PY) -m tfpipe.predict --model $(RUN_DIR)/export "$(DEMO_SPORTS)" "$(DEMO_BUSINESS)"
 	@echo "TensorBoard: $(VENV)/bin/tensorboard --logdir $(RUN_DIR)/logs"
 
 ## Fast tests (what CI runs).

@@ -98,6 +98,7 @@ from tfpipe import paths as paths_lib
 from tfpipe.data import corpora
 from tfpipe.data import embedded
 from tfpipe.text import alphabet as alphabet_lib
+from tfpipe.text.alphabet import PAPER_L0
 
 beam_logging.drop_known_noise()  # before apache_beam is imported: its apitools warning
 
@@ -230,8 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--alphabet", choices=alphabet_lib.names(), default="paper",
         help="Character alphabet: paper = the 70 characters of Zhang et al. with lower-casing; "
              "full = case-sensitive (section 3.3).")
-    enc.add_argument("--l0", type=int, default=1014,
-                     help="Characters kept per text (the last l0, stored latest first).")
+    enc.add_argument("--l0", type=int, default=None,
+                     help="Characters kept per text (the last l0, stored latest first). Default: "
+                          f"the paper's {PAPER_L0}; {embedded.L0} for the built-in corpus, whose "
+                          "stories are short.")
     enc.add_argument(
         "--vocab_size", type=int, default=50_000,
         help="Word vocabulary size: vocab.tsv (word<TAB>count<TAB>df lines) holds the top-K "
@@ -354,6 +357,8 @@ def parse(argv: Sequence[str] | None = None):
         parser.error(f"unrecognized arguments (neither preprocess flags nor Beam pipeline "
                      f"options): {' '.join(unknown)}")
 
+    if args.l0 is None:  # the paper's length, or the built-in corpus's own (its stories are short)
+        args.l0 = PAPER_L0 if (args.input or args.tfds) else embedded.L0
     for name in ("l0", "max_words", "max_line_chars", "min_count"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")

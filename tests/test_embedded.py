@@ -13,8 +13,8 @@ def test_deterministic_and_sized():
     a = embedded.generate()
     b = embedded.generate()
     assert a == b
-    assert len(a["train"]) == embedded.DEFAULT_TRAIN == 2000
-    assert len(a["test"]) == embedded.DEFAULT_TEST == 500
+    assert len(a["train"]) == embedded.DEFAULT_TRAIN == 4000
+    assert len(a["test"]) == embedded.DEFAULT_TEST == 1000
     assert embedded.generate(seed=1)["train"] != a["train"]
     # Rows of a split do not depend on the other split's size.
     assert embedded.generate(n_train=10, n_test=3)["train"] == embedded.rows("train", 10)
@@ -26,11 +26,13 @@ def test_rows_look_like_news():
     assert [r.example_id for r in rows[:2]] == ["embedded/train:0", "embedded/train:1"]
     assert len({r.example_id for r in rows}) == len(rows)
     counts = collections.Counter(r.label for r in rows)  # balanced before 3 % label noise
-    assert sorted(counts) == [0, 1, 2, 3] and all(470 <= n <= 530 for n in counts.values())
+    assert sorted(counts) == [0, 1, 2, 3] and all(940 <= n <= 1060 for n in counts.values())
     texts = [r.text for r in rows]
     assert len(set(texts)) > 0.98 * len(texts)
     lengths = [len(t) for t in texts]
-    assert 80 < min(lengths) and max(lengths) < 1014 and 200 < sum(lengths) / len(lengths) < 700
+    assert 80 < min(lengths) and max(lengths) < 2 * embedded.L0 and 150 < sum(lengths) / len(lengths) < embedded.L0
+    # Most stories fit the corpus's l0 whole; the rest lose the start of their headline.
+    assert 0.6 < sum(n <= embedded.L0 for n in lengths) / len(lengths) < 0.9
     joined = "".join(texts)
     for pattern in (r"[A-Z]", r"[0-9]", r"[,.\-\"()$%?]"):
         assert re.search(pattern, joined), pattern

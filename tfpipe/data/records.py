@@ -325,7 +325,7 @@ def write_dataset(
     class_names: Sequence[str],
     *,
     alphabet: str = "paper",
-    l0: int = 1014,
+    l0: int = alphabet_lib.PAPER_L0,
     vocab_size: int = 50000,
     min_count: int = 1,
     max_words: int = 256,

@@ -34,9 +34,9 @@ from typing import Any, Sequence
 import keras
 
 from tfpipe.layers import OneHot
+from tfpipe.text.alphabet import PAPER_L0
 from tfpipe.models import register
 
-PAPER_L0 = 1014
 PAPER_ALPHABET_SIZE = 70
 KERNEL_SIZES = (7, 7, 3, 3, 3, 3)
 POOL_SIZES = (3, 3, 0, 0, 0, 3)  # 0: no pooling after that convolution

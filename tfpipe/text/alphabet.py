@@ -19,6 +19,8 @@ PAPER_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 PAPER_DIGITS = "0123456789"
 PAPER_OTHERS = "-,;.!?:'\"/\\|_@#$%^&*~`+-=<>()[]{}"
 NEWLINE = "\n"
+# The paper's input length (section 2.2: "l0 = 1014"): characters kept per text.
+PAPER_L0 = 1014
 
 assert len(PAPER_OTHERS) == 33
 
