@@ -6,11 +6,14 @@ whole usage block followed by the message (sub-commands made with
 ``add_subparsers`` use the same class, so their pointer names the
 sub-command).
 
-``check_path`` tells apart what a path argument can be (a file, an empty
+``path_kind`` tells apart what a path argument can be (a file, an empty
 folder, a run directory, an exported SavedModel, a preprocessed data
-directory, an index directory, ...) by the files each holds, and stops with
-such a one-line error saying what it got, what was expected and how to get
-it.  A library module: it never imports a CLI module, nor TensorFlow.
+directory, an index directory, ...) by the files each holds;
+``path_problem``/``first_problem`` turn a wrong kind into a one-line message
+saying what it got, what was expected and how to get it, which a CLI prints
+with ``print_error`` (exit status 2; ``check_path`` does it with
+``parser.error``).  A library module: it never imports a CLI module, nor
+TensorFlow.
 """
 from __future__ import annotations
 
