@@ -316,3 +316,21 @@ def test_preprocess_paths(argv, message, places, tmp_path, capsys):
     assert exc.value.code == 2
     assert message.format(**fill) in _one_line_error(capsys)
     assert os.path.isfile(os.path.join(places["index"], "manifest.json"))
+
+
+def test_train_data_dir_and_model_dir_of_the_wrong_kind(places, capsys):
+    from tfpipe import train
+
+    base = ["--set", "train.epochs=1"]
+    assert train.main([*base, "--data_dir", places["run"], "--model_dir", places["missing"]]) == 2
+    line = _one_line_error(capsys)
+    assert "is a run directory" in line and "data.dir in" in line, line
+    manifest = os.path.join(places["data"], "manifest.json")
+    assert train.main([*base, "--data_dir", manifest, "--model_dir", places["missing"]]) == 2
+    line = _one_line_error(capsys)
+    assert "is a file" in line and f"--data_dir {places['data']}" in line, line
+    for wrong in ("data", "index", "saved", "file"):
+        assert train.main([*base, "--data_dir", places["data"], "--model_dir", places[wrong]]) == 2
+        line = _one_line_error(capsys)
+        assert "--model_dir" in line and "not a run directory" in line, (wrong, line)
+    assert not os.path.exists(os.path.join(places["data"], "config.yaml"))  # nothing written there

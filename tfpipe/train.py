@@ -358,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(cfg.to_yaml(), end="")
             return 0
         model_dir = args.model_dir or config_lib.default_model_dir(config_path)
+        if cli.path_kind(model_dir) not in (cli.MISSING, cli.EMPTY_DIR, cli.RUN_DIR, cli.OTHER_DIR, cli.REMOTE):
+            raise TrainError(cli.path_problem(
+                "--model_dir", model_dir, cli.RUN_DIR,
+                "pass a new directory (or a run directory to resume or, with --fresh, replace)"))
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
         results = train(cfg, model_dir, verbose=verbose, fresh=args.fresh)
     except (config_lib.ConfigError, TrainError, DataError) as e:

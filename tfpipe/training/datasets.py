@@ -7,6 +7,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from tfpipe import cli
 from tfpipe import config as config_lib
 from tfpipe import paths
 from tfpipe.data import features
@@ -24,7 +25,11 @@ READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
 
 
 def load_manifest(data_dir: str) -> Manifest:
-    """The data directory's manifest; a missing one says how to create it."""
+    """The data directory's manifest; a missing one says how to create it, a path of another
+    kind (a file, a run or index directory) says what it is instead."""
+    if os.path.exists(data_dir) and not os.path.exists(os.path.join(data_dir, manifest_lib.MANIFEST_FILE)) \
+            and cli.path_kind(data_dir) not in (cli.EMPTY_DIR, cli.OTHER_DIR):
+        raise DataError(cli.path_problem("--data_dir", data_dir, cli.DATA_DIR))
     if not os.path.exists(os.path.join(data_dir, manifest_lib.MANIFEST_FILE)):
         if os.path.normpath(data_dir) == os.path.normpath(paths.DEFAULT_DATA_DIR):
             raise DataError(
