@@ -61,3 +61,46 @@ def tiny_data_dir(tmp_path_factory) -> str:
         num_shards=2,
     )
     return data_dir
+
+
+# --------------------------------------------------------------------------- JAX backend
+
+# The script run by ``jax_backend``: each check's code in its own namespace, in one process
+# whose Keras backend is JAX; prints ``{name: null | traceback}`` as the last stdout line.
+_JAX_RUNNER = """
+import json, sys, traceback
+checks = json.loads(sys.stdin.read())
+results = {}
+for name, code in checks.items():
+    try:
+        exec(compile(code, name, "exec"), {"__name__": name})
+        results[name] = None
+    except BaseException:  # noqa: BLE001  (reported to the test that owns the check)
+        results[name] = traceback.format_exc()
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="session")
+def jax_backend(request) -> dict:
+    """Runs every collected test module's ``JAX_BACKEND_CHECK`` (Python code that builds a
+    model and asserts on its output) in one fresh ``KERAS_BACKEND=jax`` process: JAX and
+    Keras start once for all the models.  Returns ``{module name: None | the traceback}``;
+    each module's ``test_runs_on_the_jax_backend`` asserts its own entry is None."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="jax is not installed; the JAX backend check needs it")
+    checks = {}
+    for item in request.session.items:
+        module = getattr(item, "module", None)
+        code = getattr(module, "JAX_BACKEND_CHECK", None)
+        if code:
+            checks[module.__name__] = code
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": root}
+    done = subprocess.run([sys.executable, "-c", _JAX_RUNNER], input=json.dumps(checks),
+                          capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
