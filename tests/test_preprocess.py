@@ -7,6 +7,8 @@ import csv
 import json
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from tfpipe.text import tokenize as tokenize_lib
 IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
              "--direct_num_workers=1"]
 THESAURUS = os.path.join(os.path.dirname(__file__), "data", "thesaurus_small.tsv")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(*args: str):
@@ -389,14 +392,26 @@ def test_augmented_run_matches_the_plain_writer(aug_runs, tmp_path):
 
 def test_multi_processing_runner_gives_the_same_bytes(aug_runs, tmp_path):
     """The default DirectRunner mode (one worker process per core) really runs and agrees,
-    also for the thesaurus copies and n-gram statistics."""
+    also for the thesaurus copies and n-gram statistics.  Run as the real command in a fresh
+    process, which also checks its stderr is free of Beam's start-up noise (the apitools
+    warning and each worker's "Logging handler created": tests/test_beam_logging.py)."""
+    from beam_jobs import beam_logging
+
     path, _, (aug, _) = aug_runs
     mp = str(tmp_path / "mp")
-    preprocess.run(["--input", path, "--output_dir", mp, *AUG_FLAGS, "--thesaurus", THESAURUS,
-                    "--augment_copies", "2", "--direct_num_workers=2",
-                    "--direct_running_mode=multi_processing",
-                    "--default_sdk_harness_log_level=ERROR"])
+    done = subprocess.run(
+        [sys.executable, "-m", "beam_jobs.preprocess", "--input", path, "--output_dir", mp,
+         *AUG_FLAGS, "--thesaurus", THESAURUS, "--augment_copies", "2", "--runner=DirectRunner",
+         "--direct_num_workers=2", "--direct_running_mode=multi_processing",
+         "--default_sdk_harness_log_level=ERROR"],
+        cwd=REPO, env=dict(os.environ, TFPIPE_HOME=str(tmp_path / "home")),
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
     assert _files(mp) == _files(aug)
+    assert "Preprocessed data 'aug'" in done.stdout
+    for line in beam_logging.NOISE_LINES:
+        assert line not in done.stderr, done.stderr
+    assert "apitools" not in done.stderr and "Logging handler" not in done.stderr, done.stderr
 
 
 # --------------------------------------------------------------------------- romanization
@@ -642,9 +657,12 @@ def test_real_corpora_agreed_splits(real_runs):
     assert {i.split(":")[0] for i in data["test"]["id"]} == {"TREC_10.label"}
 
 
+@pytest.mark.slow
 def test_real_unlabelled_union_for_word2vec(real_runs, tmp_path):
     """The module docstring's shared_text command: one unlabelled data directory whose
-    test split is exactly the three corpora's agreed test splits."""
+    test split is exactly the three corpora's agreed test splits (slow: a fourth real-corpus
+    run; the fast test_unlabelled_union_of_formats_keeps_each_corpus_split checks the same
+    path on tiny files)."""
     ag = shared_path("ag_news", "test.csv")
     trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
     mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))

@@ -151,7 +151,8 @@ KILLS = {
 
 
 @pytest.mark.parametrize("kill", sorted(KILLS))
-def test_a_killed_run_resumes_to_the_uninterrupted_result(kill, reference_run, tiny_data_dir, tmp_path, monkeypatch):
+def test_a_killed_run_resumes_to_the_uninterrupted_result(kill, reference_run, tiny_data_dir, tmp_path, monkeypatch,
+                                                          capsys):
     how, resumes_after = KILLS[kill]
     model_dir = str(tmp_path / "run")
     with monkeypatch.context() as mp:
@@ -161,34 +162,60 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(kill, reference_run, t
     assert (runs.backup_epoch(model_dir) or 0) == resumes_after
     assert not os.path.exists(os.path.join(model_dir, runs.TRAIN_RESULTS))
 
+    capsys.readouterr()
     assert train.main(_argv(tiny_data_dir, model_dir)) == 0
+    resumed_line = f"tfpipe.train: resuming after epoch {resumes_after} of {EPOCHS} from {model_dir}"
+    assert (resumed_line in capsys.readouterr().out) == bool(resumes_after)
     results = _results(model_dir)
     assert results["resumed_from_epoch"] == resumes_after
     assert results["sessions"] == (2 if resumes_after else 1)
     assert_same_run(model_dir, reference_run)
 
 
-def test_epoch_sampling_and_early_stopping_resume_exactly(tiny_data_dir, tmp_path, monkeypatch):
-    """The paper's epoch sampling (an endless stream: a resumed run skips the batches already
-    trained on), steps_per_execution and early stopping (its patience count is replayed)."""
-    sets = ["data.epoch_samples=80", "train.epochs=6", "train.steps_per_execution=2",
-            "train.early_stopping_patience=1", "train.early_stopping_monitor=val_accuracy"]
-    reference = str(tmp_path / "reference")
-    assert train.main(_argv(tiny_data_dir, reference, *sets)) == 0
+SAMPLING_SETS = ["data.epoch_samples=80", "train.epochs=6", "train.steps_per_execution=2",
+                 "train.early_stopping_patience=1", "train.early_stopping_monitor=val_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def sampling_reference(tiny_data_dir, tmp_path_factory) -> tuple[str, int]:
+    """The uninterrupted epoch-sampling run with early stopping, and the epochs it ran."""
+    reference = str(tmp_path_factory.mktemp("sampling") / "reference")
+    assert train.main(_argv(tiny_data_dir, reference, *SAMPLING_SETS)) == 0
     ref = _results(reference)
     assert ref["steps_per_epoch"] == 4  # 80 // 20: steps_per_execution 2 divides it
     stopped = ref["epochs_run"]
     assert stopped < 6, "early stopping never fired: the test would not check its replay"
+    return reference, stopped
 
-    for kill_after in sorted({1, stopped - 1, stopped}):  # stopped: killed after the last backup
-        model_dir = str(tmp_path / f"killed_after_{kill_after}")
-        with monkeypatch.context() as mp:
-            _kill_after_backup(mp, kill_after)
-            with pytest.raises(Killed):
-                train.main(_argv(tiny_data_dir, model_dir, *sets))
-        assert train.main(_argv(tiny_data_dir, model_dir, *sets)) == 0
-        assert _results(model_dir)["epochs_run"] == stopped
-        assert_same_run(model_dir, reference)
+
+# Killed after this many epochs (of the reference's `stopped`): one epoch before the stop
+# (the resumed run skips the batches already trained on, replays the patience count and
+# stops after one epoch) in the fast suite; after the first epoch, and after the last backup
+# (the resumed run stops without training), in the slow one.
+SAMPLING_KILLS = {"before_the_stop": lambda stopped: stopped - 1,
+                  "after_the_first": lambda stopped: 1,
+                  "after_the_last": lambda stopped: stopped}
+
+
+@pytest.mark.parametrize("kill", [
+    "before_the_stop",
+    pytest.param("after_the_first", marks=pytest.mark.slow),
+    pytest.param("after_the_last", marks=pytest.mark.slow),
+])
+def test_epoch_sampling_and_early_stopping_resume_exactly(kill, sampling_reference, tiny_data_dir, tmp_path,
+                                                          monkeypatch):
+    """The paper's epoch sampling (an endless stream: a resumed run skips the batches already
+    trained on), steps_per_execution and early stopping (its patience count is replayed)."""
+    reference, stopped = sampling_reference
+    kill_after = SAMPLING_KILLS[kill](stopped)
+    model_dir = str(tmp_path / f"killed_after_{kill_after}")
+    with monkeypatch.context() as mp:
+        _kill_after_backup(mp, kill_after)
+        with pytest.raises(Killed):
+            train.main(_argv(tiny_data_dir, model_dir, *SAMPLING_SETS))
+    assert train.main(_argv(tiny_data_dir, model_dir, *SAMPLING_SETS)) == 0
+    assert _results(model_dir)["epochs_run"] == stopped
+    assert_same_run(model_dir, reference)
 
 
 def test_steps_per_execution_divides_the_epoch():

@@ -268,8 +268,15 @@ def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_sigkill_then_restart_resumes_and_finishes(tiny_data_dir, tmp_path):
-    """Kill -9 after the first completed epoch; the same command finishes the run from there."""
+    """Kill -9 after the first completed epoch; the same command finishes the run from there.
+
+    Slow (two fresh TensorFlow processes, one SIGKILLed): the fast suite covers the same
+    resume path in process, tests/test_resume.py::test_a_killed_run_resumes_to_the_
+    uninterrupted_result (a kill after each committed backup, mid-epoch and between writing
+    and committing the weights; the resumed run equals the uninterrupted one, its learning
+    rate schedule and optimizer step count included, and prints "resuming after epoch")."""
     model_dir = str(tmp_path / "run")
     epochs = 3
     # Paper epoch sampling makes each epoch 80 steps (long enough to kill between epochs).
