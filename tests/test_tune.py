@@ -22,9 +22,13 @@ def _space(tmp_path, space: dict) -> str:
     return str(path)
 
 
-def test_grid_search_runs_every_point_on_the_holdout_and_writes_the_best(tiny_data_dir, tmp_path):
+# The full grid (four trials) is slow; the fast suite tunes the same two keys over a grid of
+# two points (two trials): the same code path, half the training runs.
+@pytest.mark.parametrize("fc_units", [[8], pytest.param([8, 32], marks=pytest.mark.slow)],
+                         ids=["2_points", "4_points"])
+def test_grid_search_runs_every_point_on_the_holdout_and_writes_the_best(fc_units, tiny_data_dir, tmp_path):
     out = str(tmp_path / "tune")
-    space = {"train.learning_rate": [1e-3, 3e-2], "model.fc_units": [8, 32]}
+    space = {"train.learning_rate": [1e-3, 3e-2], "model.fc_units": fc_units}
     assert tune.main(["--config", "configs/char_cnn_small_default.yaml", "--space", _space(tmp_path, space),
                       "--out", out, "--algorithm", "grid", "--max_trials", "10",
                       "--validation_fraction", "0.25", "--data_dir", tiny_data_dir,
@@ -34,9 +38,9 @@ def test_grid_search_runs_every_point_on_the_holdout_and_writes_the_best(tiny_da
     with open(os.path.join(out, tune.RESULTS_FILE)) as f:
         summary = json.load(f)
     trials = summary["trials"]
-    # The grid has four points; each ran once.
+    # Every point of the grid ran once.
     assert sorted((t["values"]["train.learning_rate"], t["values"]["model.fc_units"]) for t in trials) == [
-        (1e-3, 8), (1e-3, 32), (3e-2, 8), (3e-2, 32)]
+        (lr, units) for lr in (1e-3, 3e-2) for units in fc_units]
     for t in trials:
         with open(os.path.join(t["run_dir"], "train_results.json")) as f:
             run = json.load(f)
