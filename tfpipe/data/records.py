@@ -34,24 +34,49 @@ Row = tuple[str, str, int]  # (example_id, text, label)
 Stat = tuple[bytes, int, int]  # (UTF-8 key, count, df): one line of vocab.tsv / ngrams.tsv
 
 
+_TOKEN_FNS: dict[tuple, Any] = {}
+
+
+def _token_fn(alphabet: str, l0: int, max_words: int):
+    """A traced ``texts -> (chars, flat tokens of the first max_words, row lengths)`` per
+    process and ``(alphabet, l0, max_words)``: the vocabulary lookup is left out, so
+    encoders of different vocabularies share one trace (tracing the tokenizer costs about
+    a second; the lookup on the flat tokens is one op)."""
+    key = (alphabet, l0, max_words)
+    fn = _TOKEN_FNS.get(key)
+    if fn is None:
+        chars_alphabet = alphabet_lib.get(alphabet)
+
+        def tokens(texts):
+            if max_words <= 0:  # tokenize.word_ids's check, at the same point (the trace)
+                raise ValueError(f"max_words must be positive, got {max_words}")
+            chars = quantize_lib.quantize(texts, chars_alphabet, l0)
+            words = tokenize_lib.tokenize(texts)[:, :max_words]
+            return chars, words.flat_values, words.row_lengths()
+
+        fn = tf.function(tokens, input_signature=[tf.TensorSpec([None], tf.string)])
+        _TOKEN_FNS[key] = fn
+    return fn
+
+
 class Encoder:
-    """Encodes batches of ``(example_id, text, label)`` into serialized examples."""
+    """Encodes batches of ``(example_id, text, label)`` into serialized examples.
+
+    Word ids are ``tokenize.word_ids(texts, vocab_table(vocab), max_words)``: the tokens
+    (traced once per process, :func:`_token_fn`) looked up in this vocabulary's table.
+    """
 
     def __init__(self, alphabet: str, l0: int, vocab: Sequence[str], max_words: int):
         self.alphabet = alphabet_lib.get(alphabet)
         self.l0 = l0
         self.max_words = max_words
         self._table = tokenize_lib.vocab_table(list(vocab) if len(vocab) else [""])
-        self._fn = tf.function(self._ids, input_signature=[tf.TensorSpec([None], tf.string)])
-
-    def _ids(self, texts: tf.Tensor):
-        chars = quantize_lib.quantize(texts, self.alphabet, self.l0)
-        words = tokenize_lib.word_ids(texts, self._table, self.max_words)
-        return chars, words.flat_values, words.row_lengths()
+        self._fn = _token_fn(alphabet, l0, max_words)
 
     def ids(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Character indices ``uint8[n, l0]`` and a list of word-id arrays."""
-        chars, flat, lengths = self._fn(tf.constant(list(texts), dtype=tf.string))
+        chars, tokens, lengths = self._fn(tf.constant(list(texts), dtype=tf.string))
+        flat = self._table.lookup(tokens)
         splits = np.cumsum(lengths.numpy())[:-1]
         return chars.numpy(), np.split(flat.numpy(), splits)
 
