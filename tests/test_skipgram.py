@@ -396,16 +396,32 @@ def _separation(words: list[str], vectors: np.ndarray) -> tuple[float, float]:
     return float(np.mean(within)), float(np.mean(across))
 
 
+NEGATIVE_SAMPLING_16 = {"loss": "negative_sampling", "share_negatives": 16}  # the defaults
+
+
+@pytest.fixture(scope="module")
+def negative_sampling_run(topic_data_dir, tmp_path_factory) -> tuple[str, dict]:
+    """``(run_dir, results)`` of one training with NEGATIVE_SAMPLING_16, read by two tests."""
+    from tfpipe.training import skipgram as trainer
+
+    run = str(tmp_path_factory.mktemp("negative_sampling_16") / "run")
+    return run, trainer.train(_config(topic_data_dir, **NEGATIVE_SAMPLING_16), run, verbose=0)
+
+
 @pytest.mark.parametrize("model", [
-    {"loss": "negative_sampling", "share_negatives": 16},
+    NEGATIVE_SAMPLING_16,
     {"loss": "negative_sampling", "share_negatives": 1},
     {"loss": "hierarchical_softmax"},
 ])
-def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model):
+def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model, request):
     from tfpipe.training import skipgram as trainer
 
-    results = trainer.train(_config(topic_data_dir, **model), str(tmp_path / "run"), verbose=0)
-    words, vectors = trainer.load_vectors(str(tmp_path / "run"))
+    if model == NEGATIVE_SAMPLING_16:
+        run, results = request.getfixturevalue("negative_sampling_run")
+    else:
+        run = str(tmp_path / "run")
+        results = trainer.train(_config(topic_data_dir, **model), run, verbose=0)
+    words, vectors = trainer.load_vectors(run)
     assert sorted(words) == sorted(GROUPS["fruit"] + GROUPS["vehicle"])
     within, across = _separation(words, vectors)
     # Before training both are ~0; after, co-occurring words are clearly closer.
@@ -415,11 +431,10 @@ def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model):
     assert set(top) <= set(GROUPS["fruit"])
 
 
-def test_training_writes_every_export_and_the_results(topic_data_dir, tmp_path):
+def test_training_writes_every_export_and_the_results(negative_sampling_run):
     from tfpipe.training import skipgram as trainer
 
-    run = str(tmp_path / "run")
-    results = trainer.train(_config(topic_data_dir), run, verbose=0)
+    run, results = negative_sampling_run
     words, vectors = trainer.load_vectors(run)
     for name, binary in (("vectors.txt", False), ("vectors.bin", True)):
         assert word2vec_format.is_binary(os.path.join(run, name)) is binary
