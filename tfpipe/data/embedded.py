@@ -3,7 +3,8 @@
 No network and no copy of any real dataset: texts are assembled from templates
 and small topic vocabularies written for this module, with a seeded RNG, so
 the same seed always gives the same rows.  Four topic classes; each text is a
-headline, a dateline and one or two sentences (~210 characters, at most ~370)
+headline, a dateline and one or two sentences (~210 characters, at most ~370),
+or, in a quarter of the rows, a single sentence (~90 characters),
 with names, places, topic-typical figures (scores, prices, distances ...),
 quotes and punctuation.  Each topic has a handful of frequent cue phrases ("in the league
 match", "as shares rose on the market") on top of a wider vocabulary, which is
@@ -42,6 +43,10 @@ BODY_SENTENCES = (0, 1)
 MIX_RATE = 0.25  # per body sentence
 CUE_RATE = 0.7  # a clause ends with one of its topic's frequent cue phrases
 WEAK_RATE = 0.12
+# A story that is one sentence on its own, without headline or dateline (what a user types
+# into `tfpipe.predict`): without these a model learns that every text starts with a
+# dateline and has no idea what to make of a lone sentence.
+SHORT_RATE = 0.25
 LABEL_NOISE = 0.03
 
 _TOPICS: dict[str, dict[str, list[str]]] = {
@@ -196,7 +201,7 @@ def _sentence(rng: random.Random, topic: str) -> str:
 def _story(rng: random.Random, topic: str) -> str:
     """Headline, dateline, a lead sentence and ``BODY_SENTENCES`` more; most are about ``topic``.
 
-    A body sentence is borrowed from another topic with probability
+    A short story (``SHORT_RATE``) is only its lead sentence or one body sentence.  A body sentence is borrowed from another topic with probability
     ``MIX_RATE``; in a weak story (``WEAK_RATE``) only the headline and the
     lead are on topic, the body sentence generic or borrowed.
     """
@@ -206,9 +211,12 @@ def _story(rng: random.Random, topic: str) -> str:
     when = rng.choice([f"on {rng.choice(_DAYS)}", f"on {rng.choice(_MONTHS)} {rng.randint(1, 28)}",
                        "late on Tuesday", "this week"])
     cue = f" {rng.choice(_TOPICS[topic]['cues'])}" if rng.random() < CUE_RATE else ""
+    lead = f"{_cap(main)}{cue}, {person} {rng.choice(_SAID)} {when}."
+    if rng.random() < SHORT_RATE:
+        return lead if rng.random() < 0.5 else _sentence(rng, topic)
     parts = [_headline(rng, main),
              f"{rng.choice(_PLACES)} ({rng.choice(_AGENCIES)}) -",
-             f"{_cap(main)}{cue}, {person} {rng.choice(_SAID)} {when}."]
+             lead]
     for _ in range(rng.randint(*BODY_SENTENCES)):
         if weak:
             if rng.random() < 0.5:
