@@ -7,7 +7,7 @@ RUN_DIR := artifacts/runs/char_cnn_small_default
 # Two sentences of different classes that `make demo` classifies with its exported model
 # (DEMO_<CLASS>; tests/test_demo.py checks that every seed's model gets both right).
 DEMO_SPORTS := The home side beat their local rivals in the cup final, the coach said after the match.
-DEMO_BUSINESS := Shares rose on the market after the central bank cut interest rates.
+DEMO_BUSINESS := The central bank cut interest rates as shares rose on the market.
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONUNBUFFERED := 1
 
