@@ -71,12 +71,7 @@ def _preprocess(tmp_path, *extra) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_preprocess_prints_no_apitools_warning(tmp_path):
-    """Slow (a fresh TensorFlow + Beam process running the job, ~18 s on 2 cores): the fast
-    suite checks the root-logger filter (test_root_filter_drops_only_the_apitools_warning),
-    the worker stderr filter on a child process, and the job's CLI in process
-    (tests/test_preprocess_tfds.py, tests/test_unknown_labels.py)."""
     """Slow (a fresh TensorFlow + Beam process): the fast suite runs the same check on the
     real command in multi_processing mode, in
     tests/test_preprocess.py::test_multi_processing_runner_gives_the_same_bytes."""
