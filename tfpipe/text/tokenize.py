@@ -25,10 +25,38 @@ def _tokenizer() -> tf_text.UnicodeScriptTokenizer:
     return _TOKENIZER
 
 
+def _tokenize(texts: tf.Tensor) -> tf.RaggedTensor:
+    return _tokenizer().tokenize(tf_text.case_fold_utf8(texts))
+
+
+_TOKENIZE_FN = None
+
+
+def _tokenize_fn():
+    """:func:`_tokenize` of a 1-D batch traced once per process, as ``(tokens, row splits)``.
+
+    Building the tokenizer's graph costs seconds; every graph that tokenizes (each
+    tf.data pipeline, featurizer, encoder and exported SavedModel) calls this one traced
+    function instead of building it again.
+    """
+    global _TOKENIZE_FN
+    if _TOKENIZE_FN is None:
+
+        def tokens(texts):
+            ragged = _tokenize(texts)
+            return ragged.flat_values, ragged.row_splits
+
+        _TOKENIZE_FN = tf.function(tokens, input_signature=[tf.TensorSpec([None], tf.string)])
+    return _TOKENIZE_FN
+
+
 def tokenize(texts: tf.Tensor) -> tf.RaggedTensor:
     """Splits a 1-D string tensor into a ragged ``[batch, (tokens)]`` string tensor."""
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
-    return _tokenizer().tokenize(tf_text.case_fold_utf8(texts))
+    if texts.shape.rank != 1:
+        return _tokenize(texts)
+    values, row_splits = _tokenize_fn()(texts)
+    return tf.RaggedTensor.from_row_splits(values, row_splits, validate=False)
 
 
 def vocab_table(words: list[str] | tf.Tensor) -> tf.lookup.StaticHashTable:
