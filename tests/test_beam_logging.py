@@ -70,11 +70,7 @@ def _preprocess(tmp_path, *extra) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
 def test_preprocess_prints_no_apitools_warning(tmp_path):
-    """Slow (a fresh TensorFlow + Beam process): the fast suite runs the same check on the
-    real command in multi_processing mode, in
-    tests/test_preprocess.py::test_multi_processing_runner_gives_the_same_bytes."""
     done = _preprocess(tmp_path, "--direct_running_mode=in_memory")
     assert done.returncode == 0, done.stderr
     assert "apitools" not in done.stderr and "Logging handler" not in done.stderr, done.stderr

@@ -291,7 +291,10 @@ def test_read_vectors_of_word2vec_files_uses_the_words(tmp_path):
         sources.read_vectors(str(tmp_path / "v.csv"))
 
 
+@pytest.mark.slow
 def test_import_does_not_load_scann():
+    """Slow (a fresh TensorFlow process): the fast suite makes the same check at the start of
+    the fresh process of tests/test_index_saved_model.py."""
     import subprocess
     import sys
 

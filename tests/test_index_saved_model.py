@@ -10,11 +10,15 @@ import numpy as np
 
 from tfpipe import index
 
-# Runs in a fresh interpreter: plain TensorFlow loads the exact export first
-# (no ScaNN needed), then `import scann` registers ScaNN's ops and the ScaNN
+# Runs in a fresh interpreter: tfpipe.index with the exact engine does not load ScaNN (also
+# tests/test_index.py::test_import_does_not_load_scann, slow), plain TensorFlow loads the exact
+# export first (no ScaNN needed), then `import scann` registers ScaNN's ops and the ScaNN
 # export is loaded.  Outputs go to .npy files.
 FRESH = """
 import sys, numpy as np, tensorflow as tf
+from tfpipe import index
+idx = index.build(np.eye(3, dtype=np.float32), engine="exact"); idx.search(np.eye(3)[0], 1)
+assert "scann" not in sys.modules, "tfpipe.index with the exact engine imported scann"
 root = sys.argv[1]
 queries = tf.constant(np.load(root + "/queries.npy"))
 for name in ("exact", "scann"):
@@ -53,8 +57,9 @@ def test_saved_models_in_a_fresh_process_match_the_index(tmp_path):
     np.save(tmp_path / "queries.npy", queries)
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout's tfpipe
     done = subprocess.run([sys.executable, "-c", FRESH, str(tmp_path)], capture_output=True, text=True,
-                          env=env, timeout=300)
+                          env=env, cwd=root, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
     for name, res in expected.items():
         ids = np.load(tmp_path / f"{name}_ids.npy")

@@ -390,11 +390,18 @@ def test_augmented_run_matches_the_plain_writer(aug_runs, tmp_path):
     assert m2.splits == m.splits and m2.counts["augmented"] == m.counts["augmented"]
 
 
+@pytest.mark.slow
 def test_multi_processing_runner_gives_the_same_bytes(aug_runs, tmp_path):
     """The default DirectRunner mode (one worker process per core) really runs and agrees,
     also for the thesaurus copies and n-gram statistics.  Run as the real command in a fresh
     process, which also checks its stderr is free of Beam's start-up noise (the apitools
-    warning and each worker's "Logging handler created": tests/test_beam_logging.py)."""
+    warning and each worker's "Logging handler created": tests/test_beam_logging.py).
+
+    Slow (three fresh TensorFlow + Beam processes, ~35 s on 2 cores).  The fast suite runs
+    the same pipeline (the same DoFns) in_memory in every other test here, the command in a
+    fresh process (tests/test_beam_logging.py::test_preprocess_prints_no_apitools_warning)
+    and the workers' stderr filter on a child process
+    (test_worker_stderr_filter_drops_exactly_the_noise_lines)."""
     from beam_jobs import beam_logging
 
     path, _, (aug, _) = aug_runs
@@ -417,7 +424,11 @@ def test_multi_processing_runner_gives_the_same_bytes(aug_runs, tmp_path):
 # --------------------------------------------------------------------------- romanization
 
 
+@pytest.mark.slow
 def test_romanize_pinyin_before_everything_else(tmp_path):
+    """Slow (jieba's dictionary and pypinyin load, ~11 s): the fast suite covers the job's
+    romanization step with a stand-in romanizer (test_text_empty_after_romanization_is_rejected)
+    and pinyin itself in tests/test_romanize.py."""
     pytest.importorskip("jieba")
     pytest.importorskip("pypinyin")
     from tfpipe.text import romanize
@@ -590,7 +601,12 @@ def _readme_split(labels: list[int]) -> set[int]:
 
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
-    """The job once per shared corpus (skipped when ../shared/data is absent)."""
+    """The job once per shared corpus (skipped when ../shared/data is absent).
+
+    Without the n-gram statistics (--ngram_vocab_size 0), about half of each run: nothing
+    here reads ngrams.tsv, and the Beam n-gram counting is checked byte for byte against the
+    plain writer on small inputs (test_same_input_gives_identical_bytes_and_matches_the_plain_
+    writer, tests/test_feature_stats.py)."""
     ag = shared_path("ag_news", "test.csv")
     trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
     mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))
@@ -601,7 +617,7 @@ def real_runs(tmp_path_factory):
         "mr": ["--input", *mr, "--format", "line_per_class"],
     }.items():
         out = str(tmp_path_factory.mktemp(name))
-        manifest = _run(*args, "--output_dir", out)
+        manifest = _run(*args, "--output_dir", out, "--ngram_vocab_size", "0")
         runs[name] = (args, out, manifest, *_load(out)[1:])
     return runs
 

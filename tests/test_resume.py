@@ -150,7 +150,14 @@ KILLS = {
 }
 
 
-@pytest.mark.parametrize("kill", sorted(KILLS))
+# In the fast suite: a kill after a committed backup and one between writing and committing
+# the weights; the mid-epoch kills (the partial epoch is redone from the same backup) are slow.
+@pytest.mark.parametrize("kill", [
+    "after_epoch_2",
+    pytest.param("mid_epoch_1", marks=pytest.mark.slow),
+    pytest.param("mid_epoch_3", marks=pytest.mark.slow),
+    "weights_written_not_committed",
+])
 def test_a_killed_run_resumes_to_the_uninterrupted_result(kill, reference_run, tiny_data_dir, tmp_path, monkeypatch,
                                                           capsys):
     how, resumes_after = KILLS[kill]
@@ -190,18 +197,19 @@ def sampling_reference(tiny_data_dir, tmp_path_factory) -> tuple[str, int]:
 
 # Killed after this many epochs (of the reference's `stopped`): one epoch before the stop
 # (the resumed run skips the batches already trained on, replays the patience count and
-# stops after one epoch) in the fast suite; after the first epoch, and after the last backup
-# (the resumed run stops without training), in the slow one.
+# stops after one epoch), after the first epoch, and after the last backup (the resumed run
+# stops without training).  All slow (~15 s each on 2 cores): the fast suite checks the
+# pieces, the resumed epoch-sampling stream (tests/test_pipeline.py::test_training_epochs_
+# are_a_function_of_the_seed_and_the_epoch), the patience replay
+# (test_early_stopping_replays_the_finished_epochs) and steps_per_execution
+# (test_steps_per_execution_divides_the_epoch), and a whole resumed run above.
 SAMPLING_KILLS = {"before_the_stop": lambda stopped: stopped - 1,
                   "after_the_first": lambda stopped: 1,
                   "after_the_last": lambda stopped: stopped}
 
 
-@pytest.mark.parametrize("kill", [
-    "before_the_stop",
-    pytest.param("after_the_first", marks=pytest.mark.slow),
-    pytest.param("after_the_last", marks=pytest.mark.slow),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize("kill", ["before_the_stop", "after_the_first", "after_the_last"])
 def test_epoch_sampling_and_early_stopping_resume_exactly(kill, sampling_reference, tiny_data_dir, tmp_path,
                                                           monkeypatch):
     """The paper's epoch sampling (an endless stream: a resumed run skips the batches already

@@ -46,6 +46,9 @@ def distinctive_words(class_counts: np.ndarray, words: list[str]) -> list[list[s
     return chosen
 
 
+# Real-data training (~15 s on 2 cores): slow.  The fast suite trains skip-gram on tiny topic
+# data (tests/test_skipgram.py::test_words_that_co_occur_end_up_closer: co-occurring words end
+# up nearer) and reads the word2vec files back in gensim (tests/test_word2vec_format.py).
 @pytest.fixture(scope="module")
 def ag_news_vectors(tmp_path_factory):
     """``(run_dir, class_names, class_counts [4, vocab], vocab)`` after training on AG's News train."""
@@ -91,6 +94,7 @@ def test_distinctive_words_rule_by_hand():
     assert distinctive_words(counts, words) == [[], ["goal"], ["bank"]]
 
 
+@pytest.mark.slow
 def test_class_words_are_each_others_neighbours(ag_news_vectors):
     from tfpipe import neighbors as nb
     from tfpipe.training import skipgram as trainer
@@ -117,6 +121,7 @@ def test_class_words_are_each_others_neighbours(ag_news_vectors):
         assert rate[name] >= 2 * chance[k], (name, rate[name], chance[k])
 
 
+@pytest.mark.slow
 def test_gensim_finds_the_same_neighbours_in_the_binary_file(ag_news_vectors):
     gensim_models = pytest.importorskip("gensim.models")
     from tfpipe import neighbors as nb

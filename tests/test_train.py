@@ -274,9 +274,9 @@ def test_sigkill_then_restart_resumes_and_finishes(tiny_data_dir, tmp_path):
 
     Slow (two fresh TensorFlow processes, one SIGKILLed): the fast suite covers the same
     resume path in process, tests/test_resume.py::test_a_killed_run_resumes_to_the_
-    uninterrupted_result (a kill after each committed backup, mid-epoch and between writing
-    and committing the weights; the resumed run equals the uninterrupted one, its learning
-    rate schedule and optimizer step count included, and prints "resuming after epoch")."""
+    uninterrupted_result (a kill after a committed backup and one between writing and
+    committing the weights; the resumed run equals the uninterrupted one, its learning rate
+    schedule and optimizer step count included, and prints "resuming after epoch")."""
     model_dir = str(tmp_path / "run")
     epochs = 3
     # Paper epoch sampling makes each epoch 80 steps (long enough to kill between epochs).
