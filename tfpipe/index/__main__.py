@@ -45,6 +45,7 @@ from tfpipe import cli  # noqa: E402
 from tfpipe import index  # noqa: E402
 from tfpipe.index import params as params_lib  # noqa: E402
 from tfpipe.index.base import ENGINES, LABEL_KINDS, METRICS  # noqa: E402
+from tfpipe.metrics import recall_at_k  # noqa: E402
 
 ENGINE_HELP = {
     "scann": "approximate: tree partitioning + anisotropic hashing + exact reordering (ScaNN)",
@@ -177,13 +178,6 @@ def _timed_search(idx: index.Index, queries: np.ndarray, k: int, batch_size: int
     t0 = time.perf_counter()
     res = idx.search(queries, k, batch_size=batch_size, **search_params)
     return res, time.perf_counter() - t0
-
-
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over queries of |found_i & truth_i| / k (ids ``[b, k]``)."""
-    k = truth.shape[1]
-    hits = sum(len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth))
-    return hits / (k * len(truth))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
