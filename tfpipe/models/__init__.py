@@ -2,27 +2,34 @@
 
 A builder is a plain function with keyword-only arguments registered with
 ``@register("name", feature=...)``; ``feature`` names the model input the
-trainer feeds it (:data:`FEATURES`: ``"chars"``, ``"word_ids"`` or one of the
-bag-of-features kinds, see ``tfpipe.training.features``).  The trainer calls ``build`` with the model's config
-section plus the data-derived keys of :data:`DATA_KEYS` (taken from the
-manifest); a builder receives only the data keys its signature accepts, and
-any other key it does not accept is an error that lists the valid ones.
+trainer feeds it (:data:`FEATURES`, defined by ``tfpipe.data.features``:
+``"chars"``, ``"word_ids"`` or one of the bag-of-features kinds).  The trainer
+calls ``build`` with the model's config section plus the data-derived keys of
+:data:`DATA_KEYS` (taken from the manifest); a builder receives only the data
+keys its signature accepts, and any other key it does not accept is an error
+that lists the valid ones.
+
+Every model of Zhang et al. (2015) Table 4 is a text encoder followed by a
+head: :mod:`tfpipe.models.encoders` registers the encoders (input ->
+embedding) and :mod:`tfpipe.models.heads` the heads (embedding -> output:
+softmax classifier, projection into a joint space).  The model modules
+(``char_cnn``, ``word_cnn``, ``word_lstm``, ``linear``, ``word_mean``) hold
+each architecture's encoder and the classifiers composed from it;
+``skipgram`` is a word-vector model of its own.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import keras
+
+from tfpipe.data.features import FEATURES
+from tfpipe.models import registry
 
 # Keys the trainer derives from the data directory's manifest and passes to every builder.
 # ``vocab`` is the list of vocabulary words (word id = position + 2) and ``num_features``
 # the size of a bag model's feature space (its featurizer's table).
 DATA_KEYS = ("num_classes", "l0", "alphabet_size", "vocab_size", "max_words", "vocab", "num_features")
-
-# Model inputs: quantized characters, word ids, or a bag of features computed from the text
-# (bag models take ``{"feature_ids": int32 [B, K], "feature_values": float32 [B, K]}``).
-FEATURES = ("chars", "word_ids", "bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
 
 Builder = Callable[..., keras.Model]
 _BUILDERS: dict[str, Builder] = {}
@@ -38,16 +45,7 @@ def register(name: str, *, feature: str = "chars") -> Callable[[Builder], Builde
     def decorate(fn: Builder) -> Builder:
         if name in _BUILDERS and _BUILDERS[name] is not fn:
             raise ValueError(f"model {name!r} is already registered (by {_BUILDERS[name].__module__})")
-        positional = [
-            p.name
-            for p in inspect.signature(fn).parameters.values()
-            if p.kind is not inspect.Parameter.KEYWORD_ONLY
-        ]
-        if positional:
-            raise TypeError(
-                f"builder {fn.__qualname__} for {name!r} must take keyword-only arguments; "
-                f"put `*` before {positional}"
-            )
+        registry.check_signature(fn, kind="model", name=name)
         _BUILDERS[name] = fn
         _FEATURES[name] = feature
         return fn
@@ -79,17 +77,13 @@ def config_keys(name: str, *, include_data_keys: bool = True) -> list[str]:
     With ``include_data_keys=False``, only the keys a config file sets (the
     data keys among them are filled in from the manifest by the trainer).
     """
-    keys = list(inspect.signature(_builder(name)).parameters)
+    keys = registry.keys(_builder(name))
     return keys if include_data_keys else [k for k in keys if k not in DATA_KEYS]
 
 
 def required_keys(name: str) -> list[str]:
     """The keys ``name``'s builder needs (no default value)."""
-    return [
-        p.name
-        for p in inspect.signature(_builder(name)).parameters.values()
-        if p.default is inspect.Parameter.empty
-    ]
+    return registry.required(_builder(name))
 
 
 def build(name: str, **config: Any) -> keras.Model:
@@ -98,30 +92,9 @@ def build(name: str, **config: Any) -> keras.Model:
     Data keys (:data:`DATA_KEYS`) the builder does not take are dropped; any
     other unknown key raises ``ValueError`` naming the valid keys.
     """
-    fn = _builder(name)
-    accepted = config_keys(name)
-    unknown = sorted(k for k in config if k not in accepted and k not in DATA_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown config key(s) {unknown} for model {name!r}; valid keys: {accepted}"
-        )
-    missing = [k for k in required_keys(name) if k not in config]
-    if missing:
-        raise ValueError(f"model {name!r} needs {missing}; valid keys: {accepted}")
-    return fn(**{k: _numeric(fn, k, v) for k, v in config.items() if k in accepted})
-
-
-def _numeric(fn: Builder, key: str, value: Any) -> Any:
-    """A float key written ``1e-4`` (which YAML 1.1 reads as a string) becomes a float."""
-    annotation = str(inspect.signature(fn).parameters[key].annotation)
-    if isinstance(value, str) and annotation.startswith("float"):
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"model key {key!r} must be a number, got {value!r}") from None
-    return value
+    return registry.call(_builder(name), config, kind="model", name=name, ignored=DATA_KEYS)
 
 
 # Model modules register their builders on import (keep these after the registry).
-from tfpipe.models import char_cnn  # noqa: E402,F401
-from tfpipe.models import linear, skipgram, word_cnn, word_lstm  # noqa: E402,F401
+from tfpipe.models import encoders, heads  # noqa: E402,F401
+from tfpipe.models import char_cnn, linear, skipgram, word_cnn, word_lstm, word_mean  # noqa: E402,F401

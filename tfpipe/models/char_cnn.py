@@ -23,19 +23,26 @@ matrices) is drawn from a Gaussian N(0, 0.05) for the small model and N(0, 0.02)
 for the large one, as in the paper; biases start at zero (the paper does not
 say; zero is the usual choice).
 
-The stack after the input (convolutions, fully connected layers, softmax) is
-:func:`conv_classifier`, shared with the word-based ConvNets of section 3
-(``tfpipe.models.word_cnn``).
+The model is an encoder and a head (``tfpipe.models.encoders``,
+``tfpipe.models.heads``): :func:`char_cnn_encoder` (one-hot input, then
+:func:`conv_trunk`, the convolutions and ``fc7``, ``fc8`` with their dropout,
+shared with the word-based ConvNets of section 3, ``tfpipe.models.word_cnn``)
+gives a ``[B, fc_units]`` embedding, and the softmax head adds ``fc9`` and the
+float32 softmax.  Both sizes are one builder (:func:`char_cnn`,
+:func:`char_cnn_encoder`) and the table :data:`VARIANTS`; each is registered
+as a model and as an encoder under ``char_cnn_small`` / ``char_cnn_large``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
 from tfpipe.layers import OneHot
+from tfpipe.models import encoders, heads, register
+from tfpipe.models.encoders import Encoding
+from tfpipe.models.registry import variant
 from tfpipe.text.alphabet import PAPER_L0
-from tfpipe.models import register
 
 PAPER_ALPHABET_SIZE = 70
 KERNEL_SIZES = (7, 7, 3, 3, 3, 3)
@@ -93,20 +100,29 @@ def frames_after_convs(
     return frame_lengths(l0, kernel_sizes, pool_sizes)[-1]
 
 
-def check_hyperparameters(*, num_classes: int, dropout: float, init_std: float) -> None:
-    """Raises ``ValueError`` for hyper-parameters the ConvNet cannot take."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+def check_trunk(*, dropout: float, init_std: float) -> None:
+    """Raises ``ValueError`` for trunk hyper-parameters the ConvNet cannot take."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if init_std <= 0:
         raise ValueError(f"init_std must be positive, got {init_std}")
 
 
-def conv_classifier(
+def check_hyperparameters(*, num_classes: int, dropout: float, init_std: float) -> None:
+    """Raises ``ValueError`` for hyper-parameters the ConvNet classifier cannot take."""
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    check_trunk(dropout=dropout, init_std=init_std)
+
+
+def gaussian(init_std: float) -> keras.initializers.Initializer:
+    """The paper's weight initializer, N(0, ``init_std``) (section 2.3); one per layer."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=init_std)
+
+
+def conv_trunk(
     frames: Any,
     *,
-    num_classes: int,
     conv_features: int,
     fc_units: int,
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
@@ -114,22 +130,20 @@ def conv_classifier(
     dropout: float = 0.5,
     init_std: float,
 ) -> Any:
-    """The paper's ConvNet on ``frames`` ``[B, L, D]``: softmax probabilities ``[B, num_classes]``.
+    """The paper's ConvNet without its output layer, on ``frames`` ``[B, L, D]``: ``[B, fc_units]``.
 
     The one definition of the stack shared by the character and word ConvNets
     (section 2.3 and section 3): one ``Conv1D`` per kernel size (stride 1,
     'valid', ReLU; layers ``conv1..``), max-pooling after those with a pool size
-    (``pool1..``), ``flatten``, two ``fc_units`` ReLU layers each followed by
-    dropout, a ``num_classes`` layer and a float32 ``softmax``.  Weights are
-    drawn from N(0, ``init_std``), biases start at zero.  ``frames`` must be at
-    least :func:`min_l0` long (the caller says which input setting fixes it).
+    (``pool1..``), ``flatten``, and two ``fc_units`` ReLU layers each followed by
+    dropout (``fc7``/``dropout7``, ``fc8``/``dropout8`` for six convolutions).
+    Weights are drawn from N(0, ``init_std``), biases start at zero.  ``frames``
+    must be at least :func:`min_l0` long (the caller says which input setting
+    fixes it).  The classifier's ``fc9`` and softmax are
+    :func:`tfpipe.models.heads.softmax` (see :func:`output_layer_name`).
     """
-    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+    check_trunk(dropout=dropout, init_std=init_std)
     plan = _plan(kernel_sizes, pool_sizes)
-
-    def init():
-        return keras.initializers.RandomNormal(mean=0.0, stddev=init_std)
-
     h = frames
     for i, (kernel, pool) in enumerate(plan, start=1):
         h = keras.layers.Conv1D(
@@ -138,7 +152,7 @@ def conv_classifier(
             strides=1,
             padding="valid",
             activation="relu",
-            kernel_initializer=init(),
+            kernel_initializer=gaussian(init_std),
             bias_initializer="zeros",
             name=f"conv{i}",
         )(h)
@@ -148,35 +162,44 @@ def conv_classifier(
     n = len(plan)
     for j in (n + 1, n + 2):
         h = keras.layers.Dense(
-            fc_units, activation="relu", kernel_initializer=init(), bias_initializer="zeros", name=f"fc{j}"
+            fc_units, activation="relu", kernel_initializer=gaussian(init_std), bias_initializer="zeros",
+            name=f"fc{j}",
         )(h)
         h = keras.layers.Dropout(dropout, name=f"dropout{j}")(h)
-    logits = keras.layers.Dense(
-        num_classes, kernel_initializer=init(), bias_initializer="zeros", name=f"fc{n + 3}"
-    )(h)
-    return keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
+    return h
 
 
-def _char_cnn(
+def output_layer_name(kernel_sizes: Sequence[int] = KERNEL_SIZES) -> str:
+    """The classifier's last fully connected layer: ``fc9`` after six convolutions and ``fc7``, ``fc8``."""
+    return f"fc{len(kernel_sizes) + 3}"
+
+
+def softmax_head(embedding: Any, *, num_classes: int, kernel_sizes: Sequence[int], init_std: float) -> Any:
+    """The ConvNet's output: ``fc9`` (N(0, ``init_std``) weights) and the float32 softmax."""
+    return heads.softmax(
+        embedding, num_classes=num_classes, kernel_initializer=gaussian(init_std),
+        name=output_layer_name(kernel_sizes),
+    )
+
+
+def char_cnn_encoder(
     *,
-    name: str,
-    num_classes: int,
-    l0: int,
-    alphabet_size: int,
+    l0: int = PAPER_L0,
+    alphabet_size: int = PAPER_ALPHABET_SIZE,
     conv_features: int,
     fc_units: int,
-    kernel_sizes: Sequence[int],
-    pool_sizes: Sequence[int],
-    dropout: float,
+    kernel_sizes: Sequence[int] = KERNEL_SIZES,
+    pool_sizes: Sequence[int] = POOL_SIZES,
+    dropout: float = 0.5,
     init_std: float,
-) -> keras.Model:
-    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+) -> Encoding:
+    """``chars`` ``uint8 [B, l0]`` -> ``one_hot`` -> :func:`conv_trunk`: ``[B, fc_units]``."""
+    check_trunk(dropout=dropout, init_std=init_std)
     frame_lengths(l0, kernel_sizes, pool_sizes)  # clear error for a too-short l0
     chars = keras.Input(shape=(l0,), dtype="uint8", name="chars")
     frames = OneHot(alphabet_size, name="one_hot")(chars)
-    probs = conv_classifier(
+    embedding = conv_trunk(
         frames,
-        num_classes=num_classes,
         conv_features=conv_features,
         fc_units=fc_units,
         kernel_sizes=kernel_sizes,
@@ -184,41 +207,63 @@ def _char_cnn(
         dropout=dropout,
         init_std=init_std,
     )
-    return keras.Model(chars, probs, name=name)
+    return Encoding(chars, embedding)
 
 
-@register("char_cnn_small")
-def char_cnn_small(
+def char_cnn(
     *,
+    name: str,
     num_classes: int,
     l0: int = PAPER_L0,
     alphabet_size: int = PAPER_ALPHABET_SIZE,
-    conv_features: int = SMALL["conv_features"],
-    fc_units: int = SMALL["fc_units"],
+    conv_features: int,
+    fc_units: int,
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
     pool_sizes: Sequence[int] = POOL_SIZES,
     dropout: float = 0.5,
-    init_std: float = SMALL["init_std"],
+    init_std: float,
 ) -> keras.Model:
-    """The paper's small Char-CNN: 256 conv features, 1024 FC units, N(0, 0.05) weights."""
-    return _char_cnn(name="char_cnn_small", **locals())
+    """The Char-CNN classifier ``name``: :func:`char_cnn_encoder` + the softmax head (``fc9``)."""
+    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+    encoding = char_cnn_encoder(
+        l0=l0,
+        alphabet_size=alphabet_size,
+        conv_features=conv_features,
+        fc_units=fc_units,
+        kernel_sizes=kernel_sizes,
+        pool_sizes=pool_sizes,
+        dropout=dropout,
+        init_std=init_std,
+    )
+    probs = softmax_head(encoding.embedding, num_classes=num_classes, kernel_sizes=kernel_sizes, init_std=init_std)
+    return encoding.model(probs, name=name)
 
 
-@register("char_cnn_large")
-def char_cnn_large(
-    *,
-    num_classes: int,
-    l0: int = PAPER_L0,
-    alphabet_size: int = PAPER_ALPHABET_SIZE,
-    conv_features: int = LARGE["conv_features"],
-    fc_units: int = LARGE["fc_units"],
-    kernel_sizes: Sequence[int] = KERNEL_SIZES,
-    pool_sizes: Sequence[int] = POOL_SIZES,
-    dropout: float = 0.5,
-    init_std: float = LARGE["init_std"],
-) -> keras.Model:
-    """The paper's large Char-CNN: 1024 conv features, 2048 FC units, N(0, 0.02) weights."""
-    return _char_cnn(name="char_cnn_large", **locals())
+# The paper's two sizes (Tables 1 and 2): one builder each for the classifier and the encoder.
+VARIANTS = {
+    "char_cnn_small": (
+        SMALL, "The paper's small Char-CNN: 256 conv features, 1024 FC units, N(0, 0.05) weights."),
+    "char_cnn_large": (
+        LARGE, "The paper's large Char-CNN: 1024 conv features, 2048 FC units, N(0, 0.02) weights."),
+}
+
+
+def _classifier(name: str) -> Callable[..., keras.Model]:
+    sizes, doc = VARIANTS[name]
+    return register(name, feature="chars")(variant(char_cnn, name, defaults=sizes, fixed={"name": name}, doc=doc))
+
+
+def _encoder(name: str) -> Callable[..., Encoding]:
+    sizes, doc = VARIANTS[name]
+    return encoders.register(name, features=("chars",))(
+        variant(char_cnn_encoder, f"{name}_encoder", defaults=sizes, doc=f"{doc} The encoder: up to dropout8.")
+    )
+
+
+char_cnn_small = _classifier("char_cnn_small")
+char_cnn_large = _classifier("char_cnn_large")
+char_cnn_small_encoder = _encoder("char_cnn_small")
+char_cnn_large_encoder = _encoder("char_cnn_large")
 
 
 def flops_per_example(model_or_config: keras.Model | dict[str, Any]) -> int:
@@ -242,15 +287,15 @@ def flops_per_example(model_or_config: keras.Model | dict[str, Any]) -> int:
                 total += 2 * cin * cout
         return int(total)
     config = dict(model_or_config)
-    variant = config.pop("model", "char_cnn_small")
-    if variant not in ("char_cnn_small", "char_cnn_large"):
-        raise ValueError(f"model {variant!r}: flops from a config know char_cnn_small and char_cnn_large")
+    name = config.pop("model", "char_cnn_small")
+    if name not in VARIANTS:
+        raise ValueError(f"model {name!r}: flops from a config know {' and '.join(VARIANTS)}")
     defaults = {
         "l0": PAPER_L0,
         "alphabet_size": PAPER_ALPHABET_SIZE,
         "kernel_sizes": KERNEL_SIZES,
         "pool_sizes": POOL_SIZES,
-        **(LARGE if variant == "char_cnn_large" else SMALL),
+        **VARIANTS[name][0],
     }
     unknown = sorted(set(config) - set(defaults) - {"num_classes", "dropout", "init_std"})
     if unknown or "num_classes" not in config:

@@ -23,19 +23,37 @@ model config (k-means over word2vec vectors, the paper's 5000 means):
 ``embeddings`` (the word2vec file, required), ``means`` (5000) and
 ``min_count`` (5: words seen fewer times in training are not clustered);
 the model itself does not use them.
+
+Every one is the encoder ``bag`` (``tfpipe.models.encoders``: the sparse
+vector, kept as ``(ids, values)``) followed by the softmax head, whose linear
+layer on a bag is the ``SparseLinear`` ``logits``.
 """
 from __future__ import annotations
 
 import keras
 
-from tfpipe.layers import SparseLinear
-from tfpipe.models import register
+from tfpipe.data.features import BAGS
+from tfpipe.models import encoders, heads, register
+from tfpipe.models.encoders import Bag, Encoding
 
 PAPER_MEANS = 5000
 PAPER_MIN_COUNT = 5
 
 
+@encoders.register("bag", features=BAGS)
+def bag(*, num_features: int) -> Encoding:
+    """The sparse bag-of-features vector itself: inputs ``feature_ids``/``feature_values``,
+    embedding a :class:`~tfpipe.models.encoders.Bag` of ``num_features`` features (Zhang et al.
+    section 3; the BoW text encoder of Reed et al. 2016, section 4.4, with a projection head)."""
+    if int(num_features) < 1:
+        raise ValueError(f"bag: num_features must be positive, got {num_features}")
+    ids = keras.Input(shape=(None,), dtype="int32", name="feature_ids")
+    values = keras.Input(shape=(None,), dtype="float32", name="feature_values")
+    return Encoding({"feature_ids": ids, "feature_values": values}, Bag(ids, values, int(num_features)))
+
+
 def _linear(*, name: str, num_classes: int, num_features: int, l2: float, init: str) -> keras.Model:
+    """:func:`bag` + the softmax head (``logits``: a ``SparseLinear`` with ``init`` weights, L2 ``l2``)."""
     if num_classes < 2:
         raise ValueError(f"{name}: num_classes must be at least 2, got {num_classes}")
     if int(num_features) < 1:
@@ -49,17 +67,15 @@ def _linear(*, name: str, num_classes: int, num_features: int, l2: float, init: 
             f"{name}: init={init!r} is not a Keras initializer; e.g. 'zeros', 'glorot_uniform', "
             "'random_normal'"
         ) from None
-    ids = keras.Input(shape=(None,), dtype="int32", name="feature_ids")
-    values = keras.Input(shape=(None,), dtype="float32", name="feature_values")
-    logits = SparseLinear(
-        int(num_features),
-        num_classes,
+    encoding = bag(num_features=num_features)
+    probs = heads.softmax(
+        encoding.embedding,
+        num_classes=num_classes,
         kernel_initializer=initializer,
         kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
         name="logits",
-    )([ids, values])
-    probs = keras.layers.Activation("softmax", dtype="float32", name="softmax")(logits)
-    return keras.Model({"feature_ids": ids, "feature_values": values}, probs, name=name)
+    )
+    return encoding.model(probs, name=name)
 
 
 @register("bow", feature="bow")

@@ -6,10 +6,10 @@ with words": the input is ``int64[B, max_words]`` word ids named
 ``i + 2``; ``vocab_size = len(vocab) + 2``), an embedding layer turns each id
 into a 300-dimensional frame (the dimension of the paper's word2vec vectors),
 and the frames go through exactly the Char-CNN stack
-(:func:`tfpipe.models.char_cnn.conv_classifier`: kernels 7,7,3,3,3,3, pools
+(:func:`tfpipe.models.char_cnn.conv_trunk`: kernels 7,7,3,3,3,3, pools
 3,3,-,-,-,3, 'valid' ReLU convolutions with 256 (small) / 1024 (large)
 features, fully connected 1024 / 2048 with dropout 0.5, N(0, 0.05) / N(0, 0.02)
-weights, softmax).  The stack needs ``max_words >= 123`` (it leaves
+weights) and its softmax head (``fc9``).  The stack needs ``max_words >= 123`` (it leaves
 ``(max_words - 96) // 27`` frames; 5 for the preprocessing default of 256).
 
 Two embeddings, as in the paper:
@@ -25,23 +25,33 @@ Two embeddings, as in the paper:
   pretrained word2vec with a trained lookup table, and a static table keeps
   the two cases apart (it is the "static" model of Kim 2014); set it to true
   to fine-tune the vectors.
+
+The four are one classifier builder (:func:`word_cnn`) and one encoder
+(:func:`word_cnn_encoder`, input to ``dropout8``) with the table
+:data:`VARIANTS` (size x embedding); each name is registered as a model and
+as an encoder.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 
-from tfpipe.models import register
+from tfpipe.models import encoders, register
 from tfpipe.models.char_cnn import (
     KERNEL_SIZES,
     LARGE,
     POOL_SIZES,
     SMALL,
     check_hyperparameters,
-    conv_classifier,
+    check_trunk,
+    conv_trunk,
+    gaussian,
     min_l0,
+    softmax_head,
 )
+from tfpipe.models.encoders import Encoding
+from tfpipe.models.registry import REQUIRED, variant
 
 EMBEDDING_DIM = 300  # the paper's word2vec dimension
 
@@ -113,24 +123,30 @@ def assign_pretrained(
     layer.embeddings.assign(matrix)
 
 
-def _word_cnn(
+def word_cnn_encoder(
     *,
     name: str,
-    num_classes: int,
     vocab_size: int,
     max_words: int,
-    vocab: Sequence[str] | None,
-    embeddings: str | None,
-    embedding_dim: int,
-    train_embeddings: bool,
+    vocab: Sequence[str] | None = None,
+    embeddings: str | None = None,
+    embedding_dim: int = EMBEDDING_DIM,
+    train_embeddings: bool = False,
     conv_features: int,
     fc_units: int,
-    kernel_sizes: Sequence[int],
-    pool_sizes: Sequence[int],
-    dropout: float,
+    kernel_sizes: Sequence[int] = KERNEL_SIZES,
+    pool_sizes: Sequence[int] = POOL_SIZES,
+    dropout: float = 0.5,
     init_std: float,
-) -> keras.Model:
-    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+) -> Encoding:
+    """``word_ids`` ``int64 [B, max_words]`` -> ``embedding`` -> :func:`~tfpipe.models.char_cnn.conv_trunk`:
+    ``[B, fc_units]``.
+
+    ``embeddings``: a word2vec file (the "w2v." rows, filled in by the
+    encoding's ``finish``), or None for the "Lk." lookup table drawn from
+    N(0, ``init_std``); ``name`` prefixes the error messages.
+    """
+    check_trunk(dropout=dropout, init_std=init_std)
     check_max_words(max_words, kernel_sizes, pool_sizes, who=name)
     check_vocab_size(vocab_size, name)
     word_ids = keras.Input(shape=(int(max_words),), dtype="int64", name="word_ids")
@@ -139,12 +155,11 @@ def _word_cnn(
         vocab_size=vocab_size,
         embedding_dim=embedding_dim,
         train_embeddings=train_embeddings,
-        initializer="zeros" if embeddings else keras.initializers.RandomNormal(mean=0.0, stddev=init_std),
+        initializer="zeros" if embeddings else gaussian(init_std),
         who=name,
     )
-    probs = conv_classifier(
+    features = conv_trunk(
         frames,
-        num_classes=num_classes,
         conv_features=conv_features,
         fc_units=fc_units,
         kernel_sizes=kernel_sizes,
@@ -152,87 +167,104 @@ def _word_cnn(
         dropout=dropout,
         init_std=init_std,
     )
-    model = keras.Model(word_ids, probs, name=name)
-    if embeddings:
-        assign_pretrained(
-            embedding, embeddings, vocab, vocab_size=vocab_size, embedding_dim=embedding_dim, who=name
-        )
-    return model
+    finish = pretrained_rows(
+        embedding, embeddings, vocab, vocab_size=vocab_size, embedding_dim=embedding_dim, who=name
+    )
+    return Encoding(word_ids, features, finish)
 
 
-@register("word_cnn_lk_small", feature="word_ids")
-def word_cnn_lk_small(
+def pretrained_rows(
+    layer: keras.layers.Embedding,
+    embeddings: str | None,
+    vocab: Sequence[str] | None,
     *,
+    vocab_size: int,
+    embedding_dim: int,
+    who: str,
+) -> Callable[[], None] | None:
+    """An :class:`~tfpipe.models.encoders.Encoding` ``finish`` that fills ``layer`` from the
+    word2vec file ``embeddings`` with :func:`assign_pretrained` (None: no file, nothing to fill)."""
+    if not embeddings:
+        return None
+
+    def finish() -> None:
+        assign_pretrained(layer, embeddings, vocab, vocab_size=vocab_size, embedding_dim=embedding_dim, who=who)
+
+    return finish
+
+
+def word_cnn(
+    *,
+    name: str,
     num_classes: int,
     vocab_size: int,
     max_words: int,
-    embedding_dim: int = EMBEDDING_DIM,
-    conv_features: int = SMALL["conv_features"],
-    fc_units: int = SMALL["fc_units"],
-    kernel_sizes: Sequence[int] = KERNEL_SIZES,
-    pool_sizes: Sequence[int] = POOL_SIZES,
-    dropout: float = 0.5,
-    init_std: float = SMALL["init_std"],
-) -> keras.Model:
-    """Small word ConvNet with a trained lookup table (Table 4 "Sm. Lk. Conv.")."""
-    return _word_cnn(name="word_cnn_lk_small", vocab=None, embeddings=None, train_embeddings=True, **locals())
-
-
-@register("word_cnn_lk_large", feature="word_ids")
-def word_cnn_lk_large(
-    *,
-    num_classes: int,
-    vocab_size: int,
-    max_words: int,
-    embedding_dim: int = EMBEDDING_DIM,
-    conv_features: int = LARGE["conv_features"],
-    fc_units: int = LARGE["fc_units"],
-    kernel_sizes: Sequence[int] = KERNEL_SIZES,
-    pool_sizes: Sequence[int] = POOL_SIZES,
-    dropout: float = 0.5,
-    init_std: float = LARGE["init_std"],
-) -> keras.Model:
-    """Large word ConvNet with a trained lookup table (Table 4 "Lg. Lk. Conv.")."""
-    return _word_cnn(name="word_cnn_lk_large", vocab=None, embeddings=None, train_embeddings=True, **locals())
-
-
-@register("word_cnn_w2v_small", feature="word_ids")
-def word_cnn_w2v_small(
-    *,
-    num_classes: int,
-    vocab_size: int,
-    max_words: int,
-    vocab: Sequence[str],
-    embeddings: str,
+    vocab: Sequence[str] | None = None,
+    embeddings: str | None = None,
     embedding_dim: int = EMBEDDING_DIM,
     train_embeddings: bool = False,
-    conv_features: int = SMALL["conv_features"],
-    fc_units: int = SMALL["fc_units"],
+    conv_features: int,
+    fc_units: int,
     kernel_sizes: Sequence[int] = KERNEL_SIZES,
     pool_sizes: Sequence[int] = POOL_SIZES,
     dropout: float = 0.5,
-    init_std: float = SMALL["init_std"],
+    init_std: float,
 ) -> keras.Model:
-    """Small word ConvNet on word2vec vectors (Table 4 "Sm. w2v Conv."); ``embeddings``: the word2vec file."""
-    return _word_cnn(name="word_cnn_w2v_small", **locals())
+    """The word ConvNet classifier ``name``: :func:`word_cnn_encoder` + the softmax head (``fc9``)."""
+    check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
+    encoding = word_cnn_encoder(
+        name=name,
+        vocab_size=vocab_size,
+        max_words=max_words,
+        vocab=vocab,
+        embeddings=embeddings,
+        embedding_dim=embedding_dim,
+        train_embeddings=train_embeddings,
+        conv_features=conv_features,
+        fc_units=fc_units,
+        kernel_sizes=kernel_sizes,
+        pool_sizes=pool_sizes,
+        dropout=dropout,
+        init_std=init_std,
+    )
+    probs = softmax_head(encoding.embedding, num_classes=num_classes, kernel_sizes=kernel_sizes, init_std=init_std)
+    return encoding.model(probs, name=name)
 
 
-@register("word_cnn_w2v_large", feature="word_ids")
-def word_cnn_w2v_large(
-    *,
-    num_classes: int,
-    vocab_size: int,
-    max_words: int,
-    vocab: Sequence[str],
-    embeddings: str,
-    embedding_dim: int = EMBEDDING_DIM,
-    train_embeddings: bool = False,
-    conv_features: int = LARGE["conv_features"],
-    fc_units: int = LARGE["fc_units"],
-    kernel_sizes: Sequence[int] = KERNEL_SIZES,
-    pool_sizes: Sequence[int] = POOL_SIZES,
-    dropout: float = 0.5,
-    init_std: float = LARGE["init_std"],
-) -> keras.Model:
-    """Large word ConvNet on word2vec vectors (Table 4 "Lg. w2v Conv."); ``embeddings``: the word2vec file."""
-    return _word_cnn(name="word_cnn_w2v_large", **locals())
+# Table 4's four word ConvNets: size (Table 1) x embedding.  "Lk." has no word2vec keys (its table
+# is trained); "w2v." needs the vocabulary and the file, and keeps the vectors static by default.
+LOOKUP = {"fixed": {"vocab": None, "embeddings": None, "train_embeddings": True}, "defaults": {}}
+WORD2VEC = {"fixed": {}, "defaults": {"vocab": REQUIRED, "embeddings": REQUIRED, "train_embeddings": False}}
+VARIANTS = {
+    "word_cnn_lk_small": (
+        SMALL, LOOKUP, 'Small word ConvNet with a trained lookup table (Table 4 "Sm. Lk. Conv.").'),
+    "word_cnn_lk_large": (
+        LARGE, LOOKUP, 'Large word ConvNet with a trained lookup table (Table 4 "Lg. Lk. Conv.").'),
+    "word_cnn_w2v_small": (
+        SMALL, WORD2VEC,
+        'Small word ConvNet on word2vec vectors (Table 4 "Sm. w2v Conv."); ``embeddings``: the word2vec file.'),
+    "word_cnn_w2v_large": (
+        LARGE, WORD2VEC,
+        'Large word ConvNet on word2vec vectors (Table 4 "Lg. w2v Conv."); ``embeddings``: the word2vec file.'),
+}
+
+
+def _variant(fn: Callable[..., Any], name: str, label: str, doc_suffix: str = "") -> Callable[..., Any]:
+    sizes, embedding, doc = VARIANTS[name]
+    return variant(
+        fn, label, defaults={**sizes, **embedding["defaults"]}, fixed={"name": name, **embedding["fixed"]},
+        doc=doc + doc_suffix,
+    )
+
+
+def _register(name: str) -> Callable[..., keras.Model]:
+    encoders.register(name, features=("word_ids",))(
+        _variant(word_cnn_encoder, name, f"{name}_encoder", " The encoder: up to dropout8.")
+    )
+    return register(name, feature="word_ids")(_variant(word_cnn, name, name))
+
+
+word_cnn_lk_small = _register("word_cnn_lk_small")
+word_cnn_lk_large = _register("word_cnn_lk_large")
+word_cnn_w2v_small = _register("word_cnn_w2v_small")
+word_cnn_w2v_large = _register("word_cnn_w2v_large")
