@@ -698,9 +698,11 @@ def execute(cfg, pipeline_args: Sequence[str]):
     return manifest_lib.load(cfg.output_dir)
 
 
-def summary(manifest, output_dir: str) -> str:
-    """A short human-readable account of a run."""
-    lines = [f"Preprocessed data {manifest.dataset!r} in {output_dir}"]
+def summary(data) -> str:
+    """A short human-readable account of a run (``data``: the ``tfpipe.data.datadir.DataDir``
+    it wrote)."""
+    manifest, output_dir = data.manifest, data.path
+    lines = [f"Preprocessed data {data.name!r} in {output_dir}"]
     for split in sorted(manifest.splits, key=lambda s: (s != "train", s)):
         entry = manifest.splits[split]
         per_class = ", ".join(f"{name}={n}" for name, n in zip(manifest.class_names,
@@ -732,13 +734,13 @@ def summary(manifest, output_dir: str) -> str:
                      f"p={aug['p']}, q={aug['q']}): {aug['copies_written']} train copies written "
                      f"for {aug['rows_augmented']} rows, {aug['copies_skipped_identical']} "
                      "skipped as identical to their row")
-    lines.append(f"  dead letter: {os.path.join(output_dir, manifest.rejected_file)}")
+    lines.append(f"  dead letter: {data.file(manifest.rejected_file)}")
     lines.append(f"  vocabulary: {manifest.vocab_words} words in "
-                 f"{os.path.join(output_dir, manifest.vocab_file)}; alphabet {manifest.alphabet}, "
+                 f"{data.file(manifest.vocab_file)}; alphabet {manifest.alphabet}, "
                  f"l0={manifest.l0}")
     if manifest.ngram_file:
         lines.append(f"  n-grams: {manifest.ngram_features} 1..{manifest.ngram_max}-grams in "
-                     f"{os.path.join(output_dir, manifest.ngram_file)}")
+                     f"{data.file(manifest.ngram_file)}")
     if manifest.romanize:
         lines.append(f"  texts romanized: {manifest.romanize}")
     return "\n".join(lines)
@@ -747,7 +749,9 @@ def summary(manifest, output_dir: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     cfg, pipeline_args = parse(argv)
     manifest = execute(cfg, pipeline_args)
-    print(summary(manifest, cfg.output_dir))
+    from tfpipe.data.datadir import DataDir  # TensorFlow: after the command line is checked
+
+    print(summary(DataDir(cfg.output_dir, manifest)))
     return 0
 
 

@@ -19,7 +19,8 @@ Graph::
                ├─ (split, label) counts ─▶ shards per split (side input)
                └─ key by shard_of(id) ─GroupByKey─▶ EncodeWriteShard: sort by id, Encoder
                      (vocab side input, built once per worker) in batches, write_shard
-    shard entries + counts + vocab ─▶ manifest.json, written last after checking
+    shard entries + counts + vocab ─▶ records.build_manifest (the builder of
+    records.write_dataset too) ─▶ manifest.json, written last after checking
     read == written + rejected (read is counted by the readers themselves) and
     records == written + augmented copies.
 """
@@ -50,7 +51,6 @@ from tfpipe.data import embedded
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import records
 from tfpipe.data import splits as splits_lib
-from tfpipe.text import alphabet as alphabet_lib
 
 ENCODE_BATCH = 512  # rows per Encoder call when writing a shard
 COUNT_BATCH = (64, 1024)
@@ -478,8 +478,9 @@ def _write_rejected(rows: list, output_dir: str) -> str:
 
 
 class WriteManifest(beam.DoFn):
-    """Writes ``manifest.json`` last, after checking ``read == written + rejected`` (source
-    rows) and that the shards hold the written rows plus the augmented copies."""
+    """Writes ``manifest.json`` last (``records.build_manifest``, which checks ``read ==
+    written + rejected`` for the source rows and that the shards hold the written rows plus
+    the augmented copies)."""
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
@@ -487,57 +488,40 @@ class WriteManifest(beam.DoFn):
     def process(self, _, shards, class_counts, read, reasons, vocab, vocab_file, rejected_file,
                 ngrams, augment_stats):
         cfg = self._cfg
-        by_reason = dict(sorted(reasons))
-        rejected = sum(by_reason.values())
-        split_entries = {}
+        split_shards, split_counts = {}, {}
         for split in SPLITS:
             entries = sorted((i, s) for sp, i, s in shards if sp == split)
+            split_shards[split] = [manifest_lib.Shard(**s) for _, s in entries]
             counts = [0] * len(cfg.class_names)
             for (sp, label), n in class_counts:
                 if sp == split:
                     counts[label] += n
-            split_entries[split] = manifest_lib.Split(
-                count=sum(counts),
-                class_counts=counts,
-                shards=[manifest_lib.Shard(**s) for _, s in entries],
-            )
+            split_counts[split] = counts
         rows_augmented, augmented, skipped = augment_stats
-        stored = sum(s.records for e in split_entries.values() for s in e.shards)
-        written = stored - augmented
-        if read != written + rejected or stored != sum(e.count for e in split_entries.values()):
-            raise RuntimeError(
-                f"row accounting failed: read={read}, written={written}, rejected={rejected}, "
-                f"augmented copies={augmented}, records in shards={stored}"
-            )
         augmentation = {}
         if cfg.augment_copies > 0:
             augmentation = records.augmentation_entry(cfg.augment_info, rows_augmented,
                                                       augmented, skipped)
-        alphabet = alphabet_lib.get(cfg.alphabet)
-        manifest = manifest_lib.Manifest(
-            alphabet=alphabet.name,
-            alphabet_chars=alphabet.chars,
+        manifest = records.build_manifest(
+            alphabet=cfg.alphabet,
             l0=cfg.l0,
             max_words=cfg.max_words,
+            class_names=cfg.class_names,
+            shards=split_shards,
+            class_counts=split_counts,
+            compression=cfg.compression,
             vocab_file=vocab_file["file"],
             vocab_words=vocab["size"],
-            class_names=list(cfg.class_names),
-            splits=split_entries,
-            compression=cfg.compression,
-            counts={
-                "read": read,
-                "written": written,
-                "rejected": rejected,
-                "rejected_by_reason": by_reason,
-                "augmented": augmented,
-            },
+            ngram_file=ngrams["file"],
+            ngram_max=cfg.ngram_max,
+            ngram_features=ngrams["features"],
+            read=read,
+            rejected_by_reason=dict(reasons),
+            augmented=augmented,
+            augmentation=augmentation,
             rejected_file=rejected_file,
             source=cfg.source_info,
             dataset=cfg.dataset,
-            ngram_file=ngrams["file"],
-            ngram_max=cfg.ngram_max if ngrams["file"] else 0,
-            ngram_features=ngrams["features"],
-            augmentation=augmentation,
             romanize=cfg.romanize,
         )
         yield manifest_lib.write(manifest, cfg.output_dir)

@@ -16,8 +16,9 @@ import tensorflow as tf
 
 from beam_jobs import preprocess
 from tests.conftest import shared_path
-from tfpipe.data import corpora, embedded, records, schema, splits
+from tfpipe.data import corpora, embedded, pipeline, records, schema, splits
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.datadir import DataDir
 from tfpipe.text import alphabet as alphabet_lib
 from tfpipe.text import quantize as quantize_lib
 from tfpipe.text import tokenize as tokenize_lib
@@ -216,7 +217,7 @@ def test_manifest_fields_and_accounting(tiny_run):
         assert len(entry.shards) == 2 and entry.count == sum(entry.class_counts)
         assert [s.file for s in entry.shards] == [f"{split}-0000{i}-of-00002.tfrecord"
                                                   for i in range(2)]
-        manifest_lib.verify_shards(out, m, split)  # sizes and sha256 match the files
+        pipeline.check_shards(DataDir(out, m), split, "sha256")  # sizes and sha256 match the files
         for shard in entry.shards:
             n = sum(1 for _ in tf.data.TFRecordDataset(os.path.join(out, shard.file)))
             assert n == shard.records

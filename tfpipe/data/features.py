@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.datadir import DataDir
 from tfpipe.data.manifest import Manifest
 from tfpipe.text import alphabet as alphabet_lib
 from tfpipe.text import bag as bag_lib
@@ -150,8 +151,8 @@ class Bag(Featurizer):
 
 def make(
     feature: str,
-    manifest: Manifest,
-    data_dir: str,
+    data: DataDir | str | Manifest,
+    data_dir: str | None = None,
     *,
     model_config: dict[str, Any] | None = None,
     seed: int = 0,
@@ -159,27 +160,31 @@ def make(
 ) -> Featurizer:
     """The featurizer of ``feature`` for a data directory.
 
-    ``model_config`` (the config's model section) and ``seed`` matter for
-    ``bag_of_means`` (embeddings file, number of means, min count); its
-    clustering is cached in ``cache_dir/clusters.tsv`` (the run directory) so
-    that evaluation and export reuse it.
+    ``data``: a :class:`~tfpipe.data.datadir.DataDir` or a data directory path
+    (the older form ``make(feature, manifest, data_dir)`` passes the loaded
+    manifest and the path).  ``model_config`` (the config's model section) and
+    ``seed`` matter for ``bag_of_means`` (embeddings file, number of means, min
+    count); its clustering is cached in ``cache_dir/clusters.tsv`` (the run
+    directory) so that evaluation and export reuse it.
     """
+    if feature not in FEATURES:
+        raise ValueError(f"unknown feature {feature!r}; valid features: {', '.join(FEATURES)}")
+    data = DataDir.of(data_dir, data) if isinstance(data, Manifest) else DataDir.of(data)
     if feature == "chars":
-        return Chars(manifest)
+        return Chars(data.manifest)
     if feature == "word_ids":
-        return Words(manifest_lib.read_vocab(data_dir, manifest), manifest.max_words)
+        return Words(data.vocab(), data.manifest.max_words)
     if feature in ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf"):
-        return _bag_of_keys(feature, manifest, data_dir, model_config or {})
-    if feature == "bag_of_means":
-        return _bag_of_means(manifest, data_dir, model_config or {}, seed, cache_dir)
-    raise ValueError(f"unknown feature {feature!r}; valid features: {', '.join(FEATURES)}")
+        return _bag_of_keys(feature, data, model_config or {})
+    return _bag_of_means(data, model_config or {}, seed, cache_dir)
 
 
-def _bag_of_keys(feature: str, manifest: Manifest, data_dir: str, model_config: dict[str, Any]) -> Bag:
+def _bag_of_keys(feature: str, data: DataDir, model_config: dict[str, Any]) -> Bag:
     """Words (``vocab.tsv``) or n-grams (``ngrams.tsv``); the model config may narrow the
     n-grams (``ngram_max``) and pick the non-paper weighting options of ``tfpipe.text.bag``."""
+    manifest = data.manifest
     kind = "ngrams" if feature.startswith("ngrams") else "words"
-    keys, _, df = manifest_lib.read_feature_stats(data_dir, manifest, kind)
+    keys, _, df = data.feature_stats(kind)
     ngram_max = 0
     if kind == "ngrams":
         from tfpipe.text import ngrams as ngrams_lib
@@ -195,14 +200,14 @@ def _bag_of_keys(feature: str, manifest: Manifest, data_dir: str, model_config: 
             keys, df = [k for k, kept in zip(keys, keep) if kept], df[keep]
     weights = None
     if feature.endswith("_tfidf"):
-        idf = bag_lib.idf(df, manifest.splits["train"].count, model_config.get("idf", "paper"))
+        idf = bag_lib.idf(df, data.count("train"), model_config.get("idf", "paper"))
         weights = np.concatenate([[0.0], idf])
     return Bag(feature, list(keys), np.arange(1, len(keys) + 1, dtype=np.int64), len(keys),
                ngram_max=ngram_max, weights=weights, normalize=model_config.get("normalize", "max"),
                sublinear_tf=model_config.get("sublinear_tf", False))
 
 
-def _bag_of_means(manifest: Manifest, data_dir: str, model_config: dict[str, Any], seed: int,
+def _bag_of_means(data: DataDir, model_config: dict[str, Any], seed: int,
                   cache_dir: str | None) -> Bag:
     embeddings = model_config.get("embeddings")
     if not embeddings:
@@ -210,12 +215,12 @@ def _bag_of_means(manifest: Manifest, data_dir: str, model_config: dict[str, Any
                          "(e.g. a skip-gram run's vectors.bin)")
     means = int(model_config.get("means", 5000))
     min_count = int(model_config.get("min_count", 5))
-    fingerprint = _fingerprint(embeddings, means, min_count, seed, data_dir, manifest)
+    fingerprint = _fingerprint(embeddings, means, min_count, seed, data)
     cached = os.path.join(cache_dir, CLUSTERS_FILE) if cache_dir else None
     words, clusters = (_read_clusters(cached, fingerprint) if cached else None) or (None, None)
     if words is None:
-        words, clusters = cluster_words(manifest, data_dir, embeddings, means=means,
-                                        min_count=min_count, seed=seed)
+        words, clusters = cluster_words(data, embeddings, means=means, min_count=min_count,
+                                        seed=seed)
         if cached:
             _write_clusters(cached, fingerprint, words, clusters)
     num = int(clusters.max()) + 1
@@ -223,7 +228,7 @@ def _bag_of_means(manifest: Manifest, data_dir: str, model_config: dict[str, Any
 
 
 def cluster_words(
-    manifest: Manifest, data_dir: str, embeddings: str, *, means: int, min_count: int, seed: int
+    data: DataDir, embeddings: str, *, means: int, min_count: int, seed: int
 ) -> tuple[list[str], np.ndarray]:
     """k-means over the vectors of the vocabulary words seen more than ``min_count`` times.
 
@@ -232,7 +237,7 @@ def cluster_words(
     """
     from tfpipe.embeddings import kmeans, pretrained
 
-    vocab, counts, _ = manifest_lib.read_feature_stats(data_dir, manifest, "words")
+    vocab, counts, _ = data.feature_stats("words")
     file_words, vectors = pretrained.load_vectors(embeddings)
     frequent = [w for w, c in zip(vocab, counts) if c > min_count]
     found = [(w, row) for w, row in zip(frequent, pretrained.vector_rows(frequent, file_words))
@@ -249,11 +254,10 @@ def cluster_words(
     return words, np.asarray(assignment, np.int64)
 
 
-def _fingerprint(embeddings: str, means: int, min_count: int, seed: int, data_dir: str,
-                 manifest: Manifest) -> str:
+def _fingerprint(embeddings: str, means: int, min_count: int, seed: int, data: DataDir) -> str:
     digest = hashlib.sha256()
     digest.update(manifest_lib.file_sha256(embeddings).encode())
-    digest.update(manifest_lib.file_sha256(os.path.join(data_dir, manifest.vocab_file)).encode())
+    digest.update(manifest_lib.file_sha256(data.file(data.manifest.vocab_file)).encode())
     digest.update(f"{means}:{min_count}:{seed}".encode())
     return digest.hexdigest()
 

@@ -11,6 +11,15 @@ occurrences and ``df`` the number of train documents containing the key:
 for the 1- to ``ngram_max``-grams of ``tfpipe.text.ngrams``.  Read them with
 :func:`read_vocab` (words only) or :func:`read_feature_stats`; the number of
 train documents (the ``N`` of TF-IDF) is ``manifest.splits["train"].count``.
+
+The manifest records the record ``kind`` of its shards (``tfpipe.data.schema.KINDS``;
+``"text"`` for every corpus preprocessed so far).  ``schema_version`` is the
+version of the whole contract: the fields added since version 1 (``kind``
+among them) have defaults, so an older manifest still loads, and one without
+``kind`` holds text records.  A changed meaning of an existing field needs a
+new version, which :func:`load` then refuses to mix up.
+:class:`tfpipe.data.datadir.DataDir` carries a data directory with its loaded
+manifest (shard paths, counts and vocabulary without passing both around).
 """
 from __future__ import annotations
 
@@ -67,6 +76,9 @@ class Manifest:
     ngram_features: int = 0  # lines of ngram_file
     augmentation: dict[str, Any] = dataclasses.field(default_factory=dict)  # {} when off
     romanize: str = ""  # romanizer applied to every text on reading ("" = none)
+    # The record kind of the shards (``tfpipe.data.schema.KINDS``); a manifest written before
+    # kinds existed has no ``kind`` and holds text records.
+    kind: str = schema.KIND_TEXT
 
     @property
     def num_classes(self) -> int:
@@ -107,6 +119,12 @@ def load(data_dir: str) -> Manifest:
         raise ValueError(
             f"{path} has schema_version {version}, this tfpipe reads {schema.SCHEMA_VERSION}; "
             "re-run the preprocessing job"
+        )
+    kind = raw.get("kind", schema.KIND_TEXT)
+    if kind not in schema.KINDS:
+        raise ValueError(
+            f"{path} holds records of kind {kind!r}, this tfpipe reads the kinds "
+            f"{list(schema.KINDS)}; re-run the preprocessing job or update tfpipe"
         )
     raw["splits"] = {
         name: Split(
@@ -196,16 +214,3 @@ def file_sha256(path: str) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def verify_shards(data_dir: str, manifest: Manifest, split: str) -> None:
-    """Checks every shard of ``split`` exists with its recorded size and checksum."""
-    for shard in manifest.splits[split].shards:
-        path = os.path.join(data_dir, shard.file)
-        if not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"shard {path} listed in the manifest is missing")
-        size = tf.io.gfile.stat(path).length
-        if size != shard.bytes or file_sha256(path) != shard.sha256:
-            raise ValueError(
-                f"shard {path} is corrupt: its size or sha256 differs from the manifest "
-                f"({size} bytes, expected {shard.bytes})"
-            )

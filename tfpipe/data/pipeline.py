@@ -3,7 +3,9 @@
 ``make_dataset`` is what training, evaluation and the benchmarks read through.
 Everything about the data comes from the data directory's manifest: shard
 files, their sizes and checksums, compression, ``l0``, ``max_words`` and the
-per-class counts that the paper's epoch sampling needs.
+per-class counts that the paper's epoch sampling needs.  It reads records of the
+``text`` kind (``tfpipe.data.schema``); a data directory of another kind is
+refused with a message saying so.
 
 How the stream is built (all of it vectorized: no per-record Python or
 per-record tf.data element, which is what makes it fast):
@@ -81,6 +83,7 @@ import tensorflow as tf
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import records
 from tfpipe.data import schema
+from tfpipe.data.datadir import DataDir, accepts_pair
 from tfpipe.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -113,10 +116,16 @@ def in_holdout(ids: tf.Tensor, fraction: float) -> tf.Tensor:
     return bucket < int(round(fraction * HOLDOUT_BUCKETS))
 
 
-def holdout_count(data_dir: str, manifest: Manifest, split: str, holdout: Holdout) -> int:
+@accepts_pair
+def holdout_count(data: DataDir | str, split: str, holdout: Holdout) -> int:
     """The number of records of ``split`` on ``holdout``'s side (reads only the ids, once per
-    process for unchanged shards: a training run asks for both sides for its dataset and its log)."""
-    paths = tuple(manifest.shard_paths(data_dir, split))
+    process for unchanged shards: a training run asks for both sides for its dataset and its log).
+
+    ``data``: a DataDir or a data directory path (also the older ``(data_dir, manifest, split,
+    holdout)``)."""
+    data = DataDir.of(data)
+    manifest = data.manifest
+    paths = tuple(data.shard_paths(split))
     key = (paths, tuple(_stat(p) for p in paths), manifest.l0, holdout.fraction)
     if key not in _HELD_COUNTS:
         ds = tf.data.TFRecordDataset(tf.constant(paths, dtype=tf.string),
@@ -158,20 +167,24 @@ class CorruptShardError(ValueError):
 # Shard checks
 
 
-def check_shards(data_dir: str, manifest: Manifest, split: str, verify: str = "size") -> None:
+@accepts_pair
+def check_shards(data: DataDir | str, split: str, verify: str = "size") -> None:
     """Checks the shards of ``split`` against the manifest before reading.
 
     ``verify="size"``: each shard exists with its recorded byte size (cheap);
     ``"sha256"``: also its recorded checksum; ``"none"``: nothing.  Raises
-    :class:`CorruptShardError` naming every shard that fails.
+    :class:`CorruptShardError` naming every shard that fails.  ``data``: a
+    DataDir or a data directory path (also the older ``(data_dir, manifest,
+    split, verify)``).
     """
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify={verify!r}; valid values: {list(VERIFY_MODES)}")
     if verify == "none":
         return
-    paths = manifest.shard_paths(data_dir, split)
+    data = DataDir.of(data)
+    paths = data.shard_paths(split)
     bad: list[tuple[str, str]] = []
-    for path, shard in zip(paths, manifest.splits[split].shards):
+    for path, shard in zip(paths, data.split(split).shards):
         if not tf.io.gfile.exists(path):
             bad.append((path, "missing"))
             continue
@@ -185,17 +198,19 @@ def check_shards(data_dir: str, manifest: Manifest, split: str, verify: str = "s
         raise CorruptShardError(bad, hint="re-run the preprocessing job or restore the files")
 
 
-def find_corrupt_shards(paths: list[str], compression: str) -> list[tuple[str, str]]:
+def find_corrupt_shards(paths: list[str], compression: str,
+                        kind: str = schema.KIND_TEXT) -> list[tuple[str, str]]:
     """Reads every shard fully; returns ``(path, error text)`` for each that fails.
 
     A shard fails when it is missing, its TFRecord framing or checksums are
     broken (``DataLossError``: truncated, bytes flipped), it does not
     decompress, or a record is not a parseable ``tf.train.Example`` of the
-    schema.  Call it when a ``tf.errors.DataLossError`` surfaces mid-training
-    to learn which file is to blame (tf.data's own error does not name it).
+    schema (records of ``kind``).  Call it when a ``tf.errors.DataLossError``
+    surfaces mid-training to learn which file is to blame (tf.data's own error
+    does not name it).
     """
     bad = []
-    spec = dict(schema.FEATURE_SPEC)
+    spec = schema.spec(kind)
     for path in paths:
         try:
             if not tf.io.gfile.exists(path):
@@ -302,7 +317,7 @@ def _seeds(seed: int) -> tuple[int, int, int]:
 
 
 def make_dataset(
-    data_dir: str,
+    data: DataDir | str,
     split: str,
     *,
     feature: str = "chars",
@@ -320,10 +335,12 @@ def make_dataset(
     holdout: Holdout | None = None,
     first_epoch: int | None = None,
 ) -> tf.data.Dataset:
-    """Batches ``(x, y)`` of ``split`` read from the TFRecord shards in ``data_dir``.
+    """Batches ``(x, y)`` of ``split`` read from the TFRecord shards of ``data``.
 
     Args:
-      data_dir: a preprocessed data directory (with ``manifest.json``).
+      data: a :class:`~tfpipe.data.datadir.DataDir`, or the path of a
+        preprocessed data directory (its ``manifest.json`` is read; the older
+        form passes the loaded manifest as ``manifest=`` too).
       split: a split of the manifest, e.g. ``"train"`` or ``"test"``.
       feature: ``"chars"`` -> ``x`` is ``uint8[B, l0]`` character indices;
         ``"word_ids"`` -> ``int64[B, max_words]`` word ids, 0-padded/truncated;
@@ -343,7 +360,8 @@ def make_dataset(
       verify: ``"size"``, ``"sha256"`` or ``"none"``: shard checks before
         reading (see :func:`check_shards`); failures raise
         :class:`CorruptShardError`.
-      manifest: the loaded manifest, to skip re-reading ``manifest.json``.
+      manifest: with a path for ``data``, its loaded manifest (the older form
+        of passing a DataDir).
       transform: applied to every parsed block of ``x`` (before the cache, so
         once per record when caching); it may return ragged tensors (e.g. a
         bag of features), which shuffling and batching carry along.
@@ -370,16 +388,20 @@ def make_dataset(
                 f"epoch_samples={epoch_samples} is smaller than batch_size={batch_size}: "
                 "an epoch would have no step"
             )
-    manifest = manifest if manifest is not None else manifest_lib.load(data_dir)
-    paths = manifest.shard_paths(data_dir, split)  # unknown split: names the valid ones
-    check_shards(data_dir, manifest, split, verify)
+    data = DataDir.of(data, manifest)
+    manifest = data.manifest
+    if data.kind != schema.KIND_TEXT:
+        raise ValueError(f"{data.path} holds {data.kind!r} records; make_dataset reads the "
+                         f"{schema.KIND_TEXT!r} kind")
+    paths = data.shard_paths(split)  # unknown split: names the valid ones
+    check_shards(data, split, verify)
     if max_words is None:
         max_words = manifest.max_words
     if max_words <= 0:
         raise ValueError(f"max_words must be positive, got {max_words}")
     compression = manifest.compression or None
     parse = _parse_fn(feature, manifest.l0, max_words, holdout)
-    count = None if holdout is None else holdout_count(data_dir, manifest, split, holdout)
+    count = None if holdout is None else holdout_count(data, split, holdout)
     if count == 0:
         side = "held-out" if holdout.take else "remaining"
         raise ValueError(

@@ -5,7 +5,8 @@ with the one TF quantizer/tokenizer and serializes them with the schema;
 ``write_shard`` writes records to one shard file and returns its manifest
 entry (record count, size, sha256).  ``FeatureCounter`` counts the word and
 n-gram statistics (``vocab.tsv``, ``ngrams.tsv``), ``augment_row`` makes a
-row's thesaurus copies and ``romanize_rows`` romanizes texts: the Beam job and
+row's thesaurus copies, ``romanize_rows`` romanizes texts and
+:func:`build_manifest` makes the manifest of what was written: the Beam job and
 :func:`write_dataset` both use them, so that their outputs are byte-identical.
 """
 from __future__ import annotations
@@ -86,7 +87,7 @@ class Encoder:
             return []
         chars, words = self.ids([text for _, text, _ in rows])
         return [
-            schema.encode(
+            schema.encode_text(
                 example_id=example_id, text=text, chars=c.tobytes(), word_ids=w, label=label
             )
             for (example_id, text, label), c, w in zip(rows, chars, words)
@@ -418,7 +419,8 @@ def write_dataset(
         ngram_file = write_stats(data_dir, grams, NGRAM_FILE)
 
     encoder = Encoder(alphabet, l0, [w.decode("utf-8") for w, *_ in vocab], max_words)
-    split_entries = {}
+    split_shards: dict[str, list[manifest_lib.Shard]] = {}
+    split_class_counts: dict[str, list[int]] = {}
     for split, rows in splits.items():
         by_shard: list[list[Row]] = [[] for _ in range(num_shards)]
         for row in rows:
@@ -435,32 +437,107 @@ def write_dataset(
         class_counts = [0] * len(class_names)
         for _, _, label in rows:
             class_counts[label] += 1
-        split_entries[split] = manifest_lib.Split(
-            count=len(rows), class_counts=class_counts, shards=shards
-        )
-    manifest = manifest_lib.Manifest(
-        alphabet=encoder.alphabet.name,
-        alphabet_chars=encoder.alphabet.chars,
+        split_shards[split] = shards
+        split_class_counts[split] = class_counts
+    manifest = build_manifest(
+        alphabet=alphabet,
         l0=l0,
         max_words=max_words,
+        class_names=class_names,
+        shards=split_shards,
+        class_counts=split_class_counts,
+        compression=compression,
         vocab_file=vocab_file,
         vocab_words=len(vocab),
-        class_names=list(class_names),
-        splits=split_entries,
-        compression=compression,
-        counts={"read": read, "written": read, "rejected": 0, "rejected_by_reason": {},
-                "augmented": augmented},
+        ngram_file=ngram_file,
+        ngram_max=ngram_max,
+        ngram_features=len(grams),
+        read=read,
+        rejected_by_reason={},
+        augmented=augmented,
+        augmentation=augmentation,
         rejected_file="",
         source={"writer": "tfpipe.data.records.write_dataset"},
         dataset=default_dataset_name(data_dir) if dataset is None else dataset,
-        ngram_file=ngram_file,
-        ngram_max=ngram_max if ngram_file else 0,
-        ngram_features=len(grams),
-        augmentation=augmentation,
         romanize=romanize,
     )
     manifest_lib.write(manifest, data_dir)
     return manifest
+
+
+def build_manifest(
+    *,
+    alphabet: str,
+    l0: int,
+    max_words: int,
+    class_names: Sequence[str],
+    shards: Mapping[str, Sequence[manifest_lib.Shard]],
+    class_counts: Mapping[str, Sequence[int]],
+    compression: str,
+    vocab_file: str,
+    vocab_words: int,
+    ngram_file: str,
+    ngram_max: int,
+    ngram_features: int,
+    read: int,
+    rejected_by_reason: Mapping[str, int],
+    augmented: int,
+    augmentation: Mapping[str, Any],
+    rejected_file: str,
+    source: Mapping[str, Any],
+    dataset: str,
+    romanize: str,
+) -> manifest_lib.Manifest:
+    """The manifest of a written text data directory: the one builder of the Beam job and
+    :func:`write_dataset`.
+
+    ``shards`` and ``class_counts`` are per split (``class_counts[split][c]``: records of
+    class ``c``, augmented copies included); ``read`` counts the source rows read,
+    ``rejected_by_reason`` those rejected, ``augmented`` the thesaurus copies written, and
+    the ``augmentation`` record is ``{}`` when there were none.  ``alphabet`` is a
+    ``tfpipe.text.alphabet`` name; ``ngram_max`` is recorded as 0 without an
+    ``ngram_file``.  Checks the row accounting first: ``read == written + rejected``, where
+    ``written`` is the records in the shards less the augmented copies, and the shards
+    hold as many records as the class counts add up to (a ``RuntimeError`` otherwise).
+    """
+    by_reason = dict(sorted(rejected_by_reason.items()))
+    rejected = sum(by_reason.values())
+    splits = {
+        split: manifest_lib.Split(count=sum(counts), class_counts=list(counts),
+                                  shards=list(shards.get(split, ())))
+        for split, counts in class_counts.items()
+    }
+    stored = sum(s.records for entry in splits.values() for s in entry.shards)
+    written = stored - augmented
+    if (set(shards) - set(splits) or read != written + rejected
+            or stored != sum(e.count for e in splits.values())):
+        raise RuntimeError(
+            f"row accounting failed: read={read}, written={written}, rejected={rejected}, "
+            f"augmented copies={augmented}, records in shards={stored}"
+        )
+    chars = alphabet_lib.get(alphabet)
+    return manifest_lib.Manifest(
+        alphabet=chars.name,
+        alphabet_chars=chars.chars,
+        l0=l0,
+        max_words=max_words,
+        vocab_file=vocab_file,
+        vocab_words=vocab_words,
+        class_names=list(class_names),
+        splits=splits,
+        compression=compression,
+        counts={"read": read, "written": written, "rejected": rejected,
+                "rejected_by_reason": by_reason, "augmented": augmented},
+        rejected_file=rejected_file,
+        source=dict(source),
+        dataset=dataset,
+        ngram_file=ngram_file,
+        ngram_max=ngram_max if ngram_file else 0,
+        ngram_features=ngram_features,
+        augmentation=dict(augmentation),
+        romanize=romanize,
+        kind=schema.KIND_TEXT,
+    )
 
 
 def default_dataset_name(data_dir: str) -> str:
