@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfpipe import config as config_lib
 from tfpipe import models
-from tfpipe.embeddings import skipgram_data as sd
+from tfpipe.data import skipgram_pairs as sd
 from tfpipe.embeddings import word2vec_format
 from tfpipe.embeddings.nearest import nearest
 from tfpipe.models import skipgram as sg

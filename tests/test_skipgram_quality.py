@@ -56,7 +56,7 @@ def ag_news_vectors(tmp_path_factory):
     from benchmarks.peers import load_corpus
     from tfpipe import config as config_lib
     from tfpipe.data import pipeline, records
-    from tfpipe.embeddings import skipgram_data
+    from tfpipe.data import skipgram_pairs as skipgram_data
     from tfpipe.training import skipgram as trainer
 
     corpus = load_corpus("ag_news", SHARED_DATA)

@@ -139,7 +139,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
     """
     from tfpipe import models
     from tfpipe.data import pipeline
-    from tfpipe.embeddings import skipgram_data
+    from tfpipe.data import skipgram_pairs as skipgram_data
     from tfpipe.training import callbacks as cb
     from tfpipe.training import datasets, devices, optimizers, runs
 

@@ -26,17 +26,19 @@ preprocessing job.
 Randomness (subsampling, windows, pair order) is drawn from stateless ops
 seeded per batch from ``seed``: the same seed gives the same pairs, and every
 pass over the dataset draws new ones.
+
+The functions that read a data directory take a ``tfpipe.data.datadir.DataDir``
+or its path (the older form passes the loaded manifest as ``manifest=`` too).
 """
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import pipeline
+from tfpipe.data.datadir import DataDir
 from tfpipe.data.manifest import Manifest
 from tfpipe.text.tokenize import FIRST_WORD_ID
 
@@ -44,12 +46,12 @@ from tfpipe.text.tokenize import FIRST_WORD_ID
 SENTENCES_PER_BATCH = 256
 
 
-def read_counts(data_dir: str, manifest: Manifest | None = None) -> tuple[list[str], np.ndarray]:
+def read_counts(data: DataDir | str, manifest: Manifest | None = None) -> tuple[list[str], np.ndarray]:
     """The vocabulary words (most frequent first; word id = position + 2) and their counts
     (``int64``, the second column of the data directory's vocabulary file)."""
-    manifest = manifest if manifest is not None else manifest_lib.load(data_dir)
-    words = manifest_lib.read_vocab(data_dir, manifest)
-    path = os.path.join(data_dir, manifest.vocab_file)
+    data = DataDir.of(data, manifest)
+    words = data.vocab()
+    path = data.file(data.manifest.vocab_file)
     counts = []
     with tf.io.gfile.GFile(path) as f:
         for line_no, line in enumerate((l for l in f.read().splitlines() if l), start=1):
@@ -154,7 +156,7 @@ def _seed_pair(scalar: tf.Tensor) -> tf.Tensor:
 
 
 def pairs_dataset(
-    data_dir: str,
+    data: DataDir | str,
     split: str = "train",
     *,
     batch_size: int = 1024,
@@ -186,15 +188,16 @@ def pairs_dataset(
     """
     if batch_size <= 0 or sentences_per_batch <= 0:
         raise ValueError(f"batch_size ({batch_size}) and sentences_per_batch ({sentences_per_batch}) must be positive")
-    manifest = manifest if manifest is not None else manifest_lib.load(data_dir)
+    data = DataDir.of(data, manifest)
+    manifest = data.manifest
     if counts is None:
-        _, counts = read_counts(data_dir, manifest)
+        _, counts = read_counts(data)
     if len(counts) != manifest.vocab_words:
         raise ValueError(f"{len(counts)} counts for a vocabulary of {manifest.vocab_words} words")
     keep = tf.constant(keep_probabilities(counts, min_count=min_count, subsample=subsample))
     sentences = pipeline.make_dataset(
-        data_dir, split, feature="word_ids", batch_size=sentences_per_batch, training=shuffle,
-        seed=seed, cache=cache, manifest=manifest, verify=verify,
+        data, split, feature="word_ids", batch_size=sentences_per_batch, training=shuffle,
+        seed=seed, cache=cache, verify=verify,
     )
     randoms = tf.data.Dataset.random(seed=seed + 7919, rerandomize_each_iteration=True)
 
@@ -216,15 +219,15 @@ def pairs_dataset(
 
 
 def count_words(
-    data_dir: str, split: str = "train", *, min_count: int = 5, counts: Sequence[int] | None = None,
-    manifest: Manifest | None = None,
+    data: DataDir | str, split: str = "train", *, min_count: int = 5,
+    counts: Sequence[int] | None = None, manifest: Manifest | None = None,
 ) -> int:
     """Words of ``split`` that skip-gram reads per pass (step 1 of the module docstring)."""
-    manifest = manifest if manifest is not None else manifest_lib.load(data_dir)
+    data = DataDir.of(data, manifest)
     if counts is None:
-        _, counts = read_counts(data_dir, manifest)
+        _, counts = read_counts(data)
     trained = tf.constant(trained_mask(counts, min_count))
-    ds = pipeline.make_dataset(data_dir, split, feature="word_ids", batch_size=4096, manifest=manifest)
+    ds = pipeline.make_dataset(data, split, feature="word_ids", batch_size=4096)
     total = ds.map(lambda x, y: tf.math.count_nonzero(tf.gather(trained, x), dtype=tf.int64)).reduce(
         tf.constant(0, tf.int64), lambda a, b: a + b
     )
