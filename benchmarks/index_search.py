@@ -196,12 +196,20 @@ def load_word_vectors(path: str) -> tuple[np.ndarray | None, list[str] | None, s
     """``(vectors, words or None, None)``, or ``(None, None, reason)`` when they cannot be used.
 
     Words come from ``words.txt`` beside the ``.npy`` when it has one line per
-    vector.  Zero rows (no direction: their cosine is undefined) are refused.
+    vector (``word2vec_format.load_skipgram_vectors``).  Zero rows (no direction: their
+    cosine is undefined) are refused.
     """
+    from tfpipe.embeddings import word2vec_format
+
     if not os.path.exists(path):
         return None, None, (f"{path} not found (train it with python -m tfpipe.train --config "
                             "configs/skipgram_ag_news.yaml, or pass --word_vectors FILE.npy)")
-    vectors = np.load(path)
+    try:
+        words, vectors = word2vec_format.load_skipgram_vectors(path)
+    except ValueError:  # no words.txt beside it, or not one word per vector: the vectors alone
+        words, vectors = None, np.load(path)
+    if words is not None and not all(w and "\r" not in w for w in words):
+        words = None
     if vectors.ndim != 2 or len(vectors) < 2:
         return None, None, f"{path}: expected a [n >= 2, d] array, got shape {vectors.shape}"
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -210,15 +218,6 @@ def load_word_vectors(path: str) -> tuple[np.ndarray | None, list[str] | None, s
     zero = np.flatnonzero(np.linalg.norm(vectors, axis=1) == 0)
     if len(zero):
         return None, None, f"{path}: {len(zero)} zero rows (first {zero[:5].tolist()}): cosine undefined"
-    words_path = os.path.join(os.path.dirname(path), "words.txt")
-    words = None
-    if os.path.exists(words_path):
-        with open(words_path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if len(lines) == len(vectors) and all(w and "\r" not in w for w in lines):
-            words = lines
     return vectors, words, None
 
 

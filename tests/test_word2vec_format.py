@@ -175,3 +175,44 @@ def test_save_refuses_what_the_formats_cannot_hold(tmp_path):
     import os
 
     assert not os.path.exists(path)  # nothing half-written
+
+
+# --------------------------------------------------------------------------- skip-gram artifact
+
+
+def _artifact(directory, words=("the", "café", "日本"), n=None) -> np.ndarray:
+    vectors = _vectors(len(words) if n is None else n, 4)
+    np.save(directory / w2v.VECTORS_NPY, vectors)
+    (directory / w2v.WORDS_TXT).write_text("".join(w + "\n" for w in words), encoding="utf-8")
+    return vectors
+
+
+def test_skipgram_vectors_read_from_a_run_directory_or_its_npy(tmp_path):
+    vectors = _artifact(tmp_path)
+    for path in (str(tmp_path), str(tmp_path / w2v.VECTORS_NPY)):
+        words, loaded = w2v.load_skipgram_vectors(path)
+        assert words == ["the", "café", "日本"]
+        assert loaded.dtype == np.float32
+        np.testing.assert_array_equal(loaded, vectors)
+    other = tmp_path / "other.txt"
+    other.write_text("a\nb\nc", encoding="utf-8")  # a last line without its newline counts
+    assert w2v.read_words(str(other)) == ["a", "b", "c"]
+    assert w2v.load_skipgram_vectors(str(tmp_path / w2v.VECTORS_NPY), str(other))[0] == ["a", "b", "c"]
+
+
+def test_skipgram_vector_errors_name_the_file(tmp_path):
+    with pytest.raises(w2v.MissingFileError, match="vectors.npy: no such file"):
+        w2v.load_skipgram_vectors(str(tmp_path))
+    assert issubclass(w2v.MissingFileError, FileNotFoundError) and issubclass(w2v.MissingFileError, ValueError)
+    np.save(tmp_path / "bare.npy", _vectors(3, 2))
+    with pytest.raises(w2v.MissingWordsError, match="bare array: its words are read from .*words.txt, which does not exist"):
+        w2v.load_skipgram_vectors(str(tmp_path / "bare.npy"))
+    _artifact(tmp_path, words=("a", "b"), n=3)
+    with pytest.raises(ValueError, match="2 words in .*words.txt but 3 vectors in .*: they must match one to one"):
+        w2v.load_skipgram_vectors(str(tmp_path))
+    np.save(tmp_path / w2v.VECTORS_NPY, np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=r"holds an array of shape \(3,\), expected \[n, d\]"):
+        w2v.load_npy(str(tmp_path / w2v.VECTORS_NPY))
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match="not a NumPy array file of numbers"):
+        w2v.load_npy(str(tmp_path / "junk.npy"))

@@ -47,7 +47,6 @@ from tfpipe import cli
 from tfpipe import paths
 
 DEFAULT_RUN_DIR = os.path.join(paths.DEFAULT_RUNS_DIR, "skipgram_shared_all")
-WORDS_FILE = "words.txt"  # the words of a skip-gram run's vectors.npy, one per line
 DEFAULT_K = 10
 SUGGESTIONS = 5  # close vocabulary spellings offered for an unknown word
 
@@ -75,33 +74,22 @@ class Neighbor:
 # --------------------------------------------------------------------------- vectors -> index
 
 
-def read_words(path: str) -> list[str]:
-    """The words of a ``words.txt`` file, one per line (UTF-8)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: no such file (the words of the vectors, one per line)")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
-
-
 def read_word_vectors(path: str, words_path: str | None = None) -> tuple[list[str], np.ndarray]:
     """``(words, vectors [n, d])`` of a word2vec ``.bin``/``.txt`` file or of a ``.npy`` array
-    with its words in ``words_path`` (default: ``words.txt`` in the same directory)."""
+    with its words in ``words_path`` (default: ``words.txt`` in the same directory; read by
+    ``word2vec_format.load_skipgram_vectors``)."""
+    from tfpipe.embeddings import word2vec_format
+
+    if os.path.splitext(path)[1].lower() == ".npy":
+        try:
+            return word2vec_format.load_skipgram_vectors(path, words_path)
+        except word2vec_format.MissingWordsError as e:
+            raise ValueError(f"{e} (give --words FILE, or a word2vec .bin/.txt file)") from None
     from tfpipe.index import read_vectors
 
-    vectors, labels, _ = read_vectors(path)
-    if labels is None:  # .npy
-        words_path = words_path or os.path.join(os.path.dirname(os.path.abspath(path)), WORDS_FILE)
-        if not os.path.isfile(words_path):
-            raise ValueError(
-                f"{path} is a bare array: its words are read from {words_path}, which does not exist "
-                "(give --words FILE, or a word2vec .bin/.txt file)"
-            )
-        labels = read_words(words_path)
-    elif words_path is not None:
+    vectors, labels, _ = read_vectors(path)  # a word2vec file, or an unknown type: its error
+    if words_path is not None:
         raise ValueError(f"--words is for .npy vectors; {path} is a word2vec file that names its words")
-    if len(labels) != len(vectors):
-        raise ValueError(f"{len(labels)} words but {len(vectors)} vectors in {path}: they must match one to one")
     return list(labels), np.asarray(vectors, dtype=np.float32)
 
 
@@ -135,14 +123,15 @@ def open_index(
         return idx
     if vectors:
         return word_index(*read_word_vectors(vectors, words), engine=engine)
+    from tfpipe.embeddings import word2vec_format
+
     run_dir = run_dir or DEFAULT_RUN_DIR
-    npy = os.path.join(run_dir, "vectors.npy")
-    if not os.path.isfile(npy):
+    if not os.path.isfile(os.path.join(run_dir, word2vec_format.VECTORS_NPY)):
         raise ValueError(
             f"{run_dir} has no vectors.npy: train skip-gram vectors there (python -m tfpipe.train --config "
             "configs/skipgram_shared_all.yaml) or give --vectors FILE / --index DIR"
         )
-    return word_index(*read_word_vectors(npy, os.path.join(run_dir, WORDS_FILE)), engine=engine)
+    return word_index(*word2vec_format.load_skipgram_vectors(run_dir), engine=engine)
 
 
 # --------------------------------------------------------------------------- queries

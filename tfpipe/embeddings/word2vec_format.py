@@ -1,4 +1,5 @@
-"""Reading and writing word vectors in the word2vec formats (the C tool's and gensim's).
+"""Word vector files: the word2vec formats (the C tool's and gensim's), and the skip-gram
+run's ``vectors.npy`` + ``words.txt``.
 
 Both formats start with a header line ``"<count> <dim>\\n"`` (ASCII), then one
 record per word, in file order:
@@ -19,6 +20,12 @@ written here never has them.  A header count that disagrees with the records
 (missing or extra records) is an error, as is a record of the wrong dimension,
 a value that is not a number, or a word that is not UTF-8; the message names
 the line (text) or the byte offset (binary).
+
+The skip-gram artifact (what ``python -m tfpipe.train`` exports for skip-gram
+beside its word2vec files): :data:`VECTORS_NPY`, a float32 ``[n, d]`` NumPy
+array, and :data:`WORDS_TXT`, its words one per line (UTF-8, each line ending
+in ``"\\n"``) in the rows' order.  :func:`load_skipgram_vectors` is the one
+reader of the pair; :func:`load_npy` and :func:`read_words` read one file each.
 """
 from __future__ import annotations
 
@@ -304,3 +311,65 @@ def load(
             stacklevel=2,
         )
     return words, vectors
+
+
+# --------------------------------------------------------------------------- skip-gram artifact
+
+VECTORS_NPY = "vectors.npy"
+WORDS_TXT = "words.txt"
+
+
+class MissingFileError(FileNotFoundError, ValueError):
+    """A file of a vector artifact does not exist (a ``FileNotFoundError``, and a ``ValueError``
+    like the other problems of these files); the message names it."""
+
+
+class MissingWordsError(MissingFileError):
+    """The words file of a ``.npy`` array does not exist."""
+
+
+def load_npy(path: str) -> np.ndarray:
+    """The ``[n, d]`` array of a ``.npy`` file, as stored (no pickles)."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: no such file")
+    try:
+        vectors = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f"{path}: not a NumPy array file of numbers ({e})") from None
+    if vectors.ndim != 2:
+        raise ValueError(f"{path}: holds an array of shape {vectors.shape}, expected [n, d]")
+    return vectors
+
+
+def read_words(path: str) -> list[str]:
+    """The words of a ``words.txt`` file, one per line (UTF-8; a last line without its
+    newline counts too)."""
+    if not os.path.isfile(path):
+        raise MissingWordsError(f"{path}: no such file (the words of the vectors, one per line)")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+
+
+def load_skipgram_vectors(path: str, words_path: str | None = None) -> tuple[list[str], np.ndarray]:
+    """``(words, float32 vectors [n, d])`` of a skip-gram run's ``vectors.npy`` + ``words.txt``.
+
+    ``path`` is the run directory (its :data:`VECTORS_NPY` and :data:`WORDS_TXT`)
+    or a ``.npy`` file, whose words are read from ``words_path`` (default: the
+    ``words.txt`` beside it).  A missing file raises :class:`MissingFileError`
+    (:class:`MissingWordsError` for the words); a words file that does not hold
+    one word per row is a ``ValueError``.
+    """
+    if os.path.isdir(path):
+        path = os.path.join(path, VECTORS_NPY)
+    vectors = load_npy(path)
+    words_path = words_path or os.path.join(os.path.dirname(os.path.abspath(path)), WORDS_TXT)
+    if not os.path.isfile(words_path):
+        raise MissingWordsError(
+            f"{path} is a bare array: its words are read from {words_path}, which does not exist"
+        )
+    words = read_words(words_path)
+    if len(words) != len(vectors):
+        raise ValueError(f"{len(words)} words in {words_path} but {len(vectors)} vectors in {path}: "
+                         "they must match one to one")
+    return words, np.asarray(vectors, dtype=np.float32)

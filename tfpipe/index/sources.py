@@ -1,9 +1,11 @@
 """Where index vectors come from: vector files, and text turned into a query vector.
 
 * ``.npy``: a float array ``[n, d]`` (no labels; give them separately).
-* ``.bin`` / ``.txt``: word2vec binary / text files, read with
-  ``tfpipe.embeddings.word2vec_format`` (the project's one reader); their
-  words become the labels, of kind ``"words"``.
+* ``.bin`` / ``.txt``: word2vec binary / text files; their words become the
+  labels, of kind ``"words"``.
+
+All are read with ``tfpipe.embeddings.word2vec_format`` (the project's one
+reader of vector files).
 """
 from __future__ import annotations
 
@@ -26,16 +28,10 @@ def read_vectors(path: str) -> tuple[np.ndarray, list[str] | None, str | None]:
                          "(.npy array, word2vec binary .bin, word2vec text .txt)")
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
-    if suffix == ".npy":
-        try:
-            vectors = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"{path}: not a NumPy array file of numbers ({e})") from None
-        if vectors.ndim != 2:
-            raise ValueError(f"{path}: holds an array of shape {vectors.shape}, expected [n, d]")
-        return vectors, None, None
     from tfpipe.embeddings import word2vec_format
 
+    if suffix == ".npy":
+        return word2vec_format.load_npy(path), None, None
     words, vectors = word2vec_format.load(path, binary=(suffix == ".bin"))
     return vectors, words, "words"
 

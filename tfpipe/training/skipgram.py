@@ -377,12 +377,9 @@ def export(model_dir: str, vocab: list[str], model) -> dict[str, str]:
 
 def load_vectors(model_dir: str) -> tuple[list[str], np.ndarray]:
     """``(words, vectors)`` exported by :func:`train` (``words.txt`` + ``vectors.npy``)."""
-    with open(os.path.join(model_dir, WORDS_TXT), encoding="utf-8") as f:
-        words = f.read().split("\n")[:-1]
-    vectors = np.load(os.path.join(model_dir, VECTORS_NPY))
-    if len(words) != len(vectors):
-        raise ValueError(f"{model_dir}: {len(words)} words but {len(vectors)} vectors")
-    return words, vectors
+    from tfpipe.embeddings import word2vec_format
+
+    return word2vec_format.load_skipgram_vectors(model_dir)
 
 
 def nearest(words: list[str], vectors: np.ndarray, query: str, k: int = 10) -> list[tuple[str, float]]:
