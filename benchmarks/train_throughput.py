@@ -75,13 +75,6 @@ class MatmulPeak:
             self.cpu.append(self.flops / max(time.process_time() - cpu, 1e-9) / 1e9)
 
 
-def matmul_peak(n: int = 2048, trials: int = 5, dtype: str = "float32") -> float:
-    """Best GFLOP/s (wall clock) of one ``n x n`` matmul."""
-    peak = MatmulPeak(n, dtype)
-    peak.sample(trials)
-    return max(peak.wall)
-
-
 def train_rate(precision: str, *, batch_size: int, steps: int, warmup: int, jit_compile: bool,
                l0: int = 1014, num_classes: int = 4, between_steps=None) -> dict:
     """Step times of char_cnn_small under ``precision`` (a fresh model).

@@ -885,14 +885,3 @@ def read_tfds(
             yield Rejected(source, index, EMPTY_TEXT, "the text is empty", raw)
             continue
         yield RawExample(f"{source}:{index}", text, label, index)
-
-
-def count_items(items: Iterable[Item]) -> dict[str, int]:
-    """``{"read", "good", "rejected"}`` counts of an item stream (for tests and summaries)."""
-    good = rejected = 0
-    for item in items:
-        if isinstance(item, Rejected):
-            rejected += 1
-        else:
-            good += 1
-    return {"read": good + rejected, "good": good, "rejected": rejected}
