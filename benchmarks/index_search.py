@@ -91,6 +91,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from tfpipe import cli  # noqa: E402
+from tfpipe.metrics import recall_at_k  # noqa: E402,F401  (one definition; the tests call it from here)
 
 from benchmarks.output import write
 
@@ -222,21 +223,6 @@ def load_word_vectors(path: str) -> tuple[np.ndarray | None, list[str] | None, s
 
 
 # --------------------------------------------------------------------------- measures
-
-
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean over queries of |found ∩ truth| / k, where ``truth`` is ``[b, k]`` and ``found`` ``[b, >= k]``.
-
-    Only the first ``k`` columns of ``found`` count; each true id counts once.
-    """
-    found, truth = np.asarray(found), np.asarray(truth)
-    if truth.ndim != 2 or found.ndim != 2 or len(found) != len(truth) or found.shape[1] < truth.shape[1]:
-        raise ValueError(f"found {found.shape} and truth {truth.shape} must be [b, >= k] and [b, k]")
-    k = truth.shape[1]
-    if len(truth) == 0 or k == 0:
-        raise ValueError("recall of no queries or k = 0 is undefined")
-    hits = (truth[:, :, None] == found[:, None, :k]).any(axis=2).sum(axis=1)
-    return float(hits.mean() / k)
 
 
 def pareto(curve: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

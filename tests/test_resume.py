@@ -227,11 +227,13 @@ def test_epoch_sampling_and_early_stopping_resume_exactly(kill, sampling_referen
 
 
 def test_steps_per_execution_divides_the_epoch():
-    assert train._steps_per_execution(1, 5) == 1
-    assert train._steps_per_execution(2, 5) == 1
-    assert train._steps_per_execution(4, 6) == 3
-    assert train._steps_per_execution(8, 80) == 8
-    assert train._steps_per_execution(100, 6) == 6
+    from tfpipe.training import loop
+
+    assert loop.steps_per_execution(1, 5) == 1
+    assert loop.steps_per_execution(2, 5) == 1
+    assert loop.steps_per_execution(4, 6) == 3
+    assert loop.steps_per_execution(8, 80) == 8
+    assert loop.steps_per_execution(100, 6) == 6
 
 
 def test_early_stopping_replays_the_finished_epochs():

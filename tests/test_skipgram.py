@@ -380,7 +380,7 @@ def _config(data_dir: str, **model) -> config_lib.Config:
                   "learning_rate": 0.025, "schedule": "constant", "seed": 0},
         "eval": {"split": "test", "batch_size": 64},
     })
-    cfg.train.schedule = "linear"  # word2vec's schedule (see tfpipe.training.skipgram)
+    cfg.train.schedule = "linear"  # word2vec's schedule (see tfpipe.tasks.word_vectors)
     return cfg
 
 
@@ -402,10 +402,11 @@ NEGATIVE_SAMPLING_16 = {"loss": "negative_sampling", "share_negatives": 16}  # t
 @pytest.fixture(scope="module")
 def negative_sampling_run(topic_data_dir, tmp_path_factory) -> tuple[str, dict]:
     """``(run_dir, results)`` of one training with NEGATIVE_SAMPLING_16, read by two tests."""
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     run = str(tmp_path_factory.mktemp("negative_sampling_16") / "run")
-    return run, trainer.train(_config(topic_data_dir, **NEGATIVE_SAMPLING_16), run, verbose=0)
+    return run, train_lib.train(_config(topic_data_dir, **NEGATIVE_SAMPLING_16), run, verbose=0)
 
 
 @pytest.mark.parametrize("model", [
@@ -414,13 +415,14 @@ def negative_sampling_run(topic_data_dir, tmp_path_factory) -> tuple[str, dict]:
     {"loss": "hierarchical_softmax"},
 ])
 def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model, request):
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     if model == NEGATIVE_SAMPLING_16:
         run, results = request.getfixturevalue("negative_sampling_run")
     else:
         run = str(tmp_path / "run")
-        results = trainer.train(_config(topic_data_dir, **model), run, verbose=0)
+        results = train_lib.train(_config(topic_data_dir, **model), run, verbose=0)
     words, vectors = trainer.load_vectors(run)
     assert sorted(words) == sorted(GROUPS["fruit"] + GROUPS["vehicle"])
     within, across = _separation(words, vectors)
@@ -432,7 +434,8 @@ def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model, requ
 
 
 def test_training_writes_every_export_and_the_results(negative_sampling_run):
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     run, results = negative_sampling_run
     words, vectors = trainer.load_vectors(run)
@@ -455,25 +458,27 @@ def test_training_writes_every_export_and_the_results(negative_sampling_run):
 
 
 def test_config_errors(topic_data_dir, tmp_path):
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     cfg = _config(topic_data_dir)
     cfg.train.schedule = "paper_step"
     with pytest.raises(config_lib.ConfigError, match="valid schedules .*linear, cosine, constant"):
-        trainer.train(cfg, str(tmp_path / "run"), verbose=0)
+        train_lib.train(cfg, str(tmp_path / "run"), verbose=0)
     cfg = _config(topic_data_dir, windw=3)
     with pytest.raises(config_lib.ConfigError, match="windw"):
-        trainer.train(cfg, str(tmp_path / "run"), verbose=0)
+        train_lib.train(cfg, str(tmp_path / "run"), verbose=0)
 
 
 def test_a_diverging_run_stops_with_advice(topic_data_dir, tmp_path):
     from tfpipe.train import TrainError
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     cfg = _config(topic_data_dir)
     cfg.train.learning_rate = 500.0
     with pytest.raises(TrainError, match="diverged at step .* smaller train.batch_size .*row_update_cap"):
-        trainer.train(cfg, str(tmp_path / "run"), verbose=0)
+        train_lib.train(cfg, str(tmp_path / "run"), verbose=0)
     assert not os.path.exists(os.path.join(tmp_path, "run", "vectors.txt"))
 
 

@@ -57,7 +57,8 @@ def ag_news_vectors(tmp_path_factory):
     from tfpipe import config as config_lib
     from tfpipe.data import pipeline, records
     from tfpipe.data import skipgram_pairs as skipgram_data
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     corpus = load_corpus("ag_news", SHARED_DATA)
     assert len(corpus.train_texts) == 6080
@@ -72,7 +73,7 @@ def ag_news_vectors(tmp_path_factory):
         "eval": {"split": "train"},
     })
     run_dir = str(tmp_path_factory.mktemp("skipgram"))
-    trainer.train(cfg, run_dir, verbose=0)
+    train_lib.train(cfg, run_dir, verbose=0)
 
     vocab, _ = skipgram_data.read_counts(data_dir)
     size = len(vocab) + 2
@@ -97,7 +98,8 @@ def test_distinctive_words_rule_by_hand():
 @pytest.mark.slow
 def test_class_words_are_each_others_neighbours(ag_news_vectors):
     from tfpipe import neighbors as nb
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     run_dir, class_names, class_counts, vocab = ag_news_vectors
     words, vectors = trainer.load_vectors(run_dir)

@@ -55,11 +55,12 @@ def _vocab_tsv_words(data_dir: str) -> list[str]:
 
 
 def test_counts_come_from_every_split_trained_on(split_data_dir, tmp_path):
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     assert set(_vocab_tsv_words(split_data_dir)[:4]) == set(FRUIT)  # train-split counts: fruit first
     run = str(tmp_path / "all")
-    results = trainer.train(_config(split_data_dir, "train+test"), run, verbose=0)
+    results = train_lib.train(_config(split_data_dir, "train+test"), run, verbose=0)
     words, vectors = trainer.load_vectors(run)
     # kiwi: 2 in train + 6 in test >= min_count 5; mango never occurs in train: out of vocabulary.
     assert sorted(words) == sorted(FRUIT + VEHICLE + ["kiwi"])
@@ -79,10 +80,11 @@ def test_counts_come_from_every_split_trained_on(split_data_dir, tmp_path):
 
 
 def test_train_alone_keeps_the_vocab_tsv_counts(split_data_dir, tmp_path):
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     run = str(tmp_path / "train")
-    results = trainer.train(_config(split_data_dir, "train"), run, verbose=0)
+    results = train_lib.train(_config(split_data_dir, "train"), run, verbose=0)
     words, _ = trainer.load_vectors(run)
     assert words == _vocab_tsv_words(split_data_dir)[:8]  # vocab.tsv's order; kiwi: 2 < min_count in train
     assert results["words_per_epoch"] == 200 * 8 and results["val_split"] == "test"
@@ -92,16 +94,17 @@ def test_train_alone_keeps_the_vocab_tsv_counts(split_data_dir, tmp_path):
 
 def test_bad_train_splits_are_clear_errors(split_data_dir, tmp_path):
     from tfpipe.training import datasets
-    from tfpipe.training import skipgram as trainer
+    from tfpipe import train as train_lib
+    from tfpipe.tasks import word_vectors as trainer
 
     with pytest.raises(config_lib.ConfigError, match=r"split names joined by '\+', each named once"):
-        trainer.train(_config(split_data_dir, "train++test"), str(tmp_path / "a"), verbose=0)
+        train_lib.train(_config(split_data_dir, "train++test"), str(tmp_path / "a"), verbose=0)
     with pytest.raises(config_lib.ConfigError, match="each named once"):
-        trainer.train(_config(split_data_dir, "train+train"), str(tmp_path / "a"), verbose=0)
+        train_lib.train(_config(split_data_dir, "train+train"), str(tmp_path / "a"), verbose=0)
     with pytest.raises(datasets.DataError, match="split 'valid' not in .*its splits: test, train"):
-        trainer.train(_config(split_data_dir, "train+valid"), str(tmp_path / "a"), verbose=0)
+        train_lib.train(_config(split_data_dir, "train+valid"), str(tmp_path / "a"), verbose=0)
     with pytest.raises(config_lib.ConfigError, match="validation_fraction"):
-        trainer.train(_config(split_data_dir, "train", validation_fraction=0.1), str(tmp_path / "a"), verbose=0)
+        train_lib.train(_config(split_data_dir, "train", validation_fraction=0.1), str(tmp_path / "a"), verbose=0)
 
 
 def test_only_skipgram_learns_from_other_splits():

@@ -1,6 +1,8 @@
-"""Experiment configuration: one YAML file per experiment with four sections.
+"""Experiment configuration: one YAML file per experiment, a task and four sections.
 
-A config file has the sections ``data``, ``model``, ``train`` and ``eval``;
+A config file names its ``task`` (``classification``, ``word_vectors`` ...: see
+``tfpipe.tasks``; omitted, it is the task of ``model.name``) and has the
+sections ``data``, ``model``, ``train`` and ``eval``;
 every key, its default and its meaning is declared once below (the dataclass
 fields and their ``help``).  ``python -m tfpipe.config`` prints them all.
 
@@ -32,6 +34,7 @@ import yaml
 from tfpipe import paths
 
 SECTIONS = ("data", "model", "train", "eval")
+TASK_KEY = "task"  # the one top-level key that is not a section
 
 # Repository root (the parent of the ``tfpipe`` package): configs/ lives here.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -199,6 +202,8 @@ class Config:
     model: dict[str, Any]
     train: TrainConfig
     eval: EvalConfig
+    # The task (``tfpipe.tasks.names()``); None until ``tfpipe.tasks.resolve`` infers it from the model.
+    task: str | None = None
 
     @property
     def model_name(self) -> str:
@@ -216,8 +221,10 @@ class Config:
             return HOLDOUT
         return self.eval.validation_split or self.eval.split
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
+    def to_dict(self) -> dict[str, Any]:
+        task = {TASK_KEY: self.task} if self.task is not None else {}
         return {
+            **task,
             "data": dataclasses.asdict(self.data),
             "model": dict(self.model),
             "train": dataclasses.asdict(self.train),
@@ -225,8 +232,9 @@ class Config:
         }
 
     def flat(self) -> dict[str, Any]:
-        """``{"section.key": value}`` for every key (hparams, comparisons)."""
-        return {f"{s}.{k}": v for s, keys in self.to_dict().items() for k, v in keys.items()}
+        """``{"section.key": value}`` for every key, plus ``task`` when set (hparams, comparisons)."""
+        flat = {f"{s}.{k}": v for s, keys in self.to_dict().items() if s != TASK_KEY for k, v in keys.items()}
+        return {TASK_KEY: self.task, **flat} if self.task is not None else flat
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
@@ -330,11 +338,15 @@ def from_dict(raw: dict[str, Any] | None, overrides: Iterable[str] = (), *, sour
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a config must be a mapping of sections, got {type(raw).__name__}")
-    unknown = sorted(str(s) for s in set(raw) - set(SECTIONS))
+    unknown = sorted(str(s) for s in set(raw) - set(SECTIONS) - {TASK_KEY})
     if unknown:
         raise ConfigError(
-            f"{source}: unknown section(s) {', '.join(unknown)}; valid sections: {', '.join(SECTIONS)}"
+            f"{source}: unknown section(s) {', '.join(unknown)}; valid sections: {', '.join(SECTIONS)} "
+            f"(and the top-level key {TASK_KEY!r})"
         )
+    task = raw.get(TASK_KEY)
+    if task is not None and not isinstance(task, str):
+        raise ConfigError(f"{source}: {TASK_KEY} must be a task name (a string), got {task!r}")
     sections: dict[str, dict[str, Any]] = {}
     for s in SECTIONS:
         value = raw.get(s) or {}
@@ -342,6 +354,12 @@ def from_dict(raw: dict[str, Any] | None, overrides: Iterable[str] = (), *, sour
             raise ConfigError(f"{source}: section '{s}' must be a mapping, got {value!r}")
         sections[s] = dict(value)
     for text in overrides:
+        if text.partition("=")[0].strip() == TASK_KEY:
+            value = yaml.safe_load(text.partition("=")[2]) if text.partition("=")[2].strip() else None
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"override {text!r}: {TASK_KEY} must be a task name, got {value!r}")
+            task = value
+            continue
         section, name, value = parse_override(text)
         if section not in SECTIONS:
             raise ConfigError(
@@ -353,6 +371,7 @@ def from_dict(raw: dict[str, Any] | None, overrides: Iterable[str] = (), *, sour
         model=_build_model(sections["model"]),
         train=_build_section("train", sections["train"]),
         eval=_build_section("eval", sections["eval"]),
+        task=task,
     )
     _check_holdout(cfg, source)
     return cfg
@@ -465,7 +484,8 @@ def default_model_dir(config_path: str | None) -> str:
 
 def describe() -> str:
     """Every key with its default, choices and meaning (the reference for config files)."""
-    lines = []
+    lines = [f"{TASK_KEY}: null  # [classification|word_vectors ...: tfpipe.tasks.names()] the kind of "
+             "training; null: the task of model.name"]
     for section in SECTIONS:
         lines.append(f"{section}:")
         if section == "model":

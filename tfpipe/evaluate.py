@@ -1,4 +1,5 @@
-"""``python -m tfpipe.evaluate``: test error, per-class accuracy and the confusion matrix of a run.
+"""``python -m tfpipe.evaluate``: evaluate a run with its task (a classifier: test error, per-class
+accuracy and the confusion matrix).
 
     python -m tfpipe.evaluate --model_dir DIR [--data_dir DIR] [--split test]
 
@@ -22,16 +23,9 @@ import os
 import sys
 from typing import Any, Sequence
 
-import numpy as np
-
 from tfpipe import cli
-from tfpipe import metrics
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
-
-# Copied from train_results.json when present.
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
-
 
 def results_file(split: str, eval_split: str) -> str:
     from tfpipe.training import runs
@@ -40,47 +34,15 @@ def results_file(split: str, eval_split: str) -> str:
 
 
 def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None = None) -> tuple[dict[str, Any], str]:
-    """Evaluates a run on ``split``; writes the results and returns ``(results, path written)``."""
-    from tfpipe.training import datasets, inference, modeling, runs
+    """Evaluates a run on ``split`` with its task (``Task.evaluate``); writes the results and
+    returns ``(results, path written)``."""
+    from tfpipe import tasks
+    from tfpipe.training import runs
 
     cfg = runs.load_config(model_dir)
-    data_dir = data_dir or cfg.data.dir
+    task = tasks.resolve(cfg)
     split = split or cfg.eval.split
-    manifest = datasets.load_manifest(data_dir)
-    datasets.check_splits(data_dir, manifest, [split])
-    featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
-    model = modeling.load_model(model_dir, cfg, manifest, data_dir, featurizer.num_features)
-    ds = datasets.eval_dataset(cfg, manifest, data_dir, split, featurizer)
-    try:
-        labels, probs = inference.predict(model, ds)
-    except datasets.READ_ERRORS as e:
-        error = datasets.corrupt_shard_error(data_dir, manifest, [split], e)
-        if error is None:
-            raise
-        raise error from None
-
-    cm = metrics.confusion_matrix(labels, probs.argmax(axis=1), manifest.num_classes)
-    summary = metrics.summary(cm, manifest.class_names)
-    picked = probs[np.arange(len(labels)), labels] if len(labels) else np.zeros([0])
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(labels) else None
-    results: dict[str, Any] = {
-        "split": split,
-        f"{split}_accuracy": summary["accuracy"],
-        f"{split}_error_pct": summary["error_pct"],
-        f"{split}_loss": loss,
-        "loss": loss,
-        **summary,
-        "model": cfg.model_name,
-        "feature": featurizer.feature,
-        "model_dir": model_dir,
-        "data_dir": data_dir,
-        "dataset": getattr(manifest, "dataset", "") or os.path.basename(os.path.normpath(data_dir)),
-        "alphabet": manifest.alphabet,
-        "augmentation": getattr(manifest, "augmentation", {}) or {},
-        "thesaurus_on_the_fly": cfg.data.thesaurus,
-    }
-    trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
-    results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})
+    results = task.evaluate(model_dir, cfg, data_dir=data_dir or cfg.data.dir, split=split)
     path = os.path.join(model_dir, results_file(split, cfg.eval.split))
     runs.write_json(path, results)
     return results, path
@@ -131,11 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 ("--data_dir", args.data_dir, cli.DATA_DIR))
     if problem:
         return cli.print_error(problem)
+    from tfpipe.config import ConfigError
     from tfpipe.training.datasets import DataError
 
     try:
         results, path = evaluate(args.model_dir, data_dir=args.data_dir, split=args.split)
-    except (DataError, FileNotFoundError) as e:
+    except (ConfigError, DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(results))

@@ -129,7 +129,7 @@ def _check_key(key: str, base: config_lib.Config) -> None:
 
 def trial_config(base: dict[str, Any], values: dict[str, Any], fraction: float) -> config_lib.Config:
     """The base config (as a dict) with a trial's values and the validation holdout."""
-    sections = {s: dict(v or {}) for s, v in base.items()}
+    sections: dict[str, Any] = {s: (v if s == config_lib.TASK_KEY else dict(v or {})) for s, v in base.items()}
     for key, value in values.items():
         section, _, name = key.partition(".")
         sections.setdefault(section, {})[name] = value
@@ -158,14 +158,18 @@ def tune(base_cfg: config_lib.Config, space: dict[str, Any], out_dir: str, *, ma
     """Runs the search into ``out_dir``; returns the summary written to ``tuning_results.json``."""
     import keras_tuner as kt
 
-    from tfpipe import train as train_lib
+    from tfpipe import tasks
+    from tfpipe.training import loop
     from tfpipe.training.datasets import DataError
+    from tfpipe.training.errors import TrainError
 
     if not 0.0 < validation_fraction < 1.0:
         raise TuneError(f"--validation_fraction must be in (0, 1), got {validation_fraction}")
-    if base_cfg.model_name == "skipgram":
-        raise TuneError("skipgram has no validation accuracy to tune on; tune a classifier config")
-    config_lib.validate_model(base_cfg)
+    task = tasks.resolve(base_cfg)
+    if task.objective[0] != OBJECTIVE:
+        raise TuneError(
+            f"task {task.name!r} ({base_cfg.model_name}) has no {OBJECTIVE} on a holdout of train to tune "
+            "on; tune a classification config")
     base = base_cfg.to_dict()
     hp = hyperparameters(space, base_cfg)
     trial_config(base, {k: hp.values[k] for k in space}, validation_fraction)  # the space's defaults build
@@ -179,8 +183,8 @@ def tune(base_cfg: config_lib.Config, space: dict[str, Any], out_dir: str, *, ma
             try:
                 cfg = trial_config(base, values, validation_fraction)
                 started = time.time()
-                results = train_lib.train(cfg, run_dir, verbose=0, fresh=True)
-            except (config_lib.ConfigError, DataError, train_lib.TrainError) as e:
+                results = loop.run(tasks.resolve(cfg), cfg, run_dir, verbose=0, fresh=True)
+            except (config_lib.ConfigError, DataError, TrainError) as e:
                 raise kt.errors.FatalError(f"trial {trial.trial_id} {values}: {e}") from e
             best = results["best_val_accuracy"]
             record = {"trial": trial.trial_id, "values": values, OBJECTIVE: best,

@@ -61,7 +61,7 @@ input, as in the paper's ``p(w_{t+j} | w_t)``.  Every pair occurs in both
 orientations with the same probability, so the objective is the same.
 
 Data-side settings (``window``, ``subsample``, ``min_count``) are model keys
-too, read by the trainer (``tfpipe.training.skipgram``) to make the pairs
+too, read by the trainer (``tfpipe.tasks.word_vectors``) to make the pairs
 (``tfpipe.embeddings.skipgram_data``); defaults are word2vec.c's: window 5,
 subsampling ``t = 1e-3`` (word2vec.c's and gensim's default; the paper's
 ``1e-5`` is meant for billion-word corpora and would drop most of a corpus
@@ -270,6 +270,9 @@ class SkipGram(keras.Model):
         self.pairs_tracker = keras.metrics.Sum(name="pairs")
         self._plain_sgd = False
         self.configure_schedule()
+        # Every variable exists now (no input-dependent shapes): built, so that its weights can be
+        # saved before the first step (the training loop's best-epoch checkpoint and epoch backup).
+        self.built = True
 
     # ---------------------------------------------------------------- loss
 

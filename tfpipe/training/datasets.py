@@ -1,6 +1,7 @@
 """The data side of the CLIs: finding the data directory, reading splits, naming corrupt shards."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from typing import Sequence
@@ -231,3 +232,17 @@ def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str]
         f"reading the data failed ({type(cause).__name__}); corrupt shard(s):\n{named}\n"
         "re-run the preprocessing job for this data directory (or restore the files)"
     )
+
+
+@contextlib.contextmanager
+def reading(data_dir: str, manifest: Manifest, splits: Sequence[str]):
+    """Runs the block that reads ``splits``; a read error there (``READ_ERRORS``) that a corrupt
+    shard explains becomes the ``DataError`` naming it (``corrupt_shard_error``), any other
+    error passes through unchanged.  The one place a read failure is translated."""
+    try:
+        yield
+    except READ_ERRORS as e:
+        error = corrupt_shard_error(data_dir, manifest, splits, e)
+        if error is None:
+            raise
+        raise error from None

@@ -1,4 +1,4 @@
-"""Training skip-gram word vectors from a config (``python -m tfpipe.train`` with ``model.name: skipgram``).
+"""``task: word_vectors``: skip-gram word vectors (``model.name: skipgram``) on the shared training loop.
 
     python -m tfpipe.train --config configs/skipgram_ag_news.yaml
 
@@ -44,7 +44,13 @@ or another optimizer the update of each table is dense, i.e. much slower),
 not learn from it: the held-out pair loss after each epoch) and
 ``eval.batch_size``; ``data.train_splits``.  ``data.validation_fraction`` is
 not supported (the held-out pairs come from a stored split).
-A rerun into the same directory starts over.
+The run directory, TensorBoard hparams, progress log, epoch backup and resume, early
+stopping (on ``val_loss`` or ``loss``) and the best-epoch checkpoint are the shared
+loop's (:mod:`tfpipe.training.loop`).  Resume continues from the last completed
+epoch's weights, optimizer state and words-seen count (the learning rate); it is not
+exact: the resumed epochs draw other pairs and negatives than the uninterrupted run
+(the pairs' shuffling and the one negative-sampling generator are not functions of the
+epoch index, which keeps the figures of the runs before the seam).
 """
 from __future__ import annotations
 
@@ -58,7 +64,10 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe import config as config_lib
+from tfpipe import tasks
+from tfpipe.tasks.base import Plan, Task
 from tfpipe.text import tokenize
+from tfpipe.training.errors import TrainError
 
 MODEL_NAME = "skipgram"
 LOG_EVERY = 200  # steps between TensorBoard points
@@ -85,7 +94,7 @@ def _schedule_error(schedule: str) -> str:
 
 def _check(cfg: config_lib.Config) -> None:
     if cfg.model_name != MODEL_NAME:
-        raise config_lib.ConfigError(f"tfpipe.training.skipgram trains model.name={MODEL_NAME!r}, got {cfg.model_name!r}")
+        raise config_lib.ConfigError(f"task word_vectors trains model.name={MODEL_NAME!r}, got {cfg.model_name!r}")
     from tfpipe.models import skipgram  # registers the builder
 
     if cfg.train.schedule not in skipgram.SCHEDULES:
@@ -131,57 +140,58 @@ def split_counts(data_dir: str, splits: list[str], manifest) -> np.ndarray:
     return total[tokenize.FIRST_WORD_ID:]
 
 
-def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> dict[str, Any]:
-    """Trains skip-gram vectors as ``cfg`` says into ``model_dir``; returns train_results.
 
-    Raises ``config.ConfigError`` for a bad config and
-    ``tfpipe.training.datasets.DataError`` for missing or corrupt data.
-    """
-    from tfpipe import models
-    from tfpipe.data import pipeline
-    from tfpipe.data import skipgram_pairs as skipgram_data
-    from tfpipe.training import callbacks as cb
-    from tfpipe.training import datasets, devices, optimizers, runs
+@tasks.register
+class WordVectors(Task):
+    """Skip-gram word vectors (Mikolov et al. 2013, the language model of DeViSE section 3.1)."""
 
-    _check(cfg)
-    t = cfg.train
-    data_dir = cfg.data.dir
-    splits = train_splits(cfg)
-    manifest = datasets.load_manifest(data_dir)
-    datasets.check_splits(data_dir, manifest, splits)
-    try:
-        words, counts = skipgram_data.read_counts(data_dir, manifest)
-    except ValueError as e:
-        raise datasets.DataError(str(e)) from None
-    remap = None  # data-directory word id -> the model's word id (None: the same)
-    model_words, model_counts = words, counts
-    if splits != ["train"]:
+    name = "word_vectors"
+    objective = ("val_loss", "min")
+    # A classifier's keys that skip-gram does not read.
+    unused_keys = ("data.validation_fraction",)
+
+    def model_names(self) -> list[str]:
+        return [MODEL_NAME]
+
+    def check(self, cfg: config_lib.Config) -> None:
+        if cfg.model_name != MODEL_NAME:
+            super().check(cfg)  # names the task's models
+        _check(cfg)
+
+    def precision(self, cfg: config_lib.Config) -> str:
+        return "float32"  # sparse row updates of float32 tables
+
+    def train_splits(self, cfg: config_lib.Config) -> list[str]:
+        return train_splits(cfg)
+
+    def build(self, cfg, data, model_dir, *, first_epoch, verbose, steps_per_execution) -> Plan:
+        from tfpipe import models
+        from tfpipe.data import pipeline
+        from tfpipe.data import skipgram_pairs as skipgram_data
+        from tfpipe.training import datasets, optimizers, runs
+
+        data_dir, manifest = data
+        t = cfg.train
+        splits = train_splits(cfg)
         try:
-            counts = split_counts(data_dir, splits, manifest)
-        except datasets.READ_ERRORS as e:
-            error = datasets.corrupt_shard_error(data_dir, manifest, splits, e)
-            if error is None:
-                raise
-            raise error from None
-        order = np.argsort(-counts, kind="stable")  # ties keep vocab.tsv's order
-        model_words, model_counts = [words[i] for i in order], counts[order]
-        ids = np.arange(tokenize.vocab_size(len(words)), dtype=np.int64)
-        ids[order + tokenize.FIRST_WORD_ID] = np.arange(len(words), dtype=np.int64) + tokenize.FIRST_WORD_ID
-        remap = tf.constant(ids)
-    os.makedirs(model_dir, exist_ok=True)
-    runs.clear(model_dir)
-    for name in (VECTORS_TXT, VECTORS_BIN, VECTORS_NPY, WORDS_TXT):
-        if os.path.exists(os.path.join(model_dir, name)):
-            os.remove(os.path.join(model_dir, name))
-    runs.save_config(model_dir, cfg)
-    started = time.time()
+            words, counts = skipgram_data.read_counts(data_dir, manifest)
+        except ValueError as e:
+            raise datasets.DataError(str(e)) from None
+        remap = None  # data-directory word id -> the model's word id (None: the same)
+        model_words, model_counts = words, counts
+        if splits != ["train"]:
+            with datasets.reading(data_dir, manifest, splits):
+                counts = split_counts(data_dir, splits, manifest)
+            order = np.argsort(-counts, kind="stable")  # ties keep vocab.tsv's order
+            model_words, model_counts = [words[i] for i in order], counts[order]
+            ids = np.arange(tokenize.vocab_size(len(words)), dtype=np.int64)
+            ids[order + tokenize.FIRST_WORD_ID] = np.arange(len(words), dtype=np.int64) + tokenize.FIRST_WORD_ID
+            remap = tf.constant(ids)
+        if first_epoch == 0:
+            for name in (VECTORS_TXT, VECTORS_BIN, VECTORS_NPY, WORDS_TXT):
+                if os.path.exists(os.path.join(model_dir, name)):
+                    os.remove(os.path.join(model_dir, name))
 
-    keras.utils.set_random_seed(t.seed)
-    if t.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")  # sparse row updates of float32 tables
-    try:
         kwargs = {"seed": t.seed, **cfg.model_kwargs}
         model = models.build(
             MODEL_NAME, vocab_size=tokenize.vocab_size(len(words)), vocab=model_words,
@@ -245,7 +255,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
             base=t.learning_rate, schedule=t.schedule, total_words=float(words_per_epoch) * t.epochs,
             lr_min=t.lr_min,
         )
-        model.compile(optimizer=optimizers.make_optimizer(t), steps_per_execution=t.steps_per_execution)
+        model.compile(optimizer=optimizers.make_optimizer(t), steps_per_execution=steps_per_execution(None))
         if t.optimizer != "sgd" or t.momentum:
             print(
                 f"tfpipe.train: warning: optimizer {t.optimizer} (momentum {t.momentum}) updates every row "
@@ -253,111 +263,116 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1) -> 
                 "updates only the batch's rows and is much faster", flush=True,
             )
 
-        log_dir = os.path.join(model_dir, runs.LOG_DIR)
-        cb.write_hparams(log_dir, cfg.flat())
-        logger = ThroughputLog(log_dir, every=LOG_EVERY)
+        logger = ThroughputLog(os.path.join(model_dir, runs.LOG_DIR), every=LOG_EVERY)
         guard = DivergenceGuard(limit=DIVERGENCE_FACTOR * model.initial_loss())
-        if verbose:
-            print(
-                f"tfpipe.train: skipgram dim {model.dim}, {model.loss_name}, {model.num_trained:,} words "
-                f"(min_count {model.min_count}) of {len(words):,} in {data_dir} ({'+'.join(splits)}); "
-                f"{words_per_epoch:,} words per "
-                f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, batch "
-                f"{t.batch_size} pairs, {t.optimizer} lr {t.learning_rate} ({t.schedule})",
-                flush=True,
+        describe = (
+            f"tfpipe.train: skipgram dim {model.dim}, {model.loss_name}, {model.num_trained:,} words "
+            f"(min_count {model.min_count}) of {len(words):,} in {data_dir} ({'+'.join(splits)}); "
+            f"{words_per_epoch:,} words per "
+            f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, batch "
+            f"{t.batch_size} pairs, {t.optimizer} lr {t.learning_rate} ({t.schedule})"
+        )
+        return Plan(
+            model=model, train_ds=train_ds, val_ds=val_ds, steps=None,
+            examples_per_epoch=sum(manifest.splits[s].count for s in splits), describe=describe,
+            splits=splits + ([val_split] if val_ds is not None else []), data_dir=data_dir,
+            manifest=manifest, callbacks=[_QuietRanOut(), logger, guard],
+            monitor="val_loss" if val_ds is not None else "loss", monitor_mode="min",
+            # One negative-sampling generator for the whole run (the figures of the runs before
+            # the task seam): a resumed run draws other negatives and pairs than the
+            # uninterrupted one from the resumed epoch on.
+            reseed_layers=False,
+            state={"words": words, "model_words": model_words, "remap": remap, "logger": logger,
+                   "guard": guard, "words_per_epoch": words_per_epoch, "val_split": val_split},
+        )
+
+    def finish(self, cfg, plan: Plan, model_dir: str, run: dict[str, Any]) -> dict[str, Any]:
+        model, t, state = plan.model, cfg.train, plan.state
+        guard, logger = state["guard"], state["logger"]
+        if guard.diverged:
+            step, loss = guard.diverged
+            raise TrainError(
+                f"skip-gram training diverged at step {step} (mean pair loss {loss:.4g}, it starts at "
+                f"{model.initial_loss():.3f}): a batch of {t.batch_size} pairs sums too many updates of the "
+                "most frequent words' rows. Use a smaller train.batch_size (4096 is stable on AG's News), "
+                "a lower train.learning_rate, or set model.row_update_cap (e.g. 128)"
             )
-        try:
-            with warnings.catch_warnings():
-                # Pairs per epoch are random (subsampling, windows): Keras learns the epoch's length
-                # when the data runs out, and says so every epoch.
-                warnings.filterwarnings("ignore", message="Your input ran out of data")
-                history = model.fit(
-                    train_ds, epochs=t.epochs, validation_data=val_ds, callbacks=[logger, guard],
-                    verbose=verbose, shuffle=False,
-                )
-        except datasets.READ_ERRORS as e:
-            error = datasets.corrupt_shard_error(data_dir, manifest, splits, e)
-            if error is None:
-                raise
-            raise error from None
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
+        paths = export(model_dir, state["model_words"], model)
+        splits = train_splits(cfg)
+        history = run["history"]  # every epoch of the run, resumed sessions included
+        train_time = run["training_time_s"]
+        total_words = float(sum(h.get("words", 0.0) for h in history))
+        total_pairs = float(sum(h.get("pairs", 0.0) for h in history))
+        return {
+            "model": MODEL_NAME,
+            "task": self.name,
+            "data_dir": plan.data_dir,
+            "train_splits": splits,
+            "counts_from": "vocab.tsv" if state["remap"] is None else f"the records of {'+'.join(splits)}",
+            "val_split": state["val_split"] if plan.val_ds is not None else None,
+            "vocabulary_size": model.num_trained,
+            "data_vocabulary_size": len(state["words"]),
+            "dim": model.dim,
+            "loss": model.loss_name,
+            "negatives": model.negatives if model.loss_name == "negative_sampling" else None,
+            "window": model.window,
+            "subsample": model.subsample,
+            "min_count": model.min_count,
+            "epochs": t.epochs,
+            "epochs_run": run["epochs_run"],
+            "batch_size_pairs": t.batch_size,
+            "optimizer": t.optimizer,
+            "learning_rate": t.learning_rate,
+            "schedule": t.schedule,
+            "words_per_epoch": state["words_per_epoch"],
+            "words_trained": total_words,
+            "pairs_trained": total_pairs,
+            "training_time_s": train_time,
+            # CPU seconds of this process while training (all threads; less sensitive than the
+            # wall time to other jobs on a shared machine); this session's epochs only.
+            "training_cpu_time_s": sum(logger.epoch_cpu_times),
+            "words_per_sec": total_words / train_time if train_time > 0 else None,
+            "pairs_per_sec": total_pairs / train_time if train_time > 0 else None,
+            # records (texts) of the train split per second, the figure tfpipe.train prints
+            "examples_per_sec": run["examples_per_sec"],
+            "steps": logger.steps,
+            "final": {k: v for k, v in run["final"].items() if k in ("loss", "val_loss")},
+            "history": [
+                {"epoch": h["epoch"] + 1, **{k: h[k] for k in ("loss", "val_loss") if k in h},
+                 "words_per_sec": h.get("words", 0.0) / h["train_time_s"] if h["train_time_s"] > 0 else None,
+                 "train_time_s": h["train_time_s"]}
+                for h in history
+            ],
+            "resumed_from_epoch": run["resumed_from_epoch"],
+            "sessions": run["sessions"],
+            "stopped_early": run["stopped_early"],
+            "best_epoch": run["best_epoch"],
+            "restored_best_epoch": run["restored_best_epoch"],
+            "devices": run["devices"],
+            "session_wall_time_s": run["session_wall_time_s"],
+            "files": paths,
+            "tensorboard": run["tensorboard"],
+        }
 
-    if guard.diverged:
-        from tfpipe.train import TrainError
-
-        step, loss = guard.diverged
-        raise TrainError(
-            f"skip-gram training diverged at step {step} (mean pair loss {loss:.4g}, it starts at "
-            f"{model.initial_loss():.3f}): a batch of {t.batch_size} pairs sums too many updates of the "
-            "most frequent words' rows. Use a smaller train.batch_size (4096 is stable on AG's News), "
-            "a lower train.learning_rate, or set model.row_update_cap (e.g. 128)"
-        )
-    paths = export(model_dir, model_words, model)
-    train_time = sum(logger.epoch_times)
-    total_words = float(sum(logger.epoch_words))
-    total_pairs = float(sum(logger.epoch_pairs))
-    final = {k: float(v[-1]) for k, v in history.history.items()}
-    results = {
-        "model": MODEL_NAME,
-        "data_dir": data_dir,
-        "train_splits": splits,
-        "counts_from": "vocab.tsv" if remap is None else f"the records of {'+'.join(splits)}",
-        "val_split": val_split if val_ds is not None else None,
-        "vocabulary_size": model.num_trained,
-        "data_vocabulary_size": len(words),
-        "dim": model.dim,
-        "loss": model.loss_name,
-        "negatives": model.negatives if model.loss_name == "negative_sampling" else None,
-        "window": model.window,
-        "subsample": model.subsample,
-        "min_count": model.min_count,
-        "epochs": t.epochs,
-        "epochs_run": len(logger.epoch_times),
-        "batch_size_pairs": t.batch_size,
-        "optimizer": t.optimizer,
-        "learning_rate": t.learning_rate,
-        "schedule": t.schedule,
-        "words_per_epoch": words_per_epoch,
-        "words_trained": total_words,
-        "pairs_trained": total_pairs,
-        "training_time_s": train_time,
-        # CPU seconds of this process while training (all threads; less sensitive than the
-        # wall time to other jobs on a shared machine).
-        "training_cpu_time_s": sum(logger.epoch_cpu_times),
-        "words_per_sec": total_words / train_time if train_time > 0 else None,
-        "pairs_per_sec": total_pairs / train_time if train_time > 0 else None,
-        # records (texts) of the train split per second, the figure tfpipe.train prints
-        "examples_per_sec": (
-            sum(manifest.splits[s].count for s in splits) * len(logger.epoch_times) / train_time
-            if train_time > 0 else None
-        ),
-        "steps": logger.steps,
-        "final": {k: v for k, v in final.items() if k in ("loss", "val_loss")},
-        "history": [
-            {"epoch": i + 1, **{k: float(v[i]) for k, v in history.history.items() if k in ("loss", "val_loss")},
-             "words_per_sec": w / s if s > 0 else None, "train_time_s": s}
-            for i, (w, s) in enumerate(zip(logger.epoch_words, logger.epoch_times))
-        ],
-        "devices": devices.describe_devices(),
-        "session_wall_time_s": time.time() - started,
-        "files": paths,
-        "tensorboard": f"tensorboard --logdir {log_dir}",
-    }
-    runs.write_json(os.path.join(model_dir, runs.TRAIN_RESULTS), results)
-    cb.write_scalars(log_dir, {
-        "final/loss": results["final"].get("loss", float("nan")),
-        "final/words_per_sec": results["words_per_sec"] or 0.0,
-        "final/training_time_s": train_time,
-    }, step=t.epochs)
-    if verbose:
-        print(
-            f"tfpipe.train: {total_words:,.0f} words in {train_time:.1f} s = "
+    def summary_line(self, results: dict[str, Any]) -> str:
+        return (
+            f"tfpipe.train: {results['words_trained']:,.0f} words in {results['training_time_s']:.1f} s = "
             f"{results['words_per_sec'] or 0:,.0f} words/s ({results['pairs_per_sec'] or 0:,.0f} pairs/s); "
-            f"vectors in {os.path.join(model_dir, VECTORS_TXT)}", flush=True,
+            f"vectors in {results['files'][VECTORS_TXT]}"
         )
-    return results
 
+
+class _QuietRanOut(keras.callbacks.Callback):
+    """Pairs per epoch are random (subsampling, windows): Keras learns the epoch's length when
+    the data runs out, and says so every epoch; this silences that warning during ``fit``."""
+
+    def on_train_begin(self, logs=None):
+        self._catcher = warnings.catch_warnings()
+        self._catcher.__enter__()
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+
+    def on_train_end(self, logs=None):
+        self._catcher.__exit__(None, None, None)
 
 def export(model_dir: str, vocab: list[str], model) -> dict[str, str]:
     """Writes the trained words' input vectors in every format; returns the paths by name."""
