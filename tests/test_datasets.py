@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfpipe import config
 from tfpipe.data import features
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.datadir import DataDir
 from tfpipe.training import datasets
 
 THESAURUS = os.path.join(os.path.dirname(__file__), "data", "thesaurus_small.tsv")
@@ -27,8 +28,8 @@ def test_on_the_fly_thesaurus_augmentation_changes_texts_and_keeps_the_stream(ti
     plain_cfg = _cfg(tiny_data_dir)
     aug_cfg = _cfg(tiny_data_dir, thesaurus=THESAURUS)
     chars = features.make("chars", m, tiny_data_dir)
-    plain = list(datasets.train_dataset(plain_cfg, m, tiny_data_dir, chars))
-    augmented = list(datasets.train_dataset(aug_cfg, m, tiny_data_dir, chars))
+    plain = list(datasets.train_dataset(plain_cfg, DataDir(tiny_data_dir, m), chars))
+    augmented = list(datasets.train_dataset(aug_cfg, DataDir(tiny_data_dir, m), chars))
     assert len(plain) == len(augmented)
     changed = total = 0
     for (x1, y1), (x2, y2) in zip(plain, augmented):
@@ -40,7 +41,7 @@ def test_on_the_fly_thesaurus_augmentation_changes_texts_and_keeps_the_stream(ti
     # Texts with "win", "market" or "shares" (about half) get a synonym; the rest stay as they are.
     assert 0 < changed < total
     # The same seed gives the same augmented stream.
-    again = list(datasets.train_dataset(aug_cfg, m, tiny_data_dir, chars))
+    again = list(datasets.train_dataset(aug_cfg, DataDir(tiny_data_dir, m), chars))
     for (a, _), (b, _) in zip(augmented, again):
         np.testing.assert_array_equal(a, b)
 
@@ -51,10 +52,10 @@ def test_augmentation_of_a_resumed_epoch_stream_is_the_uninterrupted_one(tiny_da
     m = manifest_lib.load(tiny_data_dir)
     cfg = _cfg(tiny_data_dir, thesaurus=THESAURUS)
     chars = features.make("chars", m, tiny_data_dir)
-    steps = datasets.train_steps(cfg, m, tiny_data_dir)
+    steps = datasets.train_steps(cfg, DataDir(tiny_data_dir, m))
     assert steps == 8  # 120 rows, batch 16
-    full = [x.numpy() for x, _ in datasets.train_dataset(cfg, m, tiny_data_dir, chars, first_epoch=0).take(4 * steps)]
-    resumed = [x.numpy() for x, _ in datasets.train_dataset(cfg, m, tiny_data_dir, chars, first_epoch=2).take(2 * steps)]
+    full = [x.numpy() for x, _ in datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), chars, first_epoch=0).take(4 * steps)]
+    resumed = [x.numpy() for x, _ in datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), chars, first_epoch=2).take(2 * steps)]
     for a, b in zip(full[2 * steps:], resumed, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -65,4 +66,4 @@ def test_a_missing_thesaurus_is_a_data_error(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
     cfg = _cfg(tiny_data_dir, thesaurus="/nonexistent/thesaurus.tsv")
     with pytest.raises(datasets.DataError, match=r"data.thesaurus='/nonexistent/thesaurus.tsv'"):
-        datasets.train_dataset(cfg, m, tiny_data_dir, features.make("chars", m, tiny_data_dir))
+        datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), features.make("chars", m, tiny_data_dir))

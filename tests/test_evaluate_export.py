@@ -15,6 +15,7 @@ import tfpipe.models  # noqa: F401  (registers the layers model.keras files use)
 from tests.conftest import TOY_CLASSES
 from tfpipe import evaluate, export, metrics, models, predict, train
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.datadir import DataDir
 from tfpipe.text import alphabet, quantize, tokenize
 from tfpipe.training import modeling, runs
 
@@ -94,7 +95,7 @@ def test_mixed_precision_run_is_evaluated_and_served_in_float32(tiny_data_dir, t
     trained = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
     assert trained.get_layer("conv1").compute_dtype == "bfloat16"
     cfg = runs.load_config(run)
-    model = modeling.load_model(run, cfg, manifest_lib.load(tiny_data_dir), tiny_data_dir)
+    model = modeling.load_model(run, cfg, DataDir.open(tiny_data_dir))
     assert {layer.compute_dtype for layer in model.layers if layer.weights} == {"float32"}
     for a, b in zip(model.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -62,7 +62,7 @@ orientations with the same probability, so the objective is the same.
 
 Data-side settings (``window``, ``subsample``, ``min_count``) are model keys
 too, read by the trainer (``tfpipe.tasks.word_vectors``) to make the pairs
-(``tfpipe.embeddings.skipgram_data``); defaults are word2vec.c's: window 5,
+(``tfpipe.data.skipgram_pairs``); defaults are word2vec.c's: window 5,
 subsampling ``t = 1e-3`` (word2vec.c's and gensim's default; the paper's
 ``1e-5`` is meant for billion-word corpora and would drop most of a corpus
 the size of AG's News), ``min_count`` 5.

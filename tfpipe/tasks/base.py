@@ -25,7 +25,8 @@ class Plan:
     ``reseed_layers``: reseed the layers' random generators from ``(seed, epoch)`` each
     epoch (``callbacks.EpochSeeds``, what exact resume needs); a task whose model draws from
     one generator for the whole run keeps it (and says its resume is not exact).
-    ``splits``: the stored splits read (named when a shard turns out corrupt).
+    ``splits``: the stored splits read (named when a shard turns out corrupt); ``data``: the
+    data directory with its manifest (``DataDir``).
     ``state``: anything the task's ``finish`` needs again.
     """
 
@@ -36,8 +37,7 @@ class Plan:
     examples_per_epoch: int
     describe: str
     splits: list[str]
-    data_dir: str
-    manifest: Any
+    data: Any  # tfpipe.data.datadir.DataDir
     callbacks: list = dataclasses.field(default_factory=list)
     monitor: str = "val_accuracy"
     monitor_mode: str = "max"
@@ -103,17 +103,20 @@ class Task:
         return ["train", cfg.validation_split]
 
     def open_data(self, cfg: config_lib.Config):
-        """``(data_dir, manifest)`` of ``cfg.data.dir`` after checking it holds the splits the run
-        reads; ``datasets.DataError`` says what is missing."""
+        """``cfg.data.dir`` as a ``DataDir`` after checking that it holds the record kind and the
+        splits the run reads; ``datasets.DataError`` says what is missing."""
         from tfpipe.training import datasets
 
-        manifest = datasets.load_manifest(cfg.data.dir)
-        datasets.check_splits(cfg.data.dir, manifest, self.train_splits(cfg))
-        return cfg.data.dir, manifest
+        data = datasets.open_data(cfg.data.dir)
+        if data.kind != self.record_kind:
+            raise datasets.DataError(
+                f"{data.path} holds {data.kind!r} records; task {self.name!r} reads {self.record_kind!r} records")
+        datasets.check_splits(data, self.train_splits(cfg))
+        return data
 
     def build(self, cfg: config_lib.Config, data, model_dir: str, *, first_epoch: int, verbose: int,
               steps_per_execution: Callable[[int | None], int]) -> Plan:
-        """Builds the compiled model and its datasets from ``data`` (``open_data``), epochs from
+        """Builds the compiled model and its datasets from ``data`` (a ``DataDir``), epochs from
         ``first_epoch`` on (called inside the distribution strategy's scope).
         ``steps_per_execution(steps)`` gives the value to compile with."""
         raise NotImplementedError

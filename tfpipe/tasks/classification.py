@@ -45,19 +45,18 @@ class Classification(Task):
         from tfpipe.training import callbacks as cb
         from tfpipe.training import datasets, modeling, optimizers
 
-        data_dir, manifest = data
         t = cfg.train
         val_split = cfg.validation_split
-        featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
+        featurizer = datasets.featurizer(cfg, data, model_dir)
         # Every epoch from `first_epoch` on, `steps` batches each (exact resume: tfpipe.training.loop).
-        train_ds = datasets.train_dataset(cfg, manifest, data_dir, featurizer, first_epoch=first_epoch)
-        val_ds = datasets.eval_dataset(cfg, manifest, data_dir, val_split, featurizer)
-        train_count = datasets.split_count(cfg, manifest, data_dir, "train")
-        val_count = datasets.split_count(cfg, manifest, data_dir, val_split)
-        steps = datasets.train_steps(cfg, manifest, data_dir)
+        train_ds = datasets.train_dataset(cfg, data, featurizer, first_epoch=first_epoch)
+        val_ds = datasets.eval_dataset(cfg, data, val_split, featurizer)
+        train_count = datasets.split_count(cfg, data, "train")
+        val_count = datasets.split_count(cfg, data, val_split)
+        steps = datasets.train_steps(cfg, data)
         examples_per_epoch = steps * t.batch_size if cfg.data.epoch_samples else train_count
 
-        model = modeling.build_model(cfg, manifest, data_dir, featurizer.num_features)
+        model = modeling.build_model(cfg, data, featurizer.num_features)
         model.compile(  # under mixed_float16 Keras adds a LossScaleOptimizer itself
             optimizer=optimizers.make_optimizer(t),
             loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -70,7 +69,7 @@ class Classification(Task):
         log_dir = os.path.join(model_dir, runs.LOG_DIR)
         strategy = tf.distribute.get_strategy()  # build runs inside the run's strategy scope
         describe = (
-            f"tfpipe.train: {cfg.model_name} ({model.count_params():,} parameters) on {data_dir} "
+            f"tfpipe.train: {cfg.model_name} ({model.count_params():,} parameters) on {data.path} "
             f"[{train_count} train / {val_count} {val_split}], "
             f"{t.epochs} epochs x {steps} steps, {t.optimizer} lr {t.learning_rate} ({t.schedule}), "
             f"policy {keras.config.dtype_policy().name}, {type(strategy).__name__} x{strategy.num_replicas_in_sync}"
@@ -78,14 +77,14 @@ class Classification(Task):
         callbacks = [
             schedules.EpochLearningRate(t),
             cb.ImageSummaries(
-                os.path.join(log_dir, "images"), class_names=manifest.class_names, val_data=val_ds,
+                os.path.join(log_dir, "images"), class_names=data.manifest.class_names, val_data=val_ds,
                 val_split=val_split, max_filters=t.tensorboard_filters, confusion_every=t.confusion_every,
             ),
         ]
         return Plan(
             model=model, train_ds=train_ds, val_ds=val_ds, steps=steps,
             examples_per_epoch=examples_per_epoch, describe=describe, splits=["train", val_split],
-            data_dir=data_dir, manifest=manifest, callbacks=callbacks,
+            data=data, callbacks=callbacks,
             monitor="val_accuracy", monitor_mode="max",
             state={"featurizer": featurizer, "train_count": train_count, "val_count": val_count},
         )
@@ -93,7 +92,7 @@ class Classification(Task):
     def finish(self, cfg, plan: Plan, model_dir: str, run: dict[str, Any]) -> dict[str, Any]:
         from tfpipe.training import runs
 
-        model, manifest, t = plan.model, plan.manifest, cfg.train
+        model, data, t = plan.model, plan.data, cfg.train
         model.save(os.path.join(model_dir, runs.MODEL_FILE))
         featurizer = plan.state["featurizer"]
         head = {
@@ -101,8 +100,8 @@ class Classification(Task):
             "feature": featurizer.feature,
             "num_features": featurizer.num_features,
             "params": model.count_params(),
-            "data_dir": plan.data_dir,
-            "dataset": dataset_name(plan.data_dir, manifest),
+            "data_dir": data.path,
+            "dataset": data.name,
             "train_examples": plan.state["train_count"],
             "validation_split": cfg.validation_split,
             "validation_fraction": cfg.data.validation_fraction,
@@ -128,12 +127,13 @@ class Classification(Task):
         per-class accuracy and the confusion matrix (``metrics.summary``)."""
         from tfpipe.training import datasets, inference, modeling, runs
 
-        manifest = datasets.load_manifest(data_dir)
-        datasets.check_splits(data_dir, manifest, [split])
-        featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
-        model = modeling.load_model(model_dir, cfg, manifest, data_dir, featurizer.num_features)
-        ds = datasets.eval_dataset(cfg, manifest, data_dir, split, featurizer)
-        with datasets.reading(data_dir, manifest, [split]):
+        data = datasets.open_data(data_dir)
+        datasets.check_splits(data, [split])
+        manifest = data.manifest
+        featurizer = datasets.featurizer(cfg, data, model_dir)
+        model = modeling.load_model(model_dir, cfg, data, featurizer.num_features)
+        ds = datasets.eval_dataset(cfg, data, split, featurizer)
+        with datasets.reading(data, [split]):
             labels, probs = inference.predict(model, ds)
 
         cm = metrics.confusion_matrix(labels, probs.argmax(axis=1), manifest.num_classes)
@@ -151,7 +151,7 @@ class Classification(Task):
             "feature": featurizer.feature,
             "model_dir": model_dir,
             "data_dir": data_dir,
-            "dataset": dataset_name(data_dir, manifest),
+            "dataset": data.name,
             "alphabet": manifest.alphabet,
             "augmentation": getattr(manifest, "augmentation", {}) or {},
             "thesaurus_on_the_fly": cfg.data.thesaurus,
@@ -169,9 +169,10 @@ class Classification(Task):
         from tfpipe.data import manifest as manifest_lib
         from tfpipe.training import datasets, modeling, runs
 
-        manifest = datasets.load_manifest(data_dir)
-        featurizer = datasets.featurizer(cfg, manifest, data_dir, model_dir)
-        model = modeling.load_model(model_dir, cfg, manifest, data_dir, featurizer.num_features)
+        data = datasets.open_data(data_dir)
+        manifest = data.manifest
+        featurizer = datasets.featurizer(cfg, data, model_dir)
+        model = modeling.load_model(model_dir, cfg, data, featurizer.num_features)
         module = serving_module(model, manifest, featurizer)
         if os.path.exists(out):
             shutil.rmtree(out)
@@ -191,11 +192,6 @@ def _not_classifiers() -> set[str]:
     """Registered models that other tasks train."""
     return {name for task in tasks.names() if task != Classification.name
             for name in tasks.get(task).model_names()}
-
-
-def dataset_name(data_dir: str, manifest) -> str:
-    """The manifest's dataset name, else the data directory's name."""
-    return getattr(manifest, "dataset", "") or os.path.basename(os.path.normpath(data_dir))
 
 
 def serving_module(model, manifest, featurizer):

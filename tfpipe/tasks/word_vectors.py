@@ -5,7 +5,7 @@
 Reads the word ids of the ``train`` split (or of every split that
 ``data.train_splits`` names, e.g. ``train+test`` for all the text), makes
 (target, context) pairs in tf.data
-(:mod:`tfpipe.embeddings.skipgram_data`), trains :class:`tfpipe.models.skipgram.SkipGram`
+(:mod:`tfpipe.data.skipgram_pairs`), trains :class:`tfpipe.models.skipgram.SkipGram`
 and writes into the run directory:
 
     config.yaml          the resolved config
@@ -121,15 +121,15 @@ def train_splits(cfg: config_lib.Config) -> list[str]:
     return names
 
 
-def split_counts(data_dir: str, splits: list[str], manifest) -> np.ndarray:
+def split_counts(data, splits: list[str]) -> np.ndarray:
     """Occurrences of every vocabulary word (``int64``, by vocabulary position) in the word ids
     of the records of ``splits``."""
     from tfpipe.data import pipeline
 
-    size = tokenize.vocab_size(manifest.vocab_words)
+    size = tokenize.vocab_size(data.manifest.vocab_words)
     total = np.zeros(size, dtype=np.int64)
     for split in splits:
-        ds = pipeline.make_dataset(data_dir, split, feature="word_ids", batch_size=4096, manifest=manifest)
+        ds = pipeline.make_dataset(data, split, feature="word_ids", batch_size=4096)
         counted = ds.reduce(
             tf.zeros([size], tf.int64),
             lambda acc, batch: acc + tf.math.bincount(
@@ -170,18 +170,18 @@ class WordVectors(Task):
         from tfpipe.data import skipgram_pairs as skipgram_data
         from tfpipe.training import datasets, optimizers, runs
 
-        data_dir, manifest = data
+        manifest = data.manifest
         t = cfg.train
         splits = train_splits(cfg)
         try:
-            words, counts = skipgram_data.read_counts(data_dir, manifest)
+            words, counts = skipgram_data.read_counts(data)
         except ValueError as e:
             raise datasets.DataError(str(e)) from None
         remap = None  # data-directory word id -> the model's word id (None: the same)
         model_words, model_counts = words, counts
         if splits != ["train"]:
-            with datasets.reading(data_dir, manifest, splits):
-                counts = split_counts(data_dir, splits, manifest)
+            with datasets.reading(data, splits):
+                counts = split_counts(data, splits)
             order = np.argsort(-counts, kind="stable")  # ties keep vocab.tsv's order
             model_words, model_counts = [words[i] for i in order], counts[order]
             ids = np.arange(tokenize.vocab_size(len(words)), dtype=np.int64)
@@ -199,18 +199,18 @@ class WordVectors(Task):
         )
         data_kwargs = dict(
             window=model.window, subsample=model.subsample, min_count=model.min_count, counts=counts,
-            manifest=manifest, verify=cfg.data.verify,
+            verify=cfg.data.verify,
         )
         split_words = {
             split: skipgram_data.count_words(
-                data_dir, split, min_count=model.min_count, counts=counts, manifest=manifest
+                data, split, min_count=model.min_count, counts=counts
             )
             for split in splits
         }
         words_per_epoch = sum(split_words.values())
         if words_per_epoch == 0:
             raise datasets.DataError(
-                f"the {'+'.join(splits)} split(s) of {data_dir} have no word seen min_count={model.min_count} "
+                f"the {'+'.join(splits)} split(s) of {data.path} have no word seen min_count={model.min_count} "
                 "times: nothing to train"
             )
 
@@ -220,7 +220,7 @@ class WordVectors(Task):
         try:
             parts = [
                 skipgram_data.pairs_dataset(
-                    data_dir, split, batch_size=t.batch_size, seed=t.seed + PART_SEED_STRIDE * k, shuffle=True,
+                    data, split, batch_size=t.batch_size, seed=t.seed + PART_SEED_STRIDE * k, shuffle=True,
                     cache=cfg.data.cache, **data_kwargs,
                 )
                 for k, split in enumerate(splits)
@@ -244,7 +244,7 @@ class WordVectors(Task):
             elif val_split in manifest.splits:
                 # The held-out pair loss: the same pairs every epoch (fixed seed, no shuffling).
                 val_ds = skipgram_data.pairs_dataset(
-                    data_dir, val_split, batch_size=t.batch_size, seed=t.seed + 1, shuffle=False,
+                    data, val_split, batch_size=t.batch_size, seed=t.seed + 1, shuffle=False,
                     cache=True, **data_kwargs,
                 )
                 if remap is not None:
@@ -267,16 +267,16 @@ class WordVectors(Task):
         guard = DivergenceGuard(limit=DIVERGENCE_FACTOR * model.initial_loss())
         describe = (
             f"tfpipe.train: skipgram dim {model.dim}, {model.loss_name}, {model.num_trained:,} words "
-            f"(min_count {model.min_count}) of {len(words):,} in {data_dir} ({'+'.join(splits)}); "
+            f"(min_count {model.min_count}) of {len(words):,} in {data.path} ({'+'.join(splits)}); "
             f"{words_per_epoch:,} words per "
             f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, batch "
             f"{t.batch_size} pairs, {t.optimizer} lr {t.learning_rate} ({t.schedule})"
         )
         return Plan(
             model=model, train_ds=train_ds, val_ds=val_ds, steps=None,
-            examples_per_epoch=sum(manifest.splits[s].count for s in splits), describe=describe,
-            splits=splits + ([val_split] if val_ds is not None else []), data_dir=data_dir,
-            manifest=manifest, callbacks=[_QuietRanOut(), logger, guard],
+            examples_per_epoch=sum(data.count(s) for s in splits), describe=describe,
+            splits=splits + ([val_split] if val_ds is not None else []), data=data,
+            callbacks=[_QuietRanOut(), logger, guard],
             monitor="val_loss" if val_ds is not None else "loss", monitor_mode="min",
             # One negative-sampling generator for the whole run (the figures of the runs before
             # the task seam): a resumed run draws other negatives and pairs than the
@@ -306,7 +306,7 @@ class WordVectors(Task):
         return {
             "model": MODEL_NAME,
             "task": self.name,
-            "data_dir": plan.data_dir,
+            "data_dir": plan.data.path,
             "train_splits": splits,
             "counts_from": "vocab.tsv" if state["remap"] is None else f"the records of {'+'.join(splits)}",
             "val_split": state["val_split"] if plan.val_ds is not None else None,

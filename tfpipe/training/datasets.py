@@ -14,7 +14,7 @@ from tfpipe import paths
 from tfpipe.data import features
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import pipeline
-from tfpipe.data.manifest import Manifest
+from tfpipe.data.datadir import DataDir
 
 
 class DataError(RuntimeError):
@@ -25,9 +25,9 @@ class DataError(RuntimeError):
 READ_ERRORS = (tf.errors.DataLossError, tf.errors.InvalidArgumentError)
 
 
-def load_manifest(data_dir: str) -> Manifest:
-    """The data directory's manifest; a missing one says how to create it, a path of another
-    kind (a file, a run or index directory) says what it is instead."""
+def open_data(data_dir: str) -> DataDir:
+    """The data directory with its manifest; a missing manifest says how to create it, a path of
+    another kind (a file, a run or index directory) says what it is instead."""
     if os.path.exists(data_dir) and not os.path.exists(os.path.join(data_dir, manifest_lib.MANIFEST_FILE)) \
             and cli.path_kind(data_dir) not in (cli.EMPTY_DIR, cli.OTHER_DIR):
         raise DataError(cli.path_problem("--data_dir", data_dir, cli.DATA_DIR))
@@ -42,26 +42,26 @@ def load_manifest(data_dir: str) -> Manifest:
             f"no {manifest_lib.MANIFEST_FILE} in {data_dir!r}: run `python -m beam_jobs.preprocess "
             f"--runner=DirectRunner --output_dir {data_dir} ...` first, or pass another --data_dir"
         )
-    return manifest_lib.load(data_dir)
+    return DataDir.open(data_dir)
 
 
-def check_splits(data_dir: str, manifest: Manifest, splits: Sequence[str]) -> None:
+def check_splits(data: DataDir, splits: Sequence[str]) -> None:
     for split in splits:
         if split == config_lib.HOLDOUT:  # carved from train (the config checked the fraction)
             split = "train"
-        if split not in manifest.splits:
+        if split not in data.manifest.splits:
             raise DataError(
-                f"split {split!r} not in {os.path.join(data_dir, manifest_lib.MANIFEST_FILE)}; "
-                f"its splits: {', '.join(sorted(manifest.splits))}"
+                f"split {split!r} not in {data.file(manifest_lib.MANIFEST_FILE)}; "
+                f"its splits: {', '.join(data.splits)}"
             )
 
 
-def featurizer(cfg: config_lib.Config, manifest: Manifest, data_dir: str, model_dir: str | None):
+def featurizer(cfg: config_lib.Config, data: DataDir, model_dir: str | None):
     """The run's text -> model input featurizer (``tfpipe.data.features``); bag-of-means caches
     its clustering in ``model_dir``."""
     try:
         return features.make(
-            config_lib.feature(cfg), manifest, data_dir, model_config=cfg.model_kwargs,
+            config_lib.feature(cfg), data, model_config=cfg.model_kwargs,
             seed=cfg.train.seed, cache_dir=model_dir,
         )
     except (FileNotFoundError, ValueError) as e:
@@ -82,12 +82,12 @@ def _source(cfg: config_lib.Config, split: str) -> tuple[str, pipeline.Holdout |
     return split, None
 
 
-def split_count(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str) -> int:
+def split_count(cfg: config_lib.Config, data: DataDir, split: str) -> int:
     """Records read from ``split`` (a holdout side is counted from the ids)."""
     stored, holdout = _source(cfg, split)
     if holdout is None:
-        return manifest.splits[stored].count
-    return pipeline.holdout_count(data_dir, manifest, stored, holdout)
+        return data.count(stored)
+    return pipeline.holdout_count(data, stored, holdout)
 
 
 def _from_text(cfg: config_lib.Config, augment: bool) -> bool:
@@ -95,7 +95,7 @@ def _from_text(cfg: config_lib.Config, augment: bool) -> bool:
     return augment or config_lib.feature(cfg) not in features.STORED
 
 
-def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, split: str,
+def eval_dataset(cfg: config_lib.Config, data: DataDir, split: str,
                  featurizer: features.Featurizer | None = None) -> tf.data.Dataset:
     """One pass over ``split`` in file order, batched by ``eval.batch_size``."""
     from_text = _from_text(cfg, augment=False)
@@ -104,8 +104,8 @@ def eval_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str, spli
     stored, holdout = _source(cfg, split)
     try:
         ds = pipeline.make_dataset(
-            data_dir, stored, feature="text" if from_text else config_lib.feature(cfg),
-            batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify, manifest=manifest,
+            data, stored, feature="text" if from_text else config_lib.feature(cfg),
+            batch_size=cfg.eval.batch_size, training=False, verify=cfg.data.verify,
             transform=featurizer.sparse if from_text else None,
             finalize=featurizer.densify if from_text else _trim(cfg), holdout=holdout,
         )
@@ -142,15 +142,15 @@ def _single_worker(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.with_options(options)
 
 
-def train_steps(cfg: config_lib.Config, manifest: Manifest, data_dir: str) -> int:
+def train_steps(cfg: config_lib.Config, data: DataDir) -> int:
     """Training steps per epoch: ``epoch_samples // batch_size`` with epoch sampling, else one
     pass over the records trained on (the last partial batch kept)."""
     if cfg.data.epoch_samples:
-        return pipeline.steps_per_epoch(manifest, "train", cfg.train.batch_size, cfg.data.epoch_samples)
-    return math.ceil(split_count(cfg, manifest, data_dir, "train") / cfg.train.batch_size)
+        return pipeline.steps_per_epoch(data.manifest, "train", cfg.train.batch_size, cfg.data.epoch_samples)
+    return math.ceil(split_count(cfg, data, "train") / cfg.train.batch_size)
 
 
-def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
+def train_dataset(cfg: config_lib.Config, data: DataDir,
                   featurizer: features.Featurizer | None = None,
                   first_epoch: int | None = None) -> tf.data.Dataset:
     """The shuffled ``train`` split (the paper's epoch sampling when data.epoch_samples is set:
@@ -174,11 +174,10 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     _, holdout = _source(cfg, "train")
     try:
         ds = pipeline.make_dataset(
-            data_dir, "train", feature="text" if from_text else config_lib.feature(cfg),
+            data, "train", feature="text" if from_text else config_lib.feature(cfg),
             batch_size=cfg.train.batch_size, training=True,
             seed=cfg.train.seed, epoch_samples=cfg.data.epoch_samples,
             shuffle_buffer=cfg.data.shuffle_buffer, cache=cfg.data.cache, verify=cfg.data.verify,
-            manifest=manifest,
             transform=featurizer.sparse if per_record else None,
             finalize=featurizer.densify if per_record else _trim(cfg), holdout=holdout,
             first_epoch=first_epoch,
@@ -186,8 +185,8 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     except pipeline.CorruptShardError as e:
         raise DataError(str(e)) from None
     if augment:
-        first_batch = None if first_epoch is None else first_epoch * train_steps(cfg, manifest, data_dir)
-        ds = _augmented(ds, cfg, data_dir, manifest, first_batch)
+        first_batch = None if first_epoch is None else first_epoch * train_steps(cfg, data)
+        ds = _augmented(ds, cfg, data, first_batch)
         ds = ds.map(features.map_batches(featurizer), num_parallel_calls=tf.data.AUTOTUNE)
         if cfg.data.trim_padding:
             trim = _trim(cfg)
@@ -196,7 +195,7 @@ def train_dataset(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     return _single_worker(ds)
 
 
-def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manifest: Manifest,
+def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data: DataDir,
                first_batch: int | None = None) -> tf.data.Dataset:
     """Thesaurus augmentation of every batch, seeded per batch: by a seeded random stream, or
     with ``first_batch`` by the batch's index in the run (``first_batch`` for the first one)."""
@@ -204,7 +203,7 @@ def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manif
 
     d = cfg.data
     try:
-        words = manifest_lib.read_vocab(data_dir, manifest)
+        words = data.vocab()
         synonyms = thesaurus_lib.load(d.thesaurus, words=words)
     except (FileNotFoundError, ValueError, ImportError) as e:
         raise DataError(f"data.thesaurus={d.thesaurus!r}: {e}") from None
@@ -220,11 +219,11 @@ def _augmented(ds: tf.data.Dataset, cfg: config_lib.Config, data_dir: str, manif
     )
 
 
-def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str], cause: Exception) -> DataError | None:
+def corrupt_shard_error(data: DataDir, splits: Sequence[str], cause: Exception) -> DataError | None:
     """Reads every shard of ``splits``; a DataError naming the bad ones, or None if all read fine."""
     stored = ["train" if split == config_lib.HOLDOUT else split for split in splits]
-    shard_paths = [p for split in dict.fromkeys(stored) for p in manifest.shard_paths(data_dir, split)]
-    bad = pipeline.find_corrupt_shards(shard_paths, manifest.compression)
+    shard_paths = [p for split in dict.fromkeys(stored) for p in data.shard_paths(split)]
+    bad = pipeline.find_corrupt_shards(shard_paths, data.manifest.compression, kind=data.kind)
     if not bad:
         return None
     named = "\n".join(f"  {path}: {reason}" for path, reason in bad)
@@ -235,14 +234,14 @@ def corrupt_shard_error(data_dir: str, manifest: Manifest, splits: Sequence[str]
 
 
 @contextlib.contextmanager
-def reading(data_dir: str, manifest: Manifest, splits: Sequence[str]):
+def reading(data: DataDir, splits: Sequence[str]):
     """Runs the block that reads ``splits``; a read error there (``READ_ERRORS``) that a corrupt
     shard explains becomes the ``DataError`` naming it (``corrupt_shard_error``), any other
     error passes through unchanged.  The one place a read failure is translated."""
     try:
         yield
     except READ_ERRORS as e:
-        error = corrupt_shard_error(data_dir, manifest, splits, e)
+        error = corrupt_shard_error(data, splits, e)
         if error is None:
             raise
         raise error from None

@@ -219,7 +219,7 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         print(plan.describe, flush=True)
     try:
         if not stopped_before:
-            with datasets.reading(plan.data_dir, plan.manifest, plan.splits):
+            with datasets.reading(plan.data, plan.splits):
                 model.fit(
                     plan.train_ds,
                     epochs=t.epochs,

@@ -8,34 +8,32 @@ import keras
 from typing import Any
 
 from tfpipe import config as config_lib
-from tfpipe.data import manifest as manifest_lib
-from tfpipe.data.manifest import Manifest
+from tfpipe.data.datadir import DataDir
 from tfpipe.text import tokenize
 from tfpipe.training import runs
 
 
-def data_keys(manifest: Manifest, data_dir: str, num_features: int | None = None,
-              with_vocab: bool = True) -> dict[str, Any]:
+def data_keys(data: DataDir, num_features: int | None = None, with_vocab: bool = True) -> dict[str, Any]:
     """The data-derived model keys (``tfpipe.models.DATA_KEYS``) of a data directory
     (``num_features``: the size of a bag model's feature table, from its featurizer;
     ``vocab``, the vocabulary words, is read only ``with_vocab``)."""
+    manifest = data.manifest
     return {
         "num_classes": manifest.num_classes,
         "l0": manifest.l0,
         "alphabet_size": len(manifest.alphabet_chars),
         "vocab_size": tokenize.vocab_size(manifest.vocab_words),
         "max_words": manifest.max_words,
-        "vocab": manifest_lib.read_vocab(data_dir, manifest) if with_vocab else None,
+        "vocab": data.vocab() if with_vocab else None,
         "num_features": num_features,
     }
 
 
-def build_model(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
-                num_features: int | None = None) -> keras.Model:
+def build_model(cfg: config_lib.Config, data: DataDir, num_features: int | None = None) -> keras.Model:
     """``models.build(model.name, **model keys, **data keys)`` under the current dtype policy."""
     from tfpipe import models
 
-    keys = data_keys(manifest, data_dir, num_features,
+    keys = data_keys(data, num_features,
                      with_vocab="vocab" in models.config_keys(cfg.model_name))
     missing = set(models.DATA_KEYS) - set(keys)
     if missing:  # the registry grew a data key this function does not know
@@ -43,7 +41,7 @@ def build_model(cfg: config_lib.Config, manifest: Manifest, data_dir: str,
     return models.build(cfg.model_name, **cfg.model_kwargs, **{k: keys[k] for k in models.DATA_KEYS})
 
 
-def load_model(model_dir: str, cfg: config_lib.Config, manifest: Manifest, data_dir: str,
+def load_model(model_dir: str, cfg: config_lib.Config, data: DataDir,
                num_features: int | None = None) -> keras.Model:
     """The run's final ``model.keras`` as a float32 model (for evaluation and export).
 
@@ -63,7 +61,7 @@ def load_model(model_dir: str, cfg: config_lib.Config, manifest: Manifest, data_
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32")
     try:
-        rebuilt = build_model(cfg, manifest, data_dir, num_features)
+        rebuilt = build_model(cfg, data, num_features)
     finally:
         keras.config.set_dtype_policy(previous)
     rebuilt.set_weights(model.get_weights())
