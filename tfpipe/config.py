@@ -32,6 +32,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from tfpipe import paths
+from tfpipe.data import inputs
 
 SECTIONS = ("data", "model", "train", "eval")
 TASK_KEY = "task"  # the one top-level key that is not a section
@@ -44,10 +45,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("paper_step", "constant", "cosine", "linear")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "one_device", "mirrored")
-# The same values as tfpipe.models.FEATURES / tfpipe.data.pipeline.VERIFY_MODES (kept here so
-# that reading a config does not import TensorFlow; a test checks they agree).
-FEATURES = ("chars", "word_ids", "bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
-VERIFY = ("size", "sha256", "none")
+# Model inputs and shard checks: defined once in tfpipe.data.inputs (no TensorFlow).
+FEATURES = inputs.FEATURES
+VERIFY = inputs.VERIFY_MODES
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 # The validation split carved out of "train" by data.validation_fraction (tfpipe.data.pipeline.Holdout).
 HOLDOUT = "holdout"

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.inputs import BAGS, FEATURES, STORED  # noqa: F401  (the one definition)
 from tfpipe.data.datadir import DataDir
 from tfpipe.data.manifest import Manifest
 from tfpipe.text import alphabet as alphabet_lib
@@ -42,9 +43,6 @@ from tfpipe.text import tokenize as tokenize_lib
 
 log = logging.getLogger(__name__)
 
-STORED = ("chars", "word_ids")  # read from the shards as they are
-BAGS = ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
-FEATURES = STORED + BAGS
 CLUSTERS_FILE = "clusters.tsv"
 
 

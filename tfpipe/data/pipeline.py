@@ -80,6 +80,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfpipe.data import inputs
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import records
 from tfpipe.data import schema
@@ -88,8 +89,9 @@ from tfpipe.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("chars", "word_ids", "text")
-VERIFY_MODES = ("size", "sha256", "none")
+# What make_dataset reads from a text shard: the stored inputs, or the text for a featurizer.
+FEATURES = (*inputs.STORED, "text")
+VERIFY_MODES = inputs.VERIFY_MODES
 
 # Serialized records read and parsed together (one parse_example call).
 READ_BLOCK = 256
