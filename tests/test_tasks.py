@@ -63,6 +63,11 @@ def test_a_key_the_task_does_not_read_is_rejected():
                                 "data": {"validation_fraction": 0.1}})
     with pytest.raises(config_lib.ConfigError, match="validation_fraction"):
         tasks.resolve(cfg)
+    cfg = config_lib.from_dict({"model": {"name": "skipgram"}, "train": {"schedule": "linear"},
+                                "data": {"thesaurus": "wordnet"}})
+    with pytest.raises(config_lib.ConfigError, match=r"data.thesaurus='wordnet' is not read by task 'word_vectors' "
+                                                      r"\(only by classification\): drop it \(default None\)"):
+        tasks.resolve(cfg)
 
 
 def test_the_cli_names_the_valid_tasks(tmp_path, capsys):

@@ -147,8 +147,10 @@ class WordVectors(Task):
 
     name = "word_vectors"
     objective = ("val_loss", "min")
-    # A classifier's keys that skip-gram does not read.
-    unused_keys = ("data.validation_fraction",)
+    # A classifier's keys that skip-gram does not read (its pairs come from tfpipe.data.skipgram_pairs;
+    # the held-out pair loss from eval.split).
+    unused_keys = ("data.validation_fraction", "data.feature", "data.epoch_samples", "data.trim_padding",
+                   "data.thesaurus", "eval.validation_split")
 
     def model_names(self) -> list[str]:
         return [MODEL_NAME]
@@ -157,6 +159,7 @@ class WordVectors(Task):
         if cfg.model_name != MODEL_NAME:
             super().check(cfg)  # names the task's models
         _check(cfg)
+        self._check_unused(cfg)
 
     def precision(self, cfg: config_lib.Config) -> str:
         return "float32"  # sparse row updates of float32 tables
