@@ -186,3 +186,14 @@ def test_a_finished_word_vectors_run_is_replaced_only_with_fresh(words_data_dir,
     with pytest.raises(train.TrainError, match="holds a finished run"):
         train.train(_skipgram_config(words_data_dir, epochs=1), run, verbose=0)
     assert train.train(_skipgram_config(words_data_dir, epochs=1), run, verbose=0, fresh=True)["epochs_run"] == 1
+
+
+def test_evaluate_and_export_of_a_word_vectors_run_say_where_its_figures_and_vectors_are(words_data_dir, tmp_path, capsys):
+    from tfpipe import evaluate, export, train
+
+    run = str(tmp_path / "run")
+    train.train(_skipgram_config(words_data_dir, epochs=1), run, verbose=0)
+    assert evaluate.main(["--model_dir", run]) == 2
+    assert "word_vectors run: its held-out pair loss" in capsys.readouterr().err
+    assert export.main(["--model_dir", run]) == 2
+    assert "python -m tfpipe.index build --vectors" in capsys.readouterr().err

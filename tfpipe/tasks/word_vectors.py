@@ -357,6 +357,19 @@ class WordVectors(Task):
             "tensorboard": run["tensorboard"],
         }
 
+    def evaluate(self, model_dir: str, cfg, *, data_dir: str, split: str) -> dict[str, Any]:
+        raise config_lib.ConfigError(
+            f"{model_dir} is a word_vectors run: its held-out pair loss on eval.split is in "
+            f"train_results.json (final.val_loss); look at its neighbours with `python -m tfpipe.neighbors "
+            f"--run_dir {model_dir} WORD ...`, or measure an index with `python -m tfpipe.index evaluate`")
+
+    def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
+        raise config_lib.ConfigError(
+            f"{model_dir} is a word_vectors run: its vectors are exported as it ends "
+            f"({VECTORS_TXT}, {VECTORS_BIN}, {VECTORS_NPY} + {WORDS_TXT}); serve them with "
+            f"`python -m tfpipe.index build --vectors {os.path.join(model_dir, VECTORS_BIN)} --out DIR` "
+            "and `python -m tfpipe.index export`")
+
     def summary_line(self, results: dict[str, Any]) -> str:
         return (
             f"tfpipe.train: {results['words_trained']:,.0f} words in {results['training_time_s']:.1f} s = "
