@@ -36,7 +36,7 @@ frequent first, ties by key (Unicode code point order):
 * ``ngrams.tsv``: the top ``--ngram_vocab_size`` 1- to ``--ngram_max``-grams of
   ``tfpipe.text.ngrams.ngrams`` (tokens joined by one space), not filtered by
   ``--min_count``; ``--ngram_vocab_size 0`` writes none.
-  ``tfpipe.data.manifest.read_feature_stats`` reads both; the number of train
+  ``tfpipe.data.datadir.DataDir.feature_stats`` reads both; the number of train
   documents (TF-IDF's N) is the manifest's train count.
 
 Thesaurus augmentation (section 2.4; ``--thesaurus FILE.tsv|wordnet

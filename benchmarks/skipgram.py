@@ -116,14 +116,14 @@ def split_words(data_dir: str, split: str) -> tuple[list[list[str]], list[int]]:
     out-of-vocabulary ids dropped; a text may end up empty), and the labels."""
     import numpy as np
 
-    from tfpipe.data import manifest as manifest_lib
     from tfpipe.data import pipeline
+    from tfpipe.data.datadir import DataDir
     from tfpipe.text.tokenize import FIRST_WORD_ID
 
-    manifest = manifest_lib.load(data_dir)
-    vocab = np.array([""] * FIRST_WORD_ID + manifest_lib.read_vocab(data_dir, manifest), dtype=object)
+    data = DataDir.open(data_dir)
+    vocab = np.array([""] * FIRST_WORD_ID + data.vocab(), dtype=object)
     texts, labels = [], []
-    for x, y in pipeline.make_dataset(data_dir, split, feature="word_ids", batch_size=1024, manifest=manifest):
+    for x, y in pipeline.make_dataset(data, split, feature="word_ids", batch_size=1024):
         for row in x.numpy():
             texts.append(vocab[row[row >= FIRST_WORD_ID]].tolist())
         labels += y.numpy().tolist()

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tfpipe.data import features
+from tfpipe.data.datadir import DataDir
 from tfpipe.text import bag
 
 
@@ -80,7 +81,7 @@ def test_empty_batch_and_empty_table():
 
 def test_unknown_feature_names_the_valid_ones():
     with pytest.raises(ValueError, match=r"valid features: chars, word_ids, bow"):
-        features.make("bytes", None, "/nonexistent")
+        features.make("bytes", "/nonexistent")
 
 
 @pytest.mark.parametrize("feature", ["bow_tfidf", "ngrams"])
@@ -91,7 +92,7 @@ def test_features_computed_in_the_pipeline_match_the_featurizer(tiny_data_dir, f
     from tfpipe.data import pipeline
 
     m = manifest_lib.load(tiny_data_dir)
-    featurizer = features.make(feature, m, tiny_data_dir)
+    featurizer = features.make(feature, DataDir(tiny_data_dir, m))
     assert featurizer.num_features == (m.vocab_words if feature == "bow_tfidf" else m.ngram_features)
     common = dict(batch_size=7, training=True, seed=3, shuffle_buffer=16, cache=True)
     texts = pipeline.make_dataset(tiny_data_dir, "train", feature="text", **common)
@@ -135,11 +136,11 @@ def test_ngram_max_narrows_the_table(tiny_data_dir):
     from tfpipe.data import manifest as manifest_lib
 
     m = manifest_lib.load(tiny_data_dir)
-    grams, _, _ = manifest_lib.read_feature_stats(tiny_data_dir, m, "ngrams")
-    two = features.make("ngrams", m, tiny_data_dir, model_config={"ngram_max": 2})
+    grams, _, _ = DataDir(tiny_data_dir, m).feature_stats("ngrams")
+    two = features.make("ngrams", DataDir(tiny_data_dir, m), model_config={"ngram_max": 2})
     assert two.num_features == sum(1 for g in grams if g.count(" ") <= 1) < len(grams)
     with pytest.raises(ValueError, match=r"counted 1..5-grams"):
-        features.make("ngrams", m, tiny_data_dir, model_config={"ngram_max": 6})
+        features.make("ngrams", DataDir(tiny_data_dir, m), model_config={"ngram_max": 6})
 
 
 def test_bag_of_means_clusters_word_vectors_and_caches_the_clustering(tiny_data_dir, tmp_path, monkeypatch):
@@ -155,7 +156,7 @@ def test_bag_of_means_clusters_word_vectors_and_caches_the_clustering(tiny_data_
     word2vec_format.save(path, words, vectors, binary=False)
     config = {"embeddings": path, "means": 2, "min_count": 0}
     run = str(tmp_path / "run")
-    bom = features.make("bag_of_means", m, tiny_data_dir, model_config=config, cache_dir=run)
+    bom = features.make("bag_of_means", DataDir(tiny_data_dir, m), model_config=config, cache_dir=run)
     assert bom.num_features == 2
     x = bom(tf.constant(["match goal market", "bank stock stock"]))
     rows = _rows(x)
@@ -166,5 +167,5 @@ def test_bag_of_means_clusters_word_vectors_and_caches_the_clustering(tiny_data_
     assert os.path.exists(os.path.join(run, features.CLUSTERS_FILE))
     # Evaluation and export reuse the cached clustering (k-means is not run again).
     monkeypatch.setattr(kmeans, "kmeans", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
-    again = features.make("bag_of_means", m, tiny_data_dir, model_config=config, cache_dir=run)
+    again = features.make("bag_of_means", DataDir(tiny_data_dir, m), model_config=config, cache_dir=run)
     np.testing.assert_array_equal(again(tf.constant(["match goal market"]))["feature_ids"], x["feature_ids"][:1])

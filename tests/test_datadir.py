@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import TOY_CLASSES, toy_rows
 from tfpipe.data import manifest as manifest_lib
-from tfpipe.data import pipeline, records, schema
-from tfpipe.data.datadir import DataDir, accepts_pair
+from tfpipe.data import features, pipeline, records, schema, skipgram_pairs
+from tfpipe.data.datadir import DataDir
 
 
 def test_open_reads_the_manifest_and_answers_for_the_directory(tiny_data_dir):
@@ -23,7 +23,8 @@ def test_open_reads_the_manifest_and_answers_for_the_directory(tiny_data_dir):
     assert data.shard_paths("train") == m.shard_paths(tiny_data_dir, "train")
     assert data.count("train") == m.splits["train"].count == 120
     assert data.class_counts("train") == m.splits["train"].class_counts == [40, 40, 40]
-    assert data.vocab() == manifest_lib.read_vocab(tiny_data_dir, m)
+    with open(os.path.join(tiny_data_dir, m.vocab_file), encoding="utf-8") as f:
+        assert data.vocab() == [line.split("\t")[0] for line in f.read().split("\n") if line]
     keys, counts, df = data.feature_stats("words")
     assert keys == data.vocab() and len(counts) == len(df) == m.vocab_words
     assert data.file(m.vocab_file) == os.path.join(tiny_data_dir, "vocab.tsv")
@@ -40,36 +41,32 @@ def test_name_is_the_manifest_dataset_else_the_directory_name(tmp_path):
     assert DataDir(str(tmp_path / "ag_news_small") + "/", m).name == "ag_news_small"
 
 
-def test_of_accepts_a_datadir_or_a_path_and_its_manifest(tiny_data_dir):
+def test_of_accepts_a_datadir_or_a_path(tiny_data_dir):
     data = DataDir.open(tiny_data_dir)
-    assert DataDir.of(data) is data and DataDir.of(data, data.manifest) is data
+    assert DataDir.of(data) is data
     assert DataDir.of(tiny_data_dir) == data
-    assert DataDir.of(tiny_data_dir, data.manifest).manifest is data.manifest
-    with pytest.raises(ValueError, match="not a DataDir and another manifest"):
-        DataDir.of(data, manifest_lib.load(tiny_data_dir))
     with pytest.raises(TypeError, match="a DataDir or a path"):
         DataDir.of(data.manifest)
 
 
-def test_readers_take_a_datadir_or_the_older_path_and_manifest(tiny_data_dir):
+def test_readers_take_a_datadir_or_a_path_not_a_path_and_manifest(tiny_data_dir):
     data = DataDir.open(tiny_data_dir)
     holdout = pipeline.Holdout(0.25, True)
-    assert (pipeline.holdout_count(data, "train", holdout)
-            == pipeline.holdout_count(tiny_data_dir, data.manifest, "train", holdout)
-            == pipeline.holdout_count(tiny_data_dir, "train", holdout))
+    assert pipeline.holdout_count(data, "train", holdout) == pipeline.holdout_count(tiny_data_dir, "train", holdout)
     pipeline.check_shards(data, "train", "sha256")
-    pipeline.check_shards(tiny_data_dir, data.manifest, "train", verify="sha256")
+    pipeline.check_shards(tiny_data_dir, "train", verify="sha256")
     a = [y.numpy().tolist() for _, y in pipeline.make_dataset(data, "test", batch_size=7)]
-    b = [y.numpy().tolist() for _, y in pipeline.make_dataset(tiny_data_dir, "test", batch_size=7,
-                                                              manifest=data.manifest)]
+    b = [y.numpy().tolist() for _, y in pipeline.make_dataset(tiny_data_dir, "test", batch_size=7)]
     assert a == b and sum(len(y) for y in a) == data.count("test")
-
-    @accepts_pair
-    def seen(d, *args, **kwargs):
-        return d, args, kwargs
-
-    assert seen(tiny_data_dir, data.manifest, "x", k=1) == (DataDir(tiny_data_dir, data.manifest), ("x",), {"k": 1})
-    assert seen(data, "x") == (data, ("x",), {})
+    # The (data_dir, manifest) pair of before DataDir is no longer a calling form.
+    with pytest.raises(TypeError):
+        pipeline.holdout_count(tiny_data_dir, data.manifest, "train", holdout)
+    with pytest.raises(TypeError):
+        pipeline.make_dataset(tiny_data_dir, "test", manifest=data.manifest)
+    with pytest.raises(TypeError, match="a DataDir or a path"):
+        features.make("chars", data.manifest)
+    with pytest.raises(TypeError):
+        skipgram_pairs.read_counts(tiny_data_dir, data.manifest)
 
 
 def test_a_manifest_without_a_kind_reads_as_text(tiny_data_dir, tmp_path):

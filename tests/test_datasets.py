@@ -27,7 +27,7 @@ def test_on_the_fly_thesaurus_augmentation_changes_texts_and_keeps_the_stream(ti
     m = manifest_lib.load(tiny_data_dir)
     plain_cfg = _cfg(tiny_data_dir)
     aug_cfg = _cfg(tiny_data_dir, thesaurus=THESAURUS)
-    chars = features.make("chars", m, tiny_data_dir)
+    chars = features.make("chars", DataDir(tiny_data_dir, m))
     plain = list(datasets.train_dataset(plain_cfg, DataDir(tiny_data_dir, m), chars))
     augmented = list(datasets.train_dataset(aug_cfg, DataDir(tiny_data_dir, m), chars))
     assert len(plain) == len(augmented)
@@ -51,7 +51,7 @@ def test_augmentation_of_a_resumed_epoch_stream_is_the_uninterrupted_one(tiny_da
     at epoch 2 augments exactly as the full stream does from epoch 2 on."""
     m = manifest_lib.load(tiny_data_dir)
     cfg = _cfg(tiny_data_dir, thesaurus=THESAURUS)
-    chars = features.make("chars", m, tiny_data_dir)
+    chars = features.make("chars", DataDir(tiny_data_dir, m))
     steps = datasets.train_steps(cfg, DataDir(tiny_data_dir, m))
     assert steps == 8  # 120 rows, batch 16
     full = [x.numpy() for x, _ in datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), chars, first_epoch=0).take(4 * steps)]
@@ -66,4 +66,4 @@ def test_a_missing_thesaurus_is_a_data_error(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
     cfg = _cfg(tiny_data_dir, thesaurus="/nonexistent/thesaurus.tsv")
     with pytest.raises(datasets.DataError, match=r"data.thesaurus='/nonexistent/thesaurus.tsv'"):
-        datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), features.make("chars", m, tiny_data_dir))
+        datasets.train_dataset(cfg, DataDir(tiny_data_dir, m), features.make("chars", DataDir(tiny_data_dir, m)))

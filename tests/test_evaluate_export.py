@@ -188,7 +188,7 @@ def test_word_model_export_uses_the_vocabulary(word_model, tiny_data_dir, tmp_pa
     served = serve(text=tf.constant(texts))["probabilities"].numpy()
 
     m = manifest_lib.load(tiny_data_dir)
-    table = tokenize.vocab_table(manifest_lib.read_vocab(tiny_data_dir, m))
+    table = tokenize.vocab_table(DataDir(tiny_data_dir, m).vocab())
     ids = tokenize.word_ids(tf.constant(texts), table, m.max_words).to_tensor(shape=[None, m.max_words])
     assert int(tf.reduce_max(ids)) > tokenize.OOV_ID  # known words map to vocabulary ids
     model = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
@@ -213,7 +213,7 @@ def test_ngram_tfidf_model_trains_evaluates_and_serves_raw_strings(tiny_data_dir
     texts = ["The team won the match today", "bank stock price and profit", "gene study in the lab"]
     served = serve(text=tf.constant(texts))
     m = manifest_lib.load(tiny_data_dir)
-    featurizer = features.make("ngrams_tfidf", m, tiny_data_dir)
+    featurizer = features.make("ngrams_tfidf", DataDir(tiny_data_dir, m))
     model = keras.models.load_model(os.path.join(run, "model.keras"), compile=False)
     np.testing.assert_allclose(served["probabilities"].numpy(),
                                model.predict(featurizer(tf.constant(texts)), verbose=0), rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ from beam_jobs import preprocess
 from beam_jobs import preprocess_pipeline as pl
 from beam_jobs.preprocess_config import JobConfig
 from tfpipe.data import manifest as manifest_lib
+from tfpipe.data.datadir import DataDir
 from tfpipe.data import records, schema
 
 IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
@@ -44,13 +45,13 @@ def test_hand_computed_counts_and_document_frequencies(tmp_path):
     assert (m.vocab_file, m.vocab_words) == ("vocab.tsv", 3)
     assert (m.ngram_file, m.ngram_max, m.ngram_features) == ("ngrams.tsv", 2, 6)
     assert m.dataset == os.path.basename(str(tmp_path))
-    assert manifest_lib.read_vocab(str(tmp_path), m) == ["a", "b", "c"]
+    assert DataDir(str(tmp_path), m).vocab() == ["a", "b", "c"]
 
-    keys, counts, df = manifest_lib.read_feature_stats(str(tmp_path), m, "ngrams")
+    keys, counts, df = DataDir(str(tmp_path), m).feature_stats("ngrams")
     assert keys == ["a", "b", "a b", "b a", "b c", "c"]
     assert counts.dtype == np.int64 and df.dtype == np.int64
     assert counts.tolist() == [3, 3, 2, 1, 1, 1] and df.tolist() == [2, 3, 2, 1, 1, 1]
-    keys, counts, df = manifest_lib.read_feature_stats(str(tmp_path), m, "words")
+    keys, counts, df = DataDir(str(tmp_path), m).feature_stats("words")
     assert (keys, counts.tolist(), df.tolist()) == (["a", "b", "c"], [3, 3, 1], [2, 3, 1])
     assert m.splits["train"].count == 3  # TF-IDF's N
 
@@ -74,38 +75,38 @@ def test_no_ngram_file_and_its_error(tmp_path):
     assert (m.ngram_file, m.ngram_max, m.ngram_features) == ("", 0, 0)
     assert _read(tmp_path / "vocab.tsv") == VOCAB_TSV
     with pytest.raises(FileNotFoundError, match="--ngram_vocab_size"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "ngrams")
+        DataDir(str(tmp_path), m).feature_stats("ngrams")
 
 
 def test_reader_errors_name_file_line_and_flag(tmp_path):
     m = _write(str(tmp_path))
     with pytest.raises(ValueError, match=r"valid kinds: \['words', 'ngrams'\]"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "chars")
+        DataDir(str(tmp_path), m).feature_stats("chars")
     vocab = tmp_path / "vocab.tsv"
     vocab.write_text("a\t3\t2\nb\tthree\t3\nc\t1\t1\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"vocab.tsv:2: .*not an integer"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "words")
+        DataDir(str(tmp_path), m).feature_stats("words")
     vocab.write_text("a\t3\nb\t3\nc\t1\n", encoding="utf-8")  # an older job's vocab.tsv
     with pytest.raises(ValueError, match=r"vocab.tsv:1: .*2 field\(s\).*older"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "words")
-    assert manifest_lib.read_vocab(str(tmp_path), m) == ["a", "b", "c"]  # still readable
+        DataDir(str(tmp_path), m).feature_stats("words")
+    assert DataDir(str(tmp_path), m).vocab() == ["a", "b", "c"]  # still readable
     vocab.write_text("a\t3\t4\nb\t3\t3\nc\t1\t1\n", encoding="utf-8")  # df > count
     with pytest.raises(ValueError, match=r"vocab.tsv:1: .*1 <= df <= count"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "words")
+        DataDir(str(tmp_path), m).feature_stats("words")
     vocab.write_text("a\t3\t2\n", encoding="utf-8")
     with pytest.raises(ValueError, match="1 entries but the manifest says 3"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "words")
+        DataDir(str(tmp_path), m).feature_stats("words")
     os.remove(tmp_path / "ngrams.tsv")
     with pytest.raises(FileNotFoundError, match=r"ngrams.tsv .*missing.*--ngram_vocab_size"):
-        manifest_lib.read_feature_stats(str(tmp_path), m, "ngrams")
+        DataDir(str(tmp_path), m).feature_stats("ngrams")
 
 
 def test_control_character_tokens_keep_their_lines(tmp_path):
     # "\x1c" is a token of its own; str.splitlines() would split a line at it.
     rows = [("u:1", "x\x1cy x", 0)]
     m = records.write_dataset(str(tmp_path), {"train": rows}, ["k"], l0=8, ngram_max=1)
-    assert manifest_lib.read_vocab(str(tmp_path), m) == ["x", "\x1c", "y"]
-    keys, counts, _ = manifest_lib.read_feature_stats(str(tmp_path), m, "ngrams")
+    assert DataDir(str(tmp_path), m).vocab() == ["x", "\x1c", "y"]
+    keys, counts, _ = DataDir(str(tmp_path), m).feature_stats("ngrams")
     assert keys == ["x", "\x1c", "y"] and counts.tolist() == [2, 1, 1]
 
 
@@ -214,7 +215,7 @@ def test_beam_statistics_equal_the_plain_writer(tmp_path, monkeypatch):
         with open(os.path.join(out, name), "rb") as a, open(os.path.join(plain, name), "rb") as b:
             assert a.read() == b.read(), name
     # And the hand-checkable facts: words of every row occur once per train row.
-    keys, counts, df = manifest_lib.read_feature_stats(out, m, "ngrams")
+    keys, counts, df = DataDir(out, m).feature_stats("ngrams")
     n = m.splits["train"].count
     assert n == 32
     stats = {k: (c, d) for k, c, d in zip(keys, counts.tolist(), df.tolist())}

@@ -12,6 +12,7 @@ import tensorflow as tf
 from tfpipe import config, train
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import pipeline, schema
+from tfpipe.data.datadir import DataDir
 from tests.test_train import _args
 
 
@@ -50,8 +51,8 @@ def test_the_two_sides_partition_the_train_split(tiny_data_dir):
                                  holdout=pipeline.Holdout(0.25, take=True))
     rest = pipeline.make_dataset(tiny_data_dir, "train", batch_size=16, training=True, seed=3,
                                  holdout=pipeline.Holdout(0.25, take=False))
-    n_held = pipeline.holdout_count(tiny_data_dir, manifest, "train", pipeline.Holdout(0.25, True))
-    n_rest = pipeline.holdout_count(tiny_data_dir, manifest, "train", pipeline.Holdout(0.25, False))
+    n_held = pipeline.holdout_count(DataDir(tiny_data_dir, manifest), "train", pipeline.Holdout(0.25, True))
+    n_rest = pipeline.holdout_count(DataDir(tiny_data_dir, manifest), "train", pipeline.Holdout(0.25, False))
     assert n_held + n_rest == manifest.splits["train"].count and 0 < n_held < n_rest
     # The declared batch counts are the sides' own.
     assert int(held.cardinality()) == -(-n_held // 16) and int(rest.cardinality()) == -(-n_rest // 16)
@@ -71,7 +72,7 @@ def test_the_two_sides_partition_the_train_split(tiny_data_dir):
 @pytest.mark.parametrize("feature", ["word_ids", "text"])
 def test_every_feature_reads_the_same_holdout(tiny_data_dir, feature):
     manifest = manifest_lib.load(tiny_data_dir)
-    n_held = pipeline.holdout_count(tiny_data_dir, manifest, "train", pipeline.Holdout(0.25, True))
+    n_held = pipeline.holdout_count(DataDir(tiny_data_dir, manifest), "train", pipeline.Holdout(0.25, True))
     chars = pipeline.make_dataset(tiny_data_dir, "train", batch_size=16, holdout=pipeline.Holdout(0.25, True))
     other = pipeline.make_dataset(tiny_data_dir, "train", feature=feature, batch_size=16,
                                   holdout=pipeline.Holdout(0.25, True))
@@ -107,7 +108,7 @@ def test_training_validates_on_the_holdout(tiny_data_dir, tmp_path):
     with open(os.path.join(model_dir, "train_results.json")) as f:
         results = json.load(f)
     manifest = manifest_lib.load(tiny_data_dir)
-    held = pipeline.holdout_count(tiny_data_dir, manifest, "train", pipeline.Holdout(0.25, True))
+    held = pipeline.holdout_count(DataDir(tiny_data_dir, manifest), "train", pipeline.Holdout(0.25, True))
     assert results["validation_split"] == "holdout"
     assert results["validation_examples"] == held
     assert results["train_examples"] == manifest.splits["train"].count - held

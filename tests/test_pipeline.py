@@ -12,6 +12,7 @@ import tensorflow as tf
 from tests.conftest import TOY_CLASSES, toy_rows
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import pipeline, records, schema
+from tfpipe.data.datadir import DataDir
 from tfpipe.text import alphabet, quantize
 
 
@@ -357,7 +358,7 @@ def test_corrupt_gzip_shard_is_named(gzip_dir, tmp_path):
 
 def test_good_shards_pass_every_check(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
-    pipeline.check_shards(tiny_data_dir, m, "train", "sha256")
+    pipeline.check_shards(DataDir(tiny_data_dir, m), "train", "sha256")
     assert pipeline.find_corrupt_shards(m.shard_paths(tiny_data_dir, "train"), m.compression) == []
 
 
@@ -390,9 +391,9 @@ def test_steps_per_epoch(tiny_data_dir):
         pipeline.steps_per_epoch(m, "dev", 32)
 
 
-def test_manifest_argument_skips_loading(tiny_data_dir):
+def test_a_datadir_skips_loading_the_manifest(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
-    ds = pipeline.make_dataset(tiny_data_dir, "test", manifest=m, batch_size=64)
+    ds = pipeline.make_dataset(DataDir(tiny_data_dir, m), "test", batch_size=64)
     assert sum(int(y.shape[0]) for _, y in ds) == m.splits["test"].count
 
 
@@ -406,7 +407,7 @@ def test_finite_datasets_declare_their_length(tiny_data_dir):
 def test_a_manifest_count_that_disagrees_with_the_shards_fails(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
     m.splits["train"].count = 200  # the shards hold 120
-    ds = pipeline.make_dataset(tiny_data_dir, "train", batch_size=32, manifest=m)
+    ds = pipeline.make_dataset(DataDir(tiny_data_dir, m), "train", batch_size=32)
     with pytest.raises(tf.errors.FailedPreconditionError, match="expected to contain 7"):
         _collect(ds)
 
@@ -414,10 +415,10 @@ def test_a_manifest_count_that_disagrees_with_the_shards_fails(tiny_data_dir):
 def test_a_split_without_shards(tiny_data_dir):
     m = manifest_lib.load(tiny_data_dir)
     m.splits["empty"] = manifest_lib.Split(count=0, class_counts=[0, 0, 0], shards=[])
-    assert list(pipeline.make_dataset(tiny_data_dir, "empty", manifest=m)) == []
-    assert list(pipeline.make_dataset(tiny_data_dir, "empty", manifest=m, training=True)) == []
+    assert list(pipeline.make_dataset(DataDir(tiny_data_dir, m), "empty")) == []
+    assert list(pipeline.make_dataset(DataDir(tiny_data_dir, m), "empty", training=True)) == []
     with pytest.raises(ValueError, match="empty"):
-        pipeline.make_dataset(tiny_data_dir, "empty", manifest=m, training=True, epoch_samples=256)
+        pipeline.make_dataset(DataDir(tiny_data_dir, m), "empty", training=True, epoch_samples=256)
 
 
 def test_trim_padding_cuts_batches_after_their_longest_text():

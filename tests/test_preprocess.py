@@ -240,7 +240,7 @@ def test_records_hold_quantized_text_word_ids_and_the_agreed_split(tiny_run):
     test_keys = splits.held_out_keys(by_label, 0.2, 0)
 
     _, data = _load(out)
-    vocab = manifest_lib.read_vocab(out, m)
+    vocab = DataDir(out, m).vocab()
     assert len(vocab) == m.vocab_words
     counts = collections.Counter(
         t.decode() for t in tokenize_lib.tokenize(data["train"]["text"]).flat_values.numpy())
@@ -368,10 +368,10 @@ def test_augmented_copies_are_extra_train_records(aug_runs):
         sum(1 for _, label in got.values() if label == k) for k in range(3)]
     assert m_plain.augmentation == {}
     # Statistics count the train split as written: the copies' synonyms are in it.
-    vocab = set(manifest_lib.read_vocab(aug, m))
+    vocab = set(DataDir(aug, m).vocab())
     assert "triumph" in vocab or "victory" in vocab or "stocks" in vocab
     assert not {"triumph", "victory", "stocks", "equities"} & set(
-        manifest_lib.read_vocab(plain, m_plain))
+        DataDir(plain, m_plain).vocab())
 
 
 def test_augmented_run_matches_the_plain_writer(aug_runs, tmp_path):
@@ -450,9 +450,9 @@ def test_romanize_pinyin_before_everything_else(tmp_path):
             assert text == romanize.pinyin(raw[example_id]).strip()
             assert not any("\u4e00" <= c <= "\u9fff" for c in text)
     # Counted on the romanized text (the tokenizer splits a syllable from its tone digit).
-    vocab = manifest_lib.read_vocab(out, m)
+    vocab = DataDir(out, m).vocab()
     assert {"zhong", "guo", "1", "2"} <= set(vocab)
-    grams, _, _ = manifest_lib.read_feature_stats(out, m, "ngrams")
+    grams, _, _ = DataDir(out, m).feature_stats("ngrams")
     assert "zhong 1" in grams and "guo 2" in grams
     # The split is the agreed one on the labels (romanizing changes no key).
     assert m.splits["test"].count == round(0.2 * 6) * 2

@@ -15,10 +15,10 @@ from tfpipe.data.datadir import DataDir
 from tfpipe.text import alphabet, quantize
 
 
-def _read_split(data_dir: str, m: manifest_lib.Manifest, split: str) -> dict:
-    ds = tf.data.TFRecordDataset(m.shard_paths(data_dir, split), compression_type=m.compression)
+def _read_split(data: DataDir, split: str) -> dict:
+    ds = tf.data.TFRecordDataset(data.shard_paths(split), compression_type=data.manifest.compression)
     batch = next(iter(ds.batch(10_000)))
-    return schema.parse(batch, m.l0)
+    return schema.parse(batch, data.manifest.l0)
 
 
 @pytest.mark.parametrize("compression", ["", "GZIP"])
@@ -37,7 +37,7 @@ def test_write_dataset_round_trip(tmp_path, compression):
         assert shard.sha256 == manifest_lib.file_sha256(os.path.join(tmp_path, shard.file))
     pipeline.check_shards(DataDir(str(tmp_path), loaded), "train", "sha256")
 
-    parsed = _read_split(str(tmp_path), loaded, "train")
+    parsed = _read_split(DataDir(str(tmp_path), loaded), "train")
     by_id = {i.decode(): k for k, i in enumerate(parsed[schema.ID].numpy())}
     assert sorted(by_id) == sorted(r[0] for r in rows)
     for example_id, text, label in rows:
@@ -58,9 +58,9 @@ def test_vocab_order_is_frequency_then_word(tmp_path):
 def test_word_ids_follow_vocab_file(tmp_path):
     rows = [("x:0", "b b b a a c", 0), ("x:1", "b zzz", 1)]
     m = records.write_dataset(str(tmp_path), {"train": rows}, ["p", "q"], l0=16, max_words=8)
-    vocab = manifest_lib.read_vocab(str(tmp_path), m)
+    vocab = DataDir(str(tmp_path), m).vocab()
     assert vocab == ["b", "a", "c", "zzz"]  # b:4, a:2, then c and zzz once, by word
-    parsed = _read_split(str(tmp_path), m, "train")
+    parsed = _read_split(DataDir(str(tmp_path), m), "train")
     ids = {i.decode(): w for i, w in zip(parsed[schema.ID].numpy(), parsed[schema.WORD_IDS].to_list())}
     assert ids["x:0"] == [2, 2, 2, 3, 3, 4]
     assert ids["x:1"] == [2, 5]
@@ -100,7 +100,7 @@ def test_write_dataset_augments_train_rows_only(tmp_path):
             "test": [("r:3", "big win", 0)]}
     m = records.write_dataset(str(tmp_path), rows, ["a", "b"], l0=16, thesaurus=thesaurus,
                               augment_copies=3, seed=7)
-    parsed = _read_split(str(tmp_path), m, "train")
+    parsed = _read_split(DataDir(str(tmp_path), m), "train")
     got = {i.decode(): t.decode() for i, t in zip(parsed[schema.ID].numpy(),
                                                   parsed[schema.TEXT].numpy())}
     from tfpipe.text import thesaurus as thesaurus_lib

@@ -10,24 +10,22 @@
 
 The readers of ``tfpipe.data`` (``pipeline.make_dataset``, ``check_shards``,
 ``holdout_count``, ``features.make``, the ``skipgram_pairs`` functions) take a
-DataDir, or a path whose manifest they load, as their first argument.  They
-still accept the older form too, the path followed by its loaded ``Manifest``
-(positionally, or as ``manifest=`` where that keyword existed), which
-``tfpipe/training`` uses until it is switched to DataDir.
+DataDir, or a path whose manifest they load (``DataDir.of``), as their first
+argument; none takes a path with a separately loaded manifest.  A manifest
+already in hand goes with its path as ``DataDir(path, manifest)``.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
-from typing import Callable, TypeVar
 
 import numpy as np
+import tensorflow as tf
 
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data.manifest import Manifest, Split
 
-F = TypeVar("F", bound=Callable)
+FEATURE_KINDS = ("words", "ngrams")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,18 +42,13 @@ class DataDir:
         return cls(path, manifest_lib.load(path))
 
     @classmethod
-    def of(cls, data: "DataDir | str", manifest: Manifest | None = None) -> "DataDir":
-        """``data`` as a DataDir: a DataDir as it is; a path with its ``manifest`` (read from
-        the directory when None)."""
+    def of(cls, data: "DataDir | str") -> "DataDir":
+        """``data`` as a DataDir: a DataDir as it is; a path with the manifest read from it."""
         if isinstance(data, DataDir):
-            if manifest is not None and manifest is not data.manifest:
-                raise ValueError("give a DataDir, or a path with its manifest; not a DataDir and "
-                                 "another manifest")
             return data
         if not isinstance(data, (str, os.PathLike)):
             raise TypeError(f"a data directory is a DataDir or a path, got {type(data).__name__}")
-        data = os.fspath(data)
-        return cls(data, manifest) if manifest is not None else cls.open(data)
+        return cls.open(os.fspath(data))
 
     @property
     def name(self) -> str:
@@ -99,24 +92,64 @@ class DataDir:
 
     def vocab(self) -> list[str]:
         """The vocabulary words, most frequent first (word id = position + 2)."""
-        return manifest_lib.read_vocab(self.path, self.manifest)
+        with tf.io.gfile.GFile(self.file(self.manifest.vocab_file)) as f:
+            # Lines end in "\n" only: a token may be a control character that
+            # str.splitlines() would also split at (e.g. "\x1c").
+            return [line.split("\t", 1)[0] for line in f.read().split("\n") if line]
 
     def feature_stats(self, kind: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """``(keys, counts, df)`` of ``vocab.tsv`` (``"words"``) or ``ngrams.tsv`` (``"ngrams"``);
-        see ``manifest.read_feature_stats``."""
-        return manifest_lib.read_feature_stats(self.path, self.manifest, kind)
+        """``(keys, counts, df)`` of ``vocab.tsv`` (``kind="words"``) or ``ngrams.tsv`` (``"ngrams"``).
 
-
-def accepts_pair(fn: F) -> F:
-    """Decorator of ``fn(data, *args, **kwargs)``: also callable the older way,
-    ``fn(data_dir, manifest, *args, **kwargs)``, the path and its loaded Manifest
-    (folded into a DataDir here).  Only for ``tfpipe/training``'s calls until they pass
-    a DataDir."""
-
-    @functools.wraps(fn)
-    def call(data, *args, **kwargs):
-        if args and isinstance(args[0], Manifest):
-            data, args = DataDir.of(data, args[0]), args[1:]
-        return fn(data, *args, **kwargs)
-
-    return call  # type: ignore[return-value]
+        In file order (most frequent first); ``counts`` and ``df`` are ``int64``
+        arrays: occurrences in, and number of documents of, the train split (the
+        format: ``tfpipe.data.manifest``'s docstring).  A missing file says which
+        preprocessing flag writes it; a malformed line is named by file and line number.
+        """
+        manifest, data_dir = self.manifest, self.path
+        if kind not in FEATURE_KINDS:
+            raise ValueError(f"unknown feature statistics {kind!r}; valid kinds: {list(FEATURE_KINDS)}")
+        if kind == "words":
+            file, expected, flag = manifest.vocab_file, manifest.vocab_words, "--vocab_size"
+        else:
+            file, expected, flag = manifest.ngram_file, manifest.ngram_features, "--ngram_vocab_size"
+        if not file:
+            raise FileNotFoundError(
+                f"the data in {data_dir!r} has no {kind} statistics: re-run `python -m "
+                f"beam_jobs.preprocess` with {flag} > 0"
+                + (" (and --ngram_max N for the widest n-gram)" if kind == "ngrams" else "")
+            )
+        path = os.path.join(data_dir, file)
+        if not tf.io.gfile.exists(path):
+            raise FileNotFoundError(
+                f"{path} is listed in the manifest but missing: re-run `python -m "
+                f"beam_jobs.preprocess --output_dir {data_dir}` (it writes {file}; {flag} sets its size)"
+            )
+        with tf.io.gfile.GFile(path) as f:
+            lines = f.read().split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        keys: list[str] = []
+        counts = np.empty(len(lines), np.int64)
+        df = np.empty(len(lines), np.int64)
+        for number, line in enumerate(lines, start=1):
+            fields = line.split("\t")
+            if len(fields) != 3:
+                raise ValueError(
+                    f"{path}:{number}: expected 'key<TAB>count<TAB>df', got {len(fields)} field(s)"
+                    + ("; a two-column vocab.tsv comes from an older preprocessing job: re-run it"
+                       if len(fields) == 2 else "")
+                )
+            key, count, docs = fields
+            try:
+                counts[number - 1], df[number - 1] = int(count), int(docs)
+            except ValueError:
+                raise ValueError(f"{path}:{number}: count {count!r} or df {docs!r} is not an "
+                                 "integer") from None
+            if not key or not 1 <= df[number - 1] <= counts[number - 1]:
+                raise ValueError(f"{path}:{number}: expected a non-empty key and "
+                                 f"1 <= df <= count, got {line!r}")
+            keys.append(key)
+        if len(keys) != expected:
+            raise ValueError(f"{path} has {len(keys)} entries but the manifest says {expected}: "
+                             "the file does not belong to this manifest; re-run preprocessing")
+        return keys, counts, df

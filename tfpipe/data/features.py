@@ -149,8 +149,7 @@ class Bag(Featurizer):
 
 def make(
     feature: str,
-    data: DataDir | str | Manifest,
-    data_dir: str | None = None,
+    data: DataDir | str,
     *,
     model_config: dict[str, Any] | None = None,
     seed: int = 0,
@@ -158,16 +157,15 @@ def make(
 ) -> Featurizer:
     """The featurizer of ``feature`` for a data directory.
 
-    ``data``: a :class:`~tfpipe.data.datadir.DataDir` or a data directory path
-    (the older form ``make(feature, manifest, data_dir)`` passes the loaded
-    manifest and the path).  ``model_config`` (the config's model section) and
-    ``seed`` matter for ``bag_of_means`` (embeddings file, number of means, min
-    count); its clustering is cached in ``cache_dir/clusters.tsv`` (the run
-    directory) so that evaluation and export reuse it.
+    ``data``: a :class:`~tfpipe.data.datadir.DataDir` or a data directory path.
+    ``model_config`` (the config's model section) and ``seed`` matter for
+    ``bag_of_means`` (embeddings file, number of means, min count); its
+    clustering is cached in ``cache_dir/clusters.tsv`` (the run directory) so
+    that evaluation and export reuse it.
     """
     if feature not in FEATURES:
         raise ValueError(f"unknown feature {feature!r}; valid features: {', '.join(FEATURES)}")
-    data = DataDir.of(data_dir, data) if isinstance(data, Manifest) else DataDir.of(data)
+    data = DataDir.of(data)
     if feature == "chars":
         return Chars(data.manifest)
     if feature == "word_ids":

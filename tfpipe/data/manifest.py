@@ -9,8 +9,9 @@ lines, most frequent first (ties by key), where ``count`` is the number of
 occurrences and ``df`` the number of train documents containing the key:
 ``vocab.tsv`` for words (tokens of ``tfpipe.text.tokenize``) and ``ngrams.tsv``
 for the 1- to ``ngram_max``-grams of ``tfpipe.text.ngrams``.  Read them with
-:func:`read_vocab` (words only) or :func:`read_feature_stats`; the number of
-train documents (the ``N`` of TF-IDF) is ``manifest.splits["train"].count``.
+:meth:`tfpipe.data.datadir.DataDir.vocab` (words only) or
+:meth:`~tfpipe.data.datadir.DataDir.feature_stats`; the number of train documents
+(the ``N`` of TF-IDF) is ``manifest.splits["train"].count``.
 
 The manifest records the record ``kind`` of its shards (``tfpipe.data.schema.KINDS``;
 ``"text"`` for every corpus preprocessed so far).  ``schema_version`` is the
@@ -29,7 +30,6 @@ import json
 import os
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from tfpipe.data import schema
@@ -135,76 +135,6 @@ def load(data_dir: str) -> Manifest:
         for name, s in raw["splits"].items()
     }
     return Manifest(**raw)
-
-
-def read_vocab(data_dir: str, manifest: Manifest) -> list[str]:
-    """The vocabulary words, most frequent first (word id = position + 2)."""
-    with tf.io.gfile.GFile(os.path.join(data_dir, manifest.vocab_file)) as f:
-        # Lines end in "\n" only: a token may be a control character that
-        # str.splitlines() would also split at (e.g. "\x1c").
-        return [line.split("\t", 1)[0] for line in f.read().split("\n") if line]
-
-
-FEATURE_KINDS = ("words", "ngrams")
-
-
-def read_feature_stats(
-    data_dir: str, manifest: Manifest, kind: str
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """``(keys, counts, df)`` of ``vocab.tsv`` (``kind="words"``) or ``ngrams.tsv`` (``"ngrams"``).
-
-    In file order (most frequent first); ``counts`` and ``df`` are ``int64``
-    arrays: occurrences in, and number of documents of, the train split.  A
-    missing file says which preprocessing flag writes it; a malformed line is
-    named by file and line number.
-    """
-    if kind not in FEATURE_KINDS:
-        raise ValueError(f"unknown feature statistics {kind!r}; valid kinds: {list(FEATURE_KINDS)}")
-    if kind == "words":
-        file, expected, flag = manifest.vocab_file, manifest.vocab_words, "--vocab_size"
-    else:
-        file, expected, flag = manifest.ngram_file, manifest.ngram_features, "--ngram_vocab_size"
-    if not file:
-        raise FileNotFoundError(
-            f"the data in {data_dir!r} has no {kind} statistics: re-run `python -m "
-            f"beam_jobs.preprocess` with {flag} > 0"
-            + (" (and --ngram_max N for the widest n-gram)" if kind == "ngrams" else "")
-        )
-    path = os.path.join(data_dir, file)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"{path} is listed in the manifest but missing: re-run `python -m "
-            f"beam_jobs.preprocess --output_dir {data_dir}` (it writes {file}; {flag} sets its size)"
-        )
-    with tf.io.gfile.GFile(path) as f:
-        lines = f.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    keys: list[str] = []
-    counts = np.empty(len(lines), np.int64)
-    df = np.empty(len(lines), np.int64)
-    for number, line in enumerate(lines, start=1):
-        fields = line.split("\t")
-        if len(fields) != 3:
-            raise ValueError(
-                f"{path}:{number}: expected 'key<TAB>count<TAB>df', got {len(fields)} field(s)"
-                + ("; a two-column vocab.tsv comes from an older preprocessing job: re-run it"
-                   if len(fields) == 2 else "")
-            )
-        key, count, docs = fields
-        try:
-            counts[number - 1], df[number - 1] = int(count), int(docs)
-        except ValueError:
-            raise ValueError(f"{path}:{number}: count {count!r} or df {docs!r} is not an "
-                             "integer") from None
-        if not key or not 1 <= df[number - 1] <= counts[number - 1]:
-            raise ValueError(f"{path}:{number}: expected a non-empty key and "
-                             f"1 <= df <= count, got {line!r}")
-        keys.append(key)
-    if len(keys) != expected:
-        raise ValueError(f"{path} has {len(keys)} entries but the manifest says {expected}: "
-                         "the file does not belong to this manifest; re-run preprocessing")
-    return keys, counts, df
 
 
 def file_sha256(path: str) -> str:

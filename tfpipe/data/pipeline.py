@@ -84,7 +84,7 @@ from tfpipe.data import inputs
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import records
 from tfpipe.data import schema
-from tfpipe.data.datadir import DataDir, accepts_pair
+from tfpipe.data.datadir import DataDir
 from tfpipe.data.manifest import Manifest
 
 log = logging.getLogger(__name__)
@@ -118,13 +118,11 @@ def in_holdout(ids: tf.Tensor, fraction: float) -> tf.Tensor:
     return bucket < int(round(fraction * HOLDOUT_BUCKETS))
 
 
-@accepts_pair
 def holdout_count(data: DataDir | str, split: str, holdout: Holdout) -> int:
     """The number of records of ``split`` on ``holdout``'s side (reads only the ids, once per
     process for unchanged shards: a training run asks for both sides for its dataset and its log).
 
-    ``data``: a DataDir or a data directory path (also the older ``(data_dir, manifest, split,
-    holdout)``)."""
+    ``data``: a DataDir or a data directory path."""
     data = DataDir.of(data)
     manifest = data.manifest
     paths = tuple(data.shard_paths(split))
@@ -169,15 +167,13 @@ class CorruptShardError(ValueError):
 # Shard checks
 
 
-@accepts_pair
 def check_shards(data: DataDir | str, split: str, verify: str = "size") -> None:
     """Checks the shards of ``split`` against the manifest before reading.
 
     ``verify="size"``: each shard exists with its recorded byte size (cheap);
     ``"sha256"``: also its recorded checksum; ``"none"``: nothing.  Raises
     :class:`CorruptShardError` naming every shard that fails.  ``data``: a
-    DataDir or a data directory path (also the older ``(data_dir, manifest,
-    split, verify)``).
+    DataDir or a data directory path.
     """
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify={verify!r}; valid values: {list(VERIFY_MODES)}")
@@ -331,7 +327,6 @@ def make_dataset(
     cache: bool = False,
     max_words: int | None = None,
     verify: str = "size",
-    manifest: Manifest | None = None,
     transform: Callable | None = None,
     finalize: Callable | None = None,
     holdout: Holdout | None = None,
@@ -341,8 +336,7 @@ def make_dataset(
 
     Args:
       data: a :class:`~tfpipe.data.datadir.DataDir`, or the path of a
-        preprocessed data directory (its ``manifest.json`` is read; the older
-        form passes the loaded manifest as ``manifest=`` too).
+        preprocessed data directory (its ``manifest.json`` is read).
       split: a split of the manifest, e.g. ``"train"`` or ``"test"``.
       feature: ``"chars"`` -> ``x`` is ``uint8[B, l0]`` character indices;
         ``"word_ids"`` -> ``int64[B, max_words]`` word ids, 0-padded/truncated;
@@ -362,8 +356,6 @@ def make_dataset(
       verify: ``"size"``, ``"sha256"`` or ``"none"``: shard checks before
         reading (see :func:`check_shards`); failures raise
         :class:`CorruptShardError`.
-      manifest: with a path for ``data``, its loaded manifest (the older form
-        of passing a DataDir).
       transform: applied to every parsed block of ``x`` (before the cache, so
         once per record when caching); it may return ragged tensors (e.g. a
         bag of features), which shuffling and batching carry along.
@@ -390,7 +382,7 @@ def make_dataset(
                 f"epoch_samples={epoch_samples} is smaller than batch_size={batch_size}: "
                 "an epoch would have no step"
             )
-    data = DataDir.of(data, manifest)
+    data = DataDir.of(data)
     manifest = data.manifest
     if data.kind != schema.KIND_TEXT:
         raise ValueError(f"{data.path} holds {data.kind!r} records; make_dataset reads the "

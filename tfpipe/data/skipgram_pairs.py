@@ -28,7 +28,7 @@ seeded per batch from ``seed``: the same seed gives the same pairs, and every
 pass over the dataset draws new ones.
 
 The functions that read a data directory take a ``tfpipe.data.datadir.DataDir``
-or its path (the older form passes the loaded manifest as ``manifest=`` too).
+or its path.
 """
 from __future__ import annotations
 
@@ -39,17 +39,16 @@ import tensorflow as tf
 
 from tfpipe.data import pipeline
 from tfpipe.data.datadir import DataDir
-from tfpipe.data.manifest import Manifest
 from tfpipe.text.tokenize import FIRST_WORD_ID
 
 # Sentences turned into pairs together (one tf.data element before the pairs are re-batched).
 SENTENCES_PER_BATCH = 256
 
 
-def read_counts(data: DataDir | str, manifest: Manifest | None = None) -> tuple[list[str], np.ndarray]:
+def read_counts(data: DataDir | str) -> tuple[list[str], np.ndarray]:
     """The vocabulary words (most frequent first; word id = position + 2) and their counts
     (``int64``, the second column of the data directory's vocabulary file)."""
-    data = DataDir.of(data, manifest)
+    data = DataDir.of(data)
     words = data.vocab()
     path = data.file(data.manifest.vocab_file)
     counts = []
@@ -168,7 +167,6 @@ def pairs_dataset(
     cache: bool = False,
     sentences_per_batch: int = SENTENCES_PER_BATCH,
     counts: Sequence[int] | None = None,
-    manifest: Manifest | None = None,
     verify: str = "size",
 ) -> tf.data.Dataset:
     """One pass of skip-gram pairs over ``split``, in batches of ``batch_size`` pairs.
@@ -188,7 +186,7 @@ def pairs_dataset(
     """
     if batch_size <= 0 or sentences_per_batch <= 0:
         raise ValueError(f"batch_size ({batch_size}) and sentences_per_batch ({sentences_per_batch}) must be positive")
-    data = DataDir.of(data, manifest)
+    data = DataDir.of(data)
     manifest = data.manifest
     if counts is None:
         _, counts = read_counts(data)
@@ -220,10 +218,10 @@ def pairs_dataset(
 
 def count_words(
     data: DataDir | str, split: str = "train", *, min_count: int = 5,
-    counts: Sequence[int] | None = None, manifest: Manifest | None = None,
+    counts: Sequence[int] | None = None,
 ) -> int:
     """Words of ``split`` that skip-gram reads per pass (step 1 of the module docstring)."""
-    data = DataDir.of(data, manifest)
+    data = DataDir.of(data)
     if counts is None:
         _, counts = read_counts(data)
     trained = tf.constant(trained_mask(counts, min_count))

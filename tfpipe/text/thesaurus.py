@@ -453,7 +453,7 @@ def write_tsv(thesaurus: Mapping[str, Sequence[str]], path: str, *, header: str 
 
 def _read_vocab_words(path: str) -> list[str]:
     """The first column of a ``vocab.tsv`` (``word<TAB>count...`` lines, as
-    ``tfpipe.data.manifest.read_vocab`` reads them: split at "\n" only)."""
+    ``tfpipe.data.datadir.DataDir.vocab`` reads them: split at "\n" only)."""
     with _open_text(path, "r") as f:
         return [line.split("\t", 1)[0] for line in f.read().split("\n") if line]
 
