@@ -197,3 +197,58 @@ def test_evaluate_and_export_of_a_word_vectors_run_say_where_its_figures_and_vec
     assert "word_vectors run: its held-out pair loss" in capsys.readouterr().err
     assert export.main(["--model_dir", run]) == 2
     assert "python -m tfpipe.index build --vectors" in capsys.readouterr().err
+
+
+NEW_TASK = '''
+import os
+import keras
+from tfpipe import tasks
+from tfpipe.tasks.base import Plan, Task
+from tfpipe.training import datasets, modeling
+
+
+@tasks.register
+class TopTwo(Task):
+    name, objective = "top_two", ("val_top2", "max")
+
+    def model_names(self):
+        return ["bow"]
+
+    def build(self, cfg, data, model_dir, *, first_epoch, verbose, steps_per_execution):
+        featurizer = datasets.featurizer(cfg, data, model_dir)
+        steps = datasets.train_steps(cfg, data)
+        model = modeling.build_model(cfg, data, featurizer.num_features)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=[keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2")],
+                      steps_per_execution=steps_per_execution(steps))
+        return Plan(model, datasets.train_dataset(cfg, data, featurizer, first_epoch=first_epoch),
+                    datasets.eval_dataset(cfg, data, "test", featurizer), steps,
+                    examples_per_epoch=data.count("train"), describe="top two", splits=["train", "test"],
+                    data=data, monitor="val_top2", monitor_mode="max")
+
+    def finish(self, cfg, plan, model_dir, run):
+        plan.model.save(os.path.join(model_dir, "model.keras"))
+        return {"model": cfg.model_name, **run}
+'''
+
+
+def test_a_new_task_is_a_new_file_in_the_package(tiny_data_dir, tmp_path, monkeypatch):
+    """The README's recipe: a module named after its task, found by the registry, trained by
+    the shared loop (its own metric picks the best epoch)."""
+    from tfpipe import train
+
+    package = tmp_path / "extra_tasks"
+    package.mkdir()
+    (package / "top_two.py").write_text(NEW_TASK)
+    monkeypatch.setattr(tasks, "__path__", [*tasks.__path__, str(package)])
+    assert "top_two" in tasks.names()
+    cfg = config_lib.from_dict({
+        "task": "top_two", "data": {"dir": tiny_data_dir},
+        "model": {"name": "bow"},
+        "train": {"epochs": 2, "batch_size": 16, "optimizer": "adam", "learning_rate": 0.01,
+                  "schedule": "constant"},
+    })
+    results = train.train(cfg, str(tmp_path / "run"), verbose=0)
+    assert results["epochs_run"] == 2 and results["best_epoch"] in (0, 1)
+    assert 0.0 <= results["best_val_top2"] <= 1.0 and "val_top2" in results["final"]
+    assert os.path.exists(tmp_path / "run" / "model.keras") and os.path.exists(tmp_path / "run" / "checkpoints")
