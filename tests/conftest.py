@@ -82,7 +82,7 @@ print(json.dumps(results))
 
 
 @pytest.fixture(scope="session")
-def jax_backend(request) -> dict:
+def jax_backend(request, tmp_path_factory) -> dict:
     """Runs every collected test module's ``JAX_BACKEND_CHECK`` (Python code that builds a
     model and asserts on its output) in one fresh ``KERAS_BACKEND=jax`` process: JAX and
     Keras start once for all the models.  Returns ``{module name: None | the traceback}``;
@@ -99,8 +99,36 @@ def jax_backend(request) -> dict:
         if code:
             checks[module.__name__] = code
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": root}
-    done = subprocess.run([sys.executable, "-c", _JAX_RUNNER], input=json.dumps(checks),
-                          capture_output=True, text=True, env=env, cwd=root, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+
+    def run() -> dict:
+        env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": root}
+        done = subprocess.run([sys.executable, "-c", _JAX_RUNNER], input=json.dumps(checks),
+                              capture_output=True, text=True, env=env, cwd=root, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout.splitlines()[-1])
+
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run()
+    # Under pytest-xdist every worker collects the same checks: the first worker to take the
+    # lock runs them once for all, the others read its results from the shared directory.
+    import time
+
+    shared = tmp_path_factory.getbasetemp().parent
+    lock, result = shared / "jax_backend.lock", shared / "jax_backend.json"
+    try:
+        os.mkdir(lock)
+    except FileExistsError:
+        deadline = time.monotonic() + 360
+        while not result.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"another worker holds {lock} but wrote no {result}")
+            time.sleep(0.5)
+        return json.loads(result.read_text())
+    try:
+        results = run()
+    except BaseException as e:  # every worker's checks then fail with the runner's error
+        results = {name: f"the JAX runner failed: {e}" for name in checks}
+    partial = shared / f"jax_backend.{os.getpid()}.tmp"
+    partial.write_text(json.dumps(results))
+    os.replace(partial, result)
+    return results

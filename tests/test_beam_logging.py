@@ -70,7 +70,10 @@ def _preprocess(tmp_path, *extra) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_preprocess_prints_no_apitools_warning(tmp_path):
+    """A fresh-process job run (slow: ~20 s); the filters it relies on are checked fast below
+    and in tests/test_preprocess's in-process CLI runs."""
     done = _preprocess(tmp_path, "--direct_running_mode=in_memory")
     assert done.returncode == 0, done.stderr
     assert "apitools" not in done.stderr and "Logging handler" not in done.stderr, done.stderr

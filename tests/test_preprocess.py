@@ -600,31 +600,46 @@ def _readme_split(labels: list[int]) -> set[int]:
     return test
 
 
+class _RealRuns(dict):
+    """The job once per shared corpus, run when a test first asks for that corpus."""
+
+    def __init__(self, tmp_path_factory):
+        super().__init__()
+        self.tmp_path_factory = tmp_path_factory
+        ag = shared_path("ag_news", "test.csv")
+        trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
+        mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))
+        self.args = {
+            "ag_news": ["--input", ag],
+            "trec": ["--input", trec[0], "--test_input", trec[1]],
+            "mr": ["--input", *mr, "--format", "line_per_class"],
+        }
+
+    def __missing__(self, name):
+        args = self.args[name]
+        out = str(self.tmp_path_factory.mktemp(name))
+        manifest = _run(*args, "--output_dir", out, "--ngram_vocab_size", "0")
+        self[name] = (args, out, manifest, *_load(out)[1:])
+        return self[name]
+
+    def all(self) -> list:
+        return [self[name] for name in self.args]
+
+
 @pytest.fixture(scope="module")
 def real_runs(tmp_path_factory):
-    """The job once per shared corpus (skipped when ../shared/data is absent).
+    """The job once per shared corpus, on first use (skipped when ../shared/data is absent).
 
     Without the n-gram statistics (--ngram_vocab_size 0), about half of each run: nothing
     here reads ngrams.tsv, and the Beam n-gram counting is checked byte for byte against the
     plain writer on small inputs (test_same_input_gives_identical_bytes_and_matches_the_plain_
-    writer, tests/test_feature_stats.py)."""
-    ag = shared_path("ag_news", "test.csv")
-    trec = (shared_path("trec", "train_5500.label"), shared_path("trec", "TREC_10.label"))
-    mr = (shared_path("mr", "rt-polarity.pos"), shared_path("mr", "rt-polarity.neg"))
-    runs = {}
-    for name, args in {
-        "ag_news": ["--input", ag],
-        "trec": ["--input", trec[0], "--test_input", trec[1]],
-        "mr": ["--input", *mr, "--format", "line_per_class"],
-    }.items():
-        out = str(tmp_path_factory.mktemp(name))
-        manifest = _run(*args, "--output_dir", out, "--ngram_vocab_size", "0")
-        runs[name] = (args, out, manifest, *_load(out)[1:])
-    return runs
+    writer, tests/test_feature_stats.py).  AG's News (7,600 rows, the longest run) is read by
+    the slow tests only; TREC and MR check the same path in the fast suite."""
+    return _RealRuns(tmp_path_factory)
 
 
 @pytest.mark.parametrize("corpus, fmt, sizes", [
-    ("ag_news", "zhang_csv", (6080, 1520)),
+    pytest.param("ag_news", "zhang_csv", (6080, 1520), marks=pytest.mark.slow),
     ("trec", "trec", (5452, 500)),
     ("mr", "line_per_class", (8530, 2132)),
 ])
@@ -651,13 +666,16 @@ def test_real_corpora_quantizer_parity(real_runs, corpus, fmt, sizes):
     assert checked == sum(sizes)
 
 
-def test_real_corpora_agreed_splits(real_runs):
+@pytest.mark.slow
+def test_real_corpora_agreed_splits_ag_news(real_runs):
     _, _, _, data = real_runs["ag_news"]
     with open(shared_path("ag_news", "test.csv"), encoding="utf-8", newline="") as f:
         labels = [int(row[0]) - 1 for row in csv.reader(f)]
     expected = {f"test.csv:{i + 1}" for i in _readme_split(labels)}
     assert set(data["test"]["id"]) == expected
 
+
+def test_real_corpora_agreed_splits(real_runs):
     _, _, m, data = real_runs["mr"]
     assert m.class_names == ["neg", "pos"]
     expected = set()
@@ -692,7 +710,7 @@ def test_real_unlabelled_union_for_word2vec(real_runs, tmp_path):
                                                                  1520 + 2132 + 500)
     _, data = _load(out)
     for split in ("train", "test"):
-        expected = {i for run in real_runs.values() for i in run[3][split]["id"]}
+        expected = {i for run in real_runs.all() for i in run[3][split]["id"]}
         assert set(data[split]["id"]) == expected, split
     assert set(data["train"]["label"]) == {0}
 
