@@ -5,10 +5,10 @@
 Checks out ``--ref`` into a temporary git worktree, then runs
 ``python -m benchmarks.<name> <args>`` there and here in turn (ref, here, ref,
 here ...; both see the same machine load), each run's JSON line read back.
-Prints one JSON line: for every numeric figure the two runs share, the median over
-the repeats in each tree and ``here / ref`` (for a time, lower is faster; for a
-rate, higher is), plus the figures that differ in value between the trees'
-first runs when they should be equal (counts, sizes: non-float values).
+Prints one JSON line: for every numeric figure the two runs share (counts and sizes
+too: equal ones give a ratio of 1), the median over the repeats in each tree and
+``here / ref`` (for a time, lower is faster; for a rate, higher is), plus the other
+figures (strings, booleans) that differ between the trees' first runs.
 """
 from __future__ import annotations
 
@@ -48,12 +48,15 @@ def _run(tree: str, name: str, args: list[str]) -> dict[str, Any]:
 def compare(runs_ref: list[dict[str, Any]], runs_here: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per tree and their ratio for every shared numeric figure; the exact figures
     (ints, strings, booleans) that differ between the trees' first runs."""
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
     figures, differ = {}, {}
     for key in sorted(set(runs_ref[0]) & set(runs_here[0])):
         a, b = runs_ref[0][key], runs_here[0][key]
-        if isinstance(a, float) or isinstance(b, float):
-            ref = statistics.median(r[key] for r in runs_ref if isinstance(r.get(key), (int, float)))
-            here = statistics.median(r[key] for r in runs_here if isinstance(r.get(key), (int, float)))
+        if number(a) and number(b):
+            ref = statistics.median(r[key] for r in runs_ref if number(r.get(key)))
+            here = statistics.median(r[key] for r in runs_here if number(r.get(key)))
             figures[key] = {"ref": ref, "here": here, "here_over_ref": here / ref if ref else None}
         elif a != b and not isinstance(a, list):
             differ[key] = {"ref": a, "here": b}

@@ -12,10 +12,11 @@ def test_compare_takes_medians_per_tree_and_their_ratio():
     out = against_commit.compare(ref, here)
     # medians 100 and 110
     assert out["figures"]["rate"] == {"ref": 100.0, "here": 110.0, "here_over_ref": pytest.approx(1.1)}
-    assert out["exact_figures_that_differ"] == {}  # n is compared on the first runs only (5 == 5)
-    out = against_commit.compare([{"n": 5, "rate": 1.0}], [{"n": 7, "rate": 2.0, "extra": 1.0}])
-    assert out["exact_figures_that_differ"] == {"n": {"ref": 5, "here": 7}}
-    assert set(out["figures"]) == {"rate"}
+    assert out["figures"]["n"] == {"ref": 5, "here": 5, "here_over_ref": 1.0}  # medians of 5,5,5 and 5,6,5
+    assert out["exact_figures_that_differ"] == {}  # "name" is "a" in both trees' first runs
+    out = against_commit.compare([{"n": 4, "ok": True, "name": "a"}], [{"n": 7, "ok": False, "name": "a", "extra": 1.0}])
+    assert out["exact_figures_that_differ"] == {"ok": {"ref": True, "here": False}}
+    assert out["figures"] == {"n": {"ref": 4, "here": 7, "here_over_ref": 1.75}}
 
 
 def test_nested_figures_are_flattened():
