@@ -47,8 +47,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
     from tfpipe import tasks
     from tfpipe.training import loop
 
-    loop.refuse_finished(model_dir, fresh)
-    return loop.run(tasks.resolve(cfg), cfg, model_dir, verbose=verbose, fresh=fresh)
+    return loop.run(tasks.of_config(cfg), cfg, model_dir, verbose=verbose, fresh=fresh)
 
 
 def _parser() -> argparse.ArgumentParser:

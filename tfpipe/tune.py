@@ -183,7 +183,7 @@ def tune(base_cfg: config_lib.Config, space: dict[str, Any], out_dir: str, *, ma
             try:
                 cfg = trial_config(base, values, validation_fraction)
                 started = time.time()
-                results = loop.run(tasks.resolve(cfg), cfg, run_dir, verbose=0, fresh=True)
+                results = loop.run(tasks.of_config(cfg), cfg, run_dir, verbose=0, fresh=True)
             except (config_lib.ConfigError, DataError, TrainError) as e:
                 raise kt.errors.FatalError(f"trial {trial.trial_id} {values}: {e}") from e
             best = results["best_val_accuracy"]

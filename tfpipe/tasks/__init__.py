@@ -69,11 +69,16 @@ def task_of_model(model_name: str) -> str:
     return "classification"  # the model check then lists the valid names
 
 
-def resolve(cfg: "Config") -> "Task":
+def of_config(cfg: "Config") -> "Task":
     """The config's task (``cfg.task``, else the one its model belongs to; written back to
-    ``cfg.task``), after checking the config against it (``Task.check``)."""
+    ``cfg.task``), not yet checked against the config (``loop.run`` checks it)."""
     if cfg.task is None:
         cfg.task = task_of_model(cfg.model_name)
-    task = get(cfg.task)
+    return get(cfg.task)
+
+
+def resolve(cfg: "Config") -> "Task":
+    """``of_config(cfg)`` after checking the config against the task (``Task.check``)."""
+    task = of_config(cfg)
     task.check(cfg)
     return task

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from typing import Any
 
 import keras
@@ -279,7 +278,7 @@ class WordVectors(Task):
             model=model, train_ds=train_ds, val_ds=val_ds, steps=None,
             examples_per_epoch=sum(data.count(s) for s in splits), describe=describe,
             splits=splits + ([val_split] if val_ds is not None else []), data=data,
-            callbacks=[_QuietRanOut(), logger, guard],
+            callbacks=[logger, guard],
             monitor="val_loss" if val_ds is not None else "loss", monitor_mode="min",
             # One negative-sampling generator for the whole run (the figures of the runs before
             # the task seam): a resumed run draws other negatives and pairs than the
@@ -378,18 +377,6 @@ class WordVectors(Task):
         )
 
 
-class _QuietRanOut(keras.callbacks.Callback):
-    """Pairs per epoch are random (subsampling, windows): Keras learns the epoch's length when
-    the data runs out, and says so every epoch; this silences that warning during ``fit``."""
-
-    def on_train_begin(self, logs=None):
-        self._catcher = warnings.catch_warnings()
-        self._catcher.__enter__()
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-
-    def on_train_end(self, logs=None):
-        self._catcher.__exit__(None, None, None)
-
 def export(model_dir: str, vocab: list[str], model) -> dict[str, str]:
     """Writes the trained words' input vectors in every format; returns the paths by name."""
     from tfpipe.embeddings import word2vec_format
@@ -421,24 +408,20 @@ def nearest(words: list[str], vectors: np.ndarray, query: str, k: int = 10) -> l
 
 
 class ThroughputLog(keras.callbacks.Callback):
-    """TensorBoard scalars ``loss``, ``words_per_sec``, ``pairs_per_sec`` and
-    ``learning_rate`` every ``every`` steps (in ``logs/train``), per-epoch words/s,
-    and the per-epoch words, pairs and training times for the results."""
+    """TensorBoard scalars ``loss``, ``words_per_sec`` and ``learning_rate`` every ``every``
+    steps and per-epoch words/s and pairs/s (in ``logs/train``; the epoch losses are the shared
+    TensorBoard callback's), and this session's steps and CPU seconds for the results."""
 
     def __init__(self, log_dir: str, every: int = LOG_EVERY):
         super().__init__()
         self.log_dir = log_dir
         self.every = every
         self.steps = 0
-        self.epoch_times: list[float] = []
-        self.epoch_words: list[float] = []
-        self.epoch_pairs: list[float] = []
         self.epoch_cpu_times: list[float] = []
         self._writer = None
 
     def on_train_begin(self, logs=None):
         self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
-        self._val_writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._mark = time.perf_counter()
@@ -466,18 +449,10 @@ class ThroughputLog(keras.callbacks.Callback):
         self.epoch_cpu_times.append(time.process_time() - self._epoch_cpu - self._val_cpu)
         words = float(logs.get("words", 0.0))
         pairs = float(logs.get("pairs", 0.0))
-        self.epoch_times.append(elapsed)
-        self.epoch_words.append(words)
-        self.epoch_pairs.append(pairs)
         with self._writer.as_default(step=epoch + 1):
-            tf.summary.scalar("epoch_loss", float(logs["loss"]))
             tf.summary.scalar("epoch_words_per_sec", words / max(elapsed, 1e-9))
             tf.summary.scalar("epoch_pairs_per_sec", pairs / max(elapsed, 1e-9))
-        if "val_loss" in logs:
-            with self._val_writer.as_default(step=epoch + 1):
-                tf.summary.scalar("epoch_loss", float(logs["val_loss"]))
         self._writer.flush()
-        self._val_writer.flush()
 
     def on_test_begin(self, logs=None):
         self._val_start, self._val_cpu_start = time.perf_counter(), time.process_time()
@@ -488,7 +463,6 @@ class ThroughputLog(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._writer.close()
-        self._val_writer.close()
 
 
 class DivergenceGuard(keras.callbacks.Callback):

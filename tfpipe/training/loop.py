@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from typing import Any
 
 from tfpipe import config as config_lib
@@ -219,7 +220,11 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         print(plan.describe, flush=True)
     try:
         if not stopped_before:
-            with datasets.reading(plan.data, plan.splits):
+            with datasets.reading(plan.data, plan.splits), warnings.catch_warnings():
+                if plan.steps is None:
+                    # An epoch of unknown length ends when the data runs out, which Keras
+                    # reports every epoch.
+                    warnings.filterwarnings("ignore", message="Your input ran out of data")
                 model.fit(
                     plan.train_ds,
                     epochs=t.epochs,
