@@ -63,8 +63,7 @@ class Classification(Task):
             metrics=["accuracy"],
             steps_per_execution=steps_per_execution(steps),
         )
-        from tfpipe.training import runs
-        from tfpipe.training import schedules
+        from tfpipe.training import runs, schedules
 
         log_dir = os.path.join(model_dir, runs.LOG_DIR)
         strategy = tf.distribute.get_strategy()  # build runs inside the run's strategy scope
@@ -125,13 +124,12 @@ class Classification(Task):
     def evaluate(self, model_dir: str, cfg, *, data_dir: str, split: str) -> dict[str, Any]:
         """Predicts every example of ``split`` once: accuracy, error %, the mean cross-entropy,
         per-class accuracy and the confusion matrix (``metrics.summary``)."""
-        from tfpipe.training import datasets, inference, modeling, runs
+        from tfpipe.training import datasets, inference, runs
 
         data = datasets.open_data(data_dir)
         datasets.check_splits(data, [split])
         manifest = data.manifest
-        featurizer = datasets.featurizer(cfg, data, model_dir)
-        model = modeling.load_model(model_dir, cfg, data, featurizer.num_features)
+        featurizer, model = _trained(model_dir, cfg, data)
         ds = datasets.eval_dataset(cfg, data, split, featurizer)
         with datasets.reading(data, [split]):
             labels, probs = inference.predict(model, ds)
@@ -167,12 +165,11 @@ class Classification(Task):
         import tensorflow as tf
 
         from tfpipe.data import manifest as manifest_lib
-        from tfpipe.training import datasets, modeling, runs
+        from tfpipe.training import datasets, runs
 
         data = datasets.open_data(data_dir)
         manifest = data.manifest
-        featurizer = datasets.featurizer(cfg, data, model_dir)
-        model = modeling.load_model(model_dir, cfg, data, featurizer.num_features)
+        featurizer, model = _trained(model_dir, cfg, data)
         module = serving_module(model, manifest, featurizer)
         if os.path.exists(out):
             shutil.rmtree(out)
@@ -186,6 +183,14 @@ class Classification(Task):
             f.write(manifest.to_json() + "\n")
         shutil.copy(os.path.join(model_dir, runs.CONFIG_FILE), os.path.join(extra, runs.CONFIG_FILE))
         return out
+
+
+def _trained(model_dir: str, cfg, data):
+    """The run's featurizer and its trained model in float32 (``modeling.load_model``)."""
+    from tfpipe.training import datasets, modeling
+
+    featurizer = datasets.featurizer(cfg, data, model_dir)
+    return featurizer, modeling.load_model(model_dir, cfg, data, featurizer.num_features)
 
 
 def _not_classifiers() -> set[str]:
