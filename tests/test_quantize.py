@@ -35,8 +35,18 @@ def test_full_alphabet_distinguishes_case():
 
 
 def test_unknown_alphabet_names_valid_ones():
-    with pytest.raises(ValueError, match=r"valid alphabets: \['full', 'paper'\]"):
+    with pytest.raises(ValueError, match=r"valid alphabets: \['full', 'paper', 'reed'\]"):
         alphabet_lib.get("ascii")
+
+
+def test_reed_alphabet_reads_forward_hand_computed():
+    # Reed et al.: the 70 positions with a space (70) for the new-line, first character first,
+    # the first l0 kept. "Ab c!\n" -> a=1, b=2, space=70, c=3, !=41, new-line not in it (0).
+    reed = alphabet_lib.REED
+    assert reed.size == 70 and reed.chars[-1] == " " and not reed.backward
+    out = q.quantize(["Ab c!\n", "abcdefgh"], reed, 6).numpy()
+    assert out.tolist() == [[1, 2, 70, 3, 41, 0], [1, 2, 3, 4, 5, 6]]
+    assert q.quantize_py("Ab c!\n", reed, 6) == out[0].tolist()
 
 
 def test_backward_order_and_padding_hand_computed():

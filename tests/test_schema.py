@@ -46,9 +46,11 @@ def test_text_round_trip():
 
 def test_image_round_trip():
     jpeg = _jpeg(2, 3)
-    records = [schema.encode_image(example_id="img:0", image=jpeg, height=2, width=3, label=4),
+    records = [schema.encode_image(example_id="img:0", image=jpeg, height=2, width=3, label=4,
+                                   name="tiger shark"),
                schema.encode_image(example_id="img:1", image=jpeg, height=2, width=3)]
     parsed = _parse(records, kind="image")
+    assert parsed[schema.NAME].numpy().tolist() == [b"tiger shark", b""]
     assert sorted(parsed) == sorted(schema.SPECS["image"])
     assert parsed[schema.ID].numpy().tolist() == [b"img:0", b"img:1"]
     assert parsed[schema.IMAGE].numpy()[0] == jpeg
@@ -63,11 +65,16 @@ def test_image_captions_round_trip():
     records = [
         schema.encode_image_captions(example_id="coco:1", image=jpeg, height=4, width=2,
                                      captions=["a dog", "a brown dog runs"],
-                                     caption_word_ids=[[2, 3], [2, 7, 3, 9]]),
+                                     caption_word_ids=[[2, 3], [2, 7, 3, 9]],
+                                     caption_chars=[b"\x01\x02\x00", b"\x03\x00\x00"]),
         schema.encode_image_captions(example_id="coco:2", image=jpeg, height=4, width=2,
                                      captions=["rien"], label=1),  # text only, no ids
     ]
-    parsed = _parse(records, kind="image_captions")
+    with pytest.raises(ValueError, match="caption_chars needs l0"):
+        _parse(records, kind="image_captions")
+    parsed = _parse(records, l0=3, kind="image_captions")
+    assert parsed[schema.CAPTION_CHARS].to_list() == [[[1, 2, 0], [3, 0, 0]], []]
+    assert parsed[schema.CAPTION_CHARS].dtype == tf.uint8
     assert sorted(parsed) == sorted(schema.SPECS["image_captions"])
     assert schema.CAPTION_LENGTHS not in parsed  # folded into caption_word_ids
     assert [[c.decode() for c in row] for row in parsed[schema.CAPTIONS].to_list()] == [
@@ -78,6 +85,9 @@ def test_image_captions_round_trip():
     with pytest.raises(ValueError, match="2 captions but word ids of 1"):
         schema.encode_image_captions(example_id="x", image=jpeg, height=4, width=2,
                                      captions=["a", "b"], caption_word_ids=[[2]])
+    with pytest.raises(ValueError, match="2 captions but characters of 1"):
+        schema.encode_image_captions(example_id="x", image=jpeg, height=4, width=2,
+                                     captions=["a", "b"], caption_chars=[b"\x01"])
 
 
 def test_class_descriptions_round_trip():

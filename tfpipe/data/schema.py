@@ -21,14 +21,19 @@ Kinds and their features (``*``: a list, may be empty):
   ``height``    int64   its height in pixels
   ``width``     int64   its width in pixels
   ``label``     int64   0-based class index, :data:`UNLABELLED` (-1, the default) for none
+  ``name``      bytes   the class name (as in the manifest's ``class_names``; "" for none)
 
 ``image_captions`` (:data:`KIND_IMAGE_CAPTIONS`): an image and its captions
-  ``id``, ``image``, ``height``, ``width``, ``label``  as for ``image``
+  ``id``, ``image``, ``height``, ``width``, ``label``, ``name``  as for ``image``
   ``captions``          bytes*  the caption texts (cleaned UTF-8), in order
+  ``caption_chars``     bytes*  each caption's ``l0`` uint8 character indices (the
+                                manifest's alphabet, e.g. Reed's forward one; empty
+                                when no indices are stored)
   ``caption_word_ids``  int64*  the word ids of every caption, concatenated
   ``caption_lengths``   int64*  the number of word ids of each caption (one per
                                 caption; empty when no ids are stored)
-  :func:`parse` returns ``captions`` as ``string[B, (captions)]`` and
+  :func:`parse` returns ``captions`` as ``string[B, (captions)]``,
+  ``caption_chars`` as ``uint8[B, (captions), l0]`` (needs ``l0``) and
   ``caption_word_ids`` as ``int64[B, (captions), (words)]`` (its lengths come
   from ``caption_lengths``, which is not a key of its own).
 
@@ -78,6 +83,7 @@ IMAGE = "image"
 HEIGHT = "height"
 WIDTH = "width"
 CAPTIONS = "captions"
+CAPTION_CHARS = "caption_chars"
 CAPTION_WORD_IDS = "caption_word_ids"
 CAPTION_LENGTHS = "caption_lengths"  # the row lengths of CAPTION_WORD_IDS (no key of its own)
 NAME = "name"
@@ -89,6 +95,7 @@ _IMAGE_SPEC = {
     HEIGHT: tf.io.FixedLenFeature([], tf.int64),
     WIDTH: tf.io.FixedLenFeature([], tf.int64),
     LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=UNLABELLED),
+    NAME: tf.io.FixedLenFeature([], tf.string, default_value=b""),
 }
 
 SPECS: dict[str, dict] = {
@@ -103,6 +110,7 @@ SPECS: dict[str, dict] = {
     KIND_IMAGE_CAPTIONS: {
         **_IMAGE_SPEC,
         CAPTIONS: tf.io.RaggedFeature(tf.string),
+        CAPTION_CHARS: tf.io.RaggedFeature(tf.string),
         CAPTION_WORD_IDS: tf.io.RaggedFeature(
             tf.int64, value_key=CAPTION_WORD_IDS,
             partitions=[tf.io.RaggedFeature.RowLengths(CAPTION_LENGTHS)],
@@ -175,7 +183,8 @@ def encode_text(
 encode = encode_text  # the name of the text encoder before there were other kinds
 
 
-def _image_features(example_id: str, image: bytes, height: int, width: int, label: int) -> dict:
+def _image_features(example_id: str, image: bytes, height: int, width: int, label: int,
+                    name: str) -> dict:
     if not image:
         raise ValueError(f"{example_id}: empty image bytes")
     if height < 1 or width < 1:
@@ -183,14 +192,17 @@ def _image_features(example_id: str, image: bytes, height: int, width: int, labe
     if label < UNLABELLED:
         raise ValueError(f"{example_id}: label {label} must be >= 0, or {UNLABELLED} for none")
     return {ID: _bytes(example_id.encode("utf-8")), IMAGE: _bytes(bytes(image)),
-            HEIGHT: _ints([height]), WIDTH: _ints([width]), LABEL: _ints([label])}
+            HEIGHT: _ints([height]), WIDTH: _ints([width]), LABEL: _ints([label]),
+            NAME: _bytes(name.encode("utf-8"))}
 
 
 def encode_image(
-    *, example_id: str, image: bytes, height: int, width: int, label: int = UNLABELLED
+    *, example_id: str, image: bytes, height: int, width: int, label: int = UNLABELLED,
+    name: str = "",
 ) -> bytes:
-    """Serializes one ``image`` record: the encoded image (JPEG) bytes and their size."""
-    return _serialize(_image_features(example_id, image, height, width, label))
+    """Serializes one ``image`` record: the encoded image (JPEG) bytes, their size and the
+    class (index and name)."""
+    return _serialize(_image_features(example_id, image, height, width, label, name))
 
 
 def encode_image_captions(
@@ -201,12 +213,21 @@ def encode_image_captions(
     width: int,
     captions: Sequence[str],
     caption_word_ids: Sequence[Sequence[int]] | None = None,
+    caption_chars: Sequence[bytes] | None = None,
     label: int = UNLABELLED,
+    name: str = "",
 ) -> bytes:
     """Serializes one ``image_captions`` record: an image and its captions, with the word ids
-    of each caption (``caption_word_ids``, one list per caption) when given."""
-    feature = _image_features(example_id, image, height, width, label)
+    (``caption_word_ids``, one list per caption) and the character indices (``caption_chars``,
+    one ``l0``-byte string per caption) of each caption when given."""
+    feature = _image_features(example_id, image, height, width, label, name)
     feature[CAPTIONS] = _bytes(*(c.encode("utf-8") for c in captions))
+    chars = [] if caption_chars is None else [bytes(c) for c in caption_chars]
+    if caption_chars is not None and len(chars) != len(captions):
+        raise ValueError(f"{example_id}: {len(captions)} captions but characters of {len(chars)}")
+    if len({len(c) for c in chars}) > 1:
+        raise ValueError(f"{example_id}: caption character indices of different lengths")
+    feature[CAPTION_CHARS] = _bytes(*chars)
     ids = [] if caption_word_ids is None else [list(c) for c in caption_word_ids]
     if caption_word_ids is not None and len(ids) != len(captions):
         raise ValueError(f"{example_id}: {len(captions)} captions but word ids of {len(ids)}")
@@ -285,12 +306,18 @@ def parse(
         raise ValueError(f"unknown feature(s) {unknown}; {what}: {sorted(kind_spec)}")
     if kind == KIND_TEXT and CHARS in keys and l0 is None:
         raise ValueError("parsing chars needs l0 (the manifest's)")
+    if kind == KIND_IMAGE_CAPTIONS and CAPTION_CHARS in keys and l0 is None:
+        raise ValueError("parsing caption_chars needs l0 (the manifest's)")
     if kind == KIND_FEATURES and FEATURES in keys and (dim is None or dim < 1):
         raise ValueError(f"parsing features needs their dimension dim >= 1, got {dim}")
     features = tf.io.parse_example(serialized, {k: kind_spec[k] for k in keys})
     if kind == KIND_TEXT and CHARS in features:
         chars = tf.io.decode_raw(features[CHARS], tf.uint8)
         features[CHARS] = tf.ensure_shape(chars, [None, l0])
+    if kind == KIND_IMAGE_CAPTIONS and CAPTION_CHARS in features:
+        ragged = features[CAPTION_CHARS]
+        chars = tf.io.decode_raw(ragged.flat_values, tf.uint8)
+        features[CAPTION_CHARS] = ragged.with_flat_values(tf.ensure_shape(chars, [None, l0]))
     if kind == KIND_FEATURES and FEATURES in features:
         ragged = features[FEATURES]
         check = tf.debugging.assert_equal(

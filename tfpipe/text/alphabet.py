@@ -19,8 +19,11 @@ PAPER_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 PAPER_DIGITS = "0123456789"
 PAPER_OTHERS = "-,;.!?:'\"/\\|_@#$%^&*~`+-=<>()[]{}"
 NEWLINE = "\n"
+SPACE = " "
 # The paper's input length (section 2.2: "l0 = 1014"): characters kept per text.
 PAPER_L0 = 1014
+# Reed et al. (2016) section 5: "maximum length ... 201 for character-level models".
+REED_L0 = 201
 
 assert len(PAPER_OTHERS) == 33
 
@@ -33,11 +36,14 @@ class Alphabet:
       name: registry name ("paper" or "full").
       chars: the ordered characters; position i has index i + 1.
       lowercase: fold upper-case ASCII letters onto lower-case ones first.
+      backward: read texts backward (Zhang et al.: the latest character first) rather
+        than forward (Reed et al.); see ``tfpipe.text.quantize``.
     """
 
     name: str
     chars: str
     lowercase: bool
+    backward: bool = True
 
     @property
     def size(self) -> int:
@@ -67,7 +73,15 @@ FULL = Alphabet(
     lowercase=False,
 )
 
-_ALPHABETS = {a.name: a for a in (PAPER, FULL)}
+# Reed et al. (2016): the paper's 70 positions, space for new-line, read forward.
+REED = Alphabet(
+    name="reed",
+    chars=PAPER_LETTERS + PAPER_DIGITS + PAPER_OTHERS + SPACE,
+    lowercase=True,
+    backward=False,
+)
+
+_ALPHABETS = {a.name: a for a in (PAPER, FULL, REED)}
 
 
 def get(name: str) -> Alphabet:

@@ -2,7 +2,8 @@
 
 ``quantize(texts, alphabet, l0)`` turns a batch of UTF-8 strings into a
 ``uint8`` tensor of shape ``[batch, l0]`` holding 1-based alphabet indices
-(0 = not in the alphabet, i.e. an all-zero one-hot row).  The paper's rules:
+(0 = not in the alphabet, i.e. an all-zero one-hot row).  The paper's rules
+(alphabets ``paper`` and ``full``):
 
 * characters are read **backward**: position 0 holds the last character of the
   text, position 1 the one before it, and so on, so "the latest reading on
@@ -10,6 +11,9 @@
 * only the last ``l0`` characters are kept (the rest is ignored), shorter texts
   are padded with 0;
 * with the paper's alphabet, upper-case letters fold onto lower-case ones.
+
+An alphabet with ``backward=False`` (Reed et al. 2016, ``reed``) reads forward
+instead: position 0 holds the *first* character and the first ``l0`` are kept.
 
 Characters are Unicode code points (invalid UTF-8 bytes become U+FFFD, which
 is outside every alphabet).  The same function runs inside the Beam job, in
@@ -45,8 +49,9 @@ def quantize(texts: tf.Tensor, alphabet: Alphabet, l0: int) -> tf.Tensor:
     codes = tf.strings.unicode_decode(
         texts, "UTF-8", errors="replace", replacement_char=0xFFFD
     )
-    # Keep the last l0 characters, latest first.
-    codes = tf.reverse(codes, axis=[1])[:, :l0]
+    if alphabet.backward:  # keep the last l0 characters, latest first
+        codes = tf.reverse(codes, axis=[1])
+    codes = codes[:, :l0]
     table = tf.constant(lookup_table(alphabet))
     flat = codes.flat_values
     in_table = flat < _TABLE_SIZE
@@ -66,6 +71,6 @@ def quantize_py(text: str, alphabet: Alphabet, l0: int) -> list[int]:
     agree with :func:`quantize` on every input.
     """
     index = alphabet.index_map()
-    tail = text[::-1][:l0]
+    tail = (text[::-1] if alphabet.backward else text)[:l0]
     ids = [index.get(c, 0) for c in tail]
     return ids + [0] * (l0 - len(ids))
