@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import gzip
 import re
-from typing import IO, Iterator, NamedTuple
+from typing import IO, Iterable, Iterator, NamedTuple
 
-__all__ = ["Entry", "iter_entries", "definitions", "clean", "open_text"]
+__all__ = ["Entry", "iter_entries", "entries", "definitions", "clean", "is_header", "open_text"]
 
 
 class Entry(NamedTuple):
@@ -80,13 +80,14 @@ _HEADER = re.compile(r"^00-?database")
 _PARAGRAPH_END = re.compile(r"^\s+(?:\[[^\]]*\]\s*\S*|.*--\S.*)$")
 
 
-def _blocks(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line of the headword, raw lines) for each entry, header entries included."""
+def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[int, list[str]]]:
+    """(1-based line of the headword, raw lines) for each entry, header entries included,
+    from ``(line number, line)`` pairs."""
     start = 0
     current: list[str] = []
     prev_blank, prev = True, ""
     pending: tuple[int, str] | None = None  # a column-0 line after a blank, not yet decided
-    for number, raw in enumerate(lines, 1):
+    for number, raw in lines:
         line = raw.rstrip("\r\n")
         if pending is not None:
             p_number, p_line = pending
@@ -128,11 +129,22 @@ def iter_entries(path: str, *, headers: bool = False, quotations: bool = False) 
     quotations: keep quotations and their ``--Author`` attributions in ``Entry.text``.
     """
     with open_text(path) as f:
-        for line, raw in _blocks(f):
-            is_header = bool(_HEADER.match(raw[0]))
-            if is_header and not headers:
-                continue
-            yield parse_entry(raw, line, quotations=quotations)
+        yield from entries(enumerate(f, 1), headers=headers, quotations=quotations)
+
+
+def entries(lines: Iterable[tuple[int, str]], *, headers: bool = False,
+            quotations: bool = False) -> Iterator[Entry]:
+    """:func:`iter_entries` over ``(1-based line number, line)`` pairs already read (numbers
+    may skip lines a caller dropped; ``Entry.line`` keeps the numbers given)."""
+    for line, raw in _blocks(lines):
+        if is_header(raw[0]) and not headers:
+            continue
+        yield parse_entry(raw, line, quotations=quotations)
+
+
+def is_header(headword_line: str) -> bool:
+    """Whether a headword line opens a dictd header entry (``00-database-info``, ...)."""
+    return bool(_HEADER.match(headword_line))
 
 
 # ----------------------------------------------------------------------------- cleaning
