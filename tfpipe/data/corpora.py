@@ -31,6 +31,10 @@ Formats (``--format`` of ``beam_jobs.preprocess``):
     tabs).
 ``jsonl``
     One JSON object per line: ``{"text": str, "label": str | int}``.
+``dictd``, ``nltk_zip``, ``mediawiki``, ``text``
+    Unlabelled corpora (GCIDE, NLTK corpus zips, Wikipedia dumps, plain text), one class
+    ``text``; their rows are entries or paragraphs, not lines: see
+    :mod:`tfpipe.data.text_corpora`.
 
 For ``tsv`` and ``jsonl`` a label is looked up first as a class *name*; if it is
 not a name but an integer it is a **0-based class index**.  Class names come
@@ -83,6 +87,8 @@ BAD_JSON = "bad_json"
 BAD_LABEL = "bad_label"
 LABEL_OUT_OF_RANGE = "label_out_of_range"
 EMPTY_TEXT = "empty_text"
+NOT_CONTENT = "not_content"  # a dictd header entry, a MediaWiki redirect (tfpipe.data.text_corpora)
+MALFORMED_XML = "malformed_xml"
 REASONS = (
     LINE_TOO_LONG,
     INVALID_ENCODING,
@@ -95,6 +101,8 @@ REASONS = (
     BAD_LABEL,
     LABEL_OUT_OF_RANGE,
     EMPTY_TEXT,
+    NOT_CONTENT,
+    MALFORMED_XML,
 )
 
 TREC_COARSE = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
@@ -539,6 +547,16 @@ def _jsonl_label(line: str) -> str | None:
     return value if text is not None else None
 
 
+def _unlabelled(name: str) -> Callable[[str, "ReadOptions"], Iterator[Item]]:
+    def read(path: str, opts: "ReadOptions") -> Iterator[Item]:
+        from tfpipe.data import text_corpora
+
+        return text_corpora.READERS[name](path, opts)
+
+    read.__name__ = f"_read_{name}"
+    return read
+
+
 class Format(NamedTuple):
     """A registered file format: its row reader and how its class list is found."""
 
@@ -558,11 +576,21 @@ FORMATS: dict[str, Format] = {
                "one file per class, one text per line (MR rt-polarity.pos/.neg)"),
         Format("tsv", "utf-8", _read_tsv, "text<TAB>label lines"),
         Format("jsonl", "utf-8", _read_jsonl, '{"text": ..., "label": ...} lines'),
+        # unlabelled corpora (one class, "text"): tfpipe.data.text_corpora
+        Format("dictd", "utf-8", _unlabelled("dictd"),
+               "dictd dictionary text (GCIDE gcide.dict.gz), one example per entry"),
+        Format("nltk_zip", "utf-8", _unlabelled("nltk_zip"),
+               "NLTK corpus zip (brown.zip, ...), one example per paragraph"),
+        Format("mediawiki", "utf-8", _unlabelled("mediawiki"),
+               "MediaWiki XML dump (.xml[.bz2]), one example per article paragraph"),
+        Format("text", "utf-8", _unlabelled("text"), "plain text, one example per paragraph"),
     )
 }
+UNLABELLED_FORMATS = ("dictd", "nltk_zip", "mediawiki", "text")
 
 _EXTENSIONS = {".csv": "zhang_csv", ".label": "trec", ".tsv": "tsv", ".jsonl": "jsonl",
-               ".json": "jsonl"}
+               ".json": "jsonl", ".dict": "dictd", ".dz": "dictd", ".zip": "nltk_zip",
+               ".xml": "mediawiki"}
 
 
 def names() -> list[str]:
@@ -578,10 +606,11 @@ def get_format(name: str) -> Format:
 
 
 def guess_format(paths: Sequence[str]) -> str | None:
-    """A format from the file extensions (``.csv``, ``.label``, ``.tsv``, ``.jsonl``), or None."""
+    """A format from the file extensions (``.csv``, ``.label``, ``.tsv``, ``.jsonl``, ``.dict``,
+    ``.zip``, ``.xml``; under ``.gz`` / ``.bz2``; plain text needs ``text``), or None."""
     found = set()
     for path in paths:
-        base = path[:-3] if path.endswith(".gz") else path
+        base = path[:-3] if path.endswith(".gz") else path[:-4] if path.endswith(".bz2") else path
         found.add(_EXTENSIONS.get(os.path.splitext(base)[1].lower()))
     return found.pop() if len(found) == 1 and None not in found else None
 
@@ -677,6 +706,8 @@ def resolve_classes(
     """
     get_format(fmt)
     encoding = encoding or default_encoding(fmt)
+    if fmt in UNLABELLED_FORMATS:  # no labels: the one class of tfpipe.data.text_corpora
+        return ClassList(["text"], "fixed")
     if fmt == "line_per_class":
         found = sorted({line_per_class_name(p) for p in paths})
         if classes_file:
