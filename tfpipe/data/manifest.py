@@ -79,6 +79,13 @@ class Manifest:
     # The record kind of the shards (``tfpipe.data.schema.KINDS``); a manifest written before
     # kinds existed has no ``kind`` and holds text records.
     kind: str = schema.KIND_TEXT
+    # Image kinds: the class table (one dict per class in class order: ``name``, ``text``,
+    # ``wnid``, ``synset``, ``split``; [] for other kinds) and how the images were stored
+    # (resize rule, JPEG quality) or, for ``features``, what computed them (model, outputs
+    # and their shapes, image size, the image data they came from).
+    classes: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    images: dict[str, Any] = dataclasses.field(default_factory=dict)
+    features: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
