@@ -115,6 +115,18 @@ def test_cli_report(tmp_path, capsys):
     assert report["words"] == len(TABLE) and report["dim"] == 2
 
 
+def test_cli_vocab_before_training(tmp_path, capsys):
+    ti, _, _ = _tiny_dirs(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "vocab.tsv").write_text("goldfish\t9\t3\ncat\t5\t2\negyptian\t4\t1\n")
+    assert label_coverage.main(["--vocab", str(data), "--labels", str(ti)]) == 0
+    assert "full 1, partial 1, uncovered 1" in capsys.readouterr().out  # egyptian: 4 < 5
+    assert label_coverage.main(["--vocab", str(data / "vocab.tsv"), "--min_count", "4",
+                                "--labels", str(ti)]) == 0
+    assert "full 2, partial 0, uncovered 1" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("dataset, count", [("tiny_imagenet", 202), ("flowers102", 102), ("cub100", 100)])
 def test_real_label_files(dataset, count):
     labels = label_coverage.read_labels(shared_path(dataset))

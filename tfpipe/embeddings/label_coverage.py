@@ -18,7 +18,9 @@ partly covered one; mean of unit word vectors) and is counted as ``full``, ``par
   order of their first row, or by ``class_id`` when there is one); a directory holding it;
 - anything else: a text file of one name per line.
 
-``--vectors``: a skip-gram run directory (``vectors.npy`` + ``words.txt``) or a word2vec file.
+``--vectors``: a skip-gram run directory (``vectors.npy`` + ``words.txt``) or a word2vec file;
+or, before training, ``--vocab DATA_DIR --min_count 5``: the words a skip-gram run on that data
+directory would learn (vocab.tsv's words seen at least ``min_count`` times).
 ``--json FILE`` writes the whole report.  Exit status 0 whatever the coverage (it is a report).
 """
 from __future__ import annotations
@@ -33,6 +35,22 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from tfpipe.embeddings.label_vectors import LabelVector, WordTable, label_vector
+
+
+def vocab_table(path: str, min_count: int = 5) -> WordTable:
+    """The words of ``vocab.tsv`` (``word<TAB>count...``; ``path`` is the file or its data
+    directory) seen at least ``min_count`` times, each with the same 1-d stand-in vector:
+    which labels a skip-gram run on that vocabulary can cover, before training it."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "vocab.tsv")
+    kept = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            word, _, rest = line.rstrip("\n").partition("\t")
+            count = rest.partition("\t")[0]
+            if word and (not count.strip().isdigit() or int(count) >= min_count):
+                kept.append(word)
+    return WordTable(kept, np.ones((len(kept), 1), np.float32))
 
 
 class Labels(NamedTuple):
@@ -150,23 +168,34 @@ def format_report(reports: Sequence[Coverage], vectors_desc: str = "") -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfpipe.embeddings.label_coverage",
                                      description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--vectors", required=True,
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--vectors",
                         help="skip-gram run directory (vectors.npy + words.txt) or word2vec file")
+    source.add_argument("--vocab", metavar="DATA_DIR|vocab.tsv",
+                        help="before training: the words of a data directory's vocab.tsv seen at "
+                             "least --min_count times (what a skip-gram run with model.min_count "
+                             "would learn), with stand-in vectors (coverage only)")
+    parser.add_argument("--min_count", type=int, default=5,
+                        help="with --vocab: the skip-gram model.min_count (word2vec: 5)")
     parser.add_argument("--labels", nargs="+", required=True,
                         help="dataset directories or label files (wnids.txt, cat_to_name.json, "
                              "labels.csv, one name per line)")
     parser.add_argument("--json", default="", help="also write the report as JSON here")
     args = parser.parse_args(argv)
     try:
-        table = WordTable.load(args.vectors)
+        table = WordTable.load(args.vectors) if args.vectors else vocab_table(args.vocab, args.min_count)
         label_sets = [read_labels(p) for p in args.labels]
     except (OSError, ValueError) as e:
         parser.error(str(e))
     reports = [coverage(labels, table) for labels in label_sets]
-    print(format_report(reports, f"{args.vectors} ({len(table)} words, {table.dim}-d)"))
+    what = (f"{args.vectors} ({len(table)} words, {table.dim}-d)" if args.vectors else
+            f"the vocabulary of {args.vocab} ({len(table)} words seen >= {args.min_count} times)")
+    print(format_report(reports, what))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"vectors": args.vectors, "words": len(table), "dim": table.dim,
+            json.dump({"vectors": args.vectors or "", "vocab": args.vocab or "",
+                       "min_count": args.min_count if args.vocab else None,
+                       "words": len(table), "dim": table.dim,
                        "datasets": [r.summary() for r in reports]}, f, indent=1)
     return 0
 
