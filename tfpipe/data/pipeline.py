@@ -385,8 +385,10 @@ def make_dataset(
     data = DataDir.of(data)
     manifest = data.manifest
     if data.kind != schema.KIND_TEXT:
+        hint = ("; image records are read by tfpipe.data.image_pipeline.make_image_dataset"
+                if data.kind in (schema.KIND_IMAGE, schema.KIND_IMAGE_CAPTIONS) else "")
         raise ValueError(f"{data.path} holds {data.kind!r} records; make_dataset reads the "
-                         f"{schema.KIND_TEXT!r} kind")
+                         f"{schema.KIND_TEXT!r} kind{hint}")
     paths = data.shard_paths(split)  # unknown split: names the valid ones
     check_shards(data, split, verify)
     if max_words is None:
