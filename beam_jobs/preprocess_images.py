@@ -140,7 +140,8 @@ def _class_table(listing: image_datasets.Listing) -> list[dict]:
         if wordnet is not None:
             try:
                 synset = (wordnet.synset_of_wnid(c.wnid) if c.wnid
-                          else wordnet.synset_for_name(c.text or c.name)) or ""
+                          else wordnet.synset_for_name(c.text or c.name,
+                                                       under=listing.synset_under or None)) or ""
             except (LookupError, OSError, ValueError, AttributeError):
                 synset = ""
         table.append({"index": index, "name": c.name, "text": c.text, "wnid": c.wnid,

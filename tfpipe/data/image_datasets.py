@@ -61,6 +61,9 @@ class Listing(NamedTuple):
     items: list[sources.ImageItem]
     rejected: list[Rejected]
     source: dict[str, Any]
+    # WordNet synsets a class's synset must lie below (tfpipe.text.wordnet.synset_for_name's
+    # ``under``): the dataset's domain, so "albatross" is the bird, not the burden.
+    synset_under: tuple[str, ...] = ()
 
     @property
     def class_names(self) -> list[str]:
@@ -131,7 +134,7 @@ def _tiny_imagenet(root: str, rule: str, **kw) -> Listing:
 
 
 def _labelled_csv(root: str, preset: str, rule: str, classes: list[str], images_dir: str,
-                  **kw) -> Listing:
+                  under: tuple[str, ...], **kw) -> Listing:
     items, r1 = _drain(sources.labels_csv(os.path.join(root, "labels.csv"),
                                           os.path.join(root, images_dir), id_root=root))
     items, r2 = _by_class(items, classes, "labels.csv")
@@ -141,7 +144,7 @@ def _labelled_csv(root: str, preset: str, rule: str, classes: list[str], images_
     class_split = image_splits.read_class_splits(class_file) if class_file else {}
     table = [ClassInfo(c, c.replace("_", " "), "", class_split.get(c, "")) for c in classes]
     return Listing(KIND_IMAGE, table, items, r1 + r2 + r3,
-                   {"preset": preset, "root": root, "split": rule})
+                   {"preset": preset, "root": root, "split": rule}, under)
 
 
 def _flowers102(root: str, rule: str, **kw) -> Listing:
@@ -149,7 +152,8 @@ def _flowers102(root: str, rule: str, **kw) -> Listing:
     with open(_need(os.path.join(root, "labels.csv")), encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             by_id.setdefault(int(row["class_id"]), row["class_name"])
-    return _labelled_csv(root, "flowers102", rule, [by_id[i] for i in sorted(by_id)], "jpg", **kw)
+    return _labelled_csv(root, "flowers102", rule, [by_id[i] for i in sorted(by_id)], "jpg",
+                         ("flower.n.01", "plant.n.02"), **kw)
 
 
 def cub_class_order(root: str) -> list[str]:
@@ -166,7 +170,8 @@ def cub_class_order(root: str) -> list[str]:
 
 
 def _cub100(root: str, rule: str, **kw) -> Listing:
-    return _labelled_csv(root, "cub100", rule, cub_class_order(root), "images", **kw)
+    return _labelled_csv(root, "cub100", rule, cub_class_order(root), "images", ("bird.n.01",),
+                         **kw)
 
 
 def _flickr8k_1k(root: str, rule: str, **kw) -> Listing:
