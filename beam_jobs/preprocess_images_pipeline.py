@@ -3,16 +3,18 @@ runner pickles them by reference).
 
 Graph::
 
-    listed items (split assigned by the CLI's listing) ─▶ Reshuffle
-      ─PrepareImage (read, decode, check, resize, re-encode: tfpipe.data.images)─┐
-      ├─ rejected (+ the listing's rejected entries) ─▶ sorted ─▶ rejected.jsonl  │
-      └─ rows (split, ImageRow)                                                  ◀┘
-           ├─ (split, label) counts ─▶ shards per split (side input)
-           ├─ [captions] train captions ─BatchElements─CountFeatures(words)─▶
-           │     MergeStats ─TopK(vocab_size)─▶ vocab.tsv (side input)
-           └─ key by shard_of(id) ─GroupByKey─▶ EncodeWriteShard: sort by id,
-                 RecordEncoder (captions: records.Encoder, one per worker), write_shard
-    shard entries + counts ─▶ image_records.build_manifest ─▶ manifest.json (last)
+    listed items (split assigned by the CLI's listing), grouped by shard (shard_of(id))
+      ├─ [captions] train captions ─BatchElements─CountFeatures(words)─▶ MergeStats
+      │     ─TopK(vocab_size)─▶ vocab.tsv (side input)
+      └─ Reshuffle ─PrepareWriteShard: per image in id order read, decode, check, resize,
+           re-encode (tfpipe.data.images); RecordEncoder (captions: records.Encoder, one
+           per worker); write_shard
+           ├─ rejected (+ the listing's rejected entries) ─▶ sorted ─▶ rejected.jsonl
+           └─ shard entries + per-class counts ─▶ image_records.build_manifest ─▶
+                manifest.json (last)
+
+Shards are decided from the listing, so the decoded and re-encoded image bytes never
+cross workers (no GroupByKey of images): one shard is one unit of parallel work.
 
 The word counting, vocabulary cut and shard naming are the text job's
 (``beam_jobs.preprocess_pipeline``, ``tfpipe.data.records``), so a caption's words
@@ -40,53 +42,37 @@ ENCODE_BATCH = 256  # rows per RecordEncoder call
 _NAMESPACE = "tfpipe.preprocess_images"
 
 
-class PrepareImage(beam.DoFn):
-    """Reads, checks and re-encodes one listed image (``tfpipe.data.images.prepare``);
-    emits ``(split, ImageRow)`` or, tagged ``rejected``, a ``Rejected``."""
-
-    def __init__(self, resize: images_lib.Resize, class_index: dict[str, int]):
-        self._resize = resize
-        self._class_index = dict(class_index)
-        self._read = beam.metrics.Metrics.counter(_NAMESPACE, "images_read")
-        self._rejected = beam.metrics.Metrics.counter(_NAMESPACE, "images_rejected")
-
-    def process(self, item):
-        self._read.inc()
-        try:
-            data = images_lib.read_file(item.path)
-            done = images_lib.prepare(data, self._resize, item.image_id)
-        except images_lib.ImageError as e:
-            self._rejected.inc()
-            yield beam.pvalue.TaggedOutput("rejected", Rejected(
-                item.order[0] if item.order else "", item.order[-1] if item.order else 0,
-                e.reason, e.detail[:RAW_CHARS], item.image_id))
-            return
-        label = self._class_index.get(item.class_name, image_records.UNLABELLED) \
-            if item.class_name else image_records.UNLABELLED
-        yield item.split, image_records.ImageRow(
-            item.image_id, label, item.class_name, done.jpeg, done.height, done.width,
-            tuple(item.captions))
+def _prepare(item, resize: images_lib.Resize, class_index: dict[str, int]):
+    """``ImageRow`` of a listed item, or the ``Rejected`` saying why it cannot be stored."""
+    try:
+        data = images_lib.read_file(item.path)
+        done = images_lib.prepare(data, resize, item.image_id)
+    except images_lib.ImageError as e:
+        return Rejected(item.order[0] if item.order else "", item.order[-1] if item.order else 0,
+                        e.reason, e.detail[:RAW_CHARS], item.image_id)
+    label = class_index.get(item.class_name, image_records.UNLABELLED) \
+        if item.class_name else image_records.UNLABELLED
+    return image_records.ImageRow(item.image_id, label, item.class_name, done.jpeg,
+                                  done.height, done.width, tuple(item.captions))
 
 
-def _train_captions(element):
-    split, row = element
-    if split == "train":
-        yield from row.captions
-
-
-def _shard_plan(split: str, split_counts: list, fixed: int | None):
-    images = sum(n for (s, _), n in split_counts if s == split)
-    return split, fixed or auto_num_shards(images)
-
-
-def _expected_shards(split: str, shard_plan: dict):
-    for index in range(shard_plan[split]):
-        yield (split, index), None
-
-
-def _key_by_shard(element, shard_plan: dict):
-    split, row = element
-    return (split, records.shard_of(row.image_id, shard_plan[split])), row
+def shard_tasks(cfg: ImageJobConfig) -> list[tuple[str, int, int, list]]:
+    """``(split, shard index, shard count, items sorted by id)`` for every shard of every
+    split: an image's shard is ``records.shard_of(id)`` (as in the text job), decided from the
+    listing, so image bytes never travel between workers."""
+    by_split: dict[str, list] = {}
+    for item in cfg.listing.items:
+        by_split.setdefault(item.split, []).append(item)
+    tasks = []
+    for split in cfg.splits:
+        items = by_split.get(split, [])
+        n = cfg.num_shards or auto_num_shards(len(items))
+        shards: list[list] = [[] for _ in range(n)]
+        for item in items:
+            shards[records.shard_of(item.image_id, n)].append(item)
+        tasks += [(split, i, n, sorted(shard, key=lambda it: it.image_id))
+                  for i, shard in enumerate(shards)]
+    return tasks
 
 
 _ENCODERS: dict[tuple, image_records.RecordEncoder] = {}
@@ -105,27 +91,47 @@ def _encoder(cfg: ImageJobConfig, vocab: dict) -> image_records.RecordEncoder:
     return enc
 
 
-class EncodeWriteShard(beam.DoFn):
-    """Encodes one shard's rows, sorted by image id, and writes the shard."""
+class PrepareWriteShard(beam.DoFn):
+    """Reads, checks and re-encodes one shard's images (``tfpipe.data.images.prepare``), in id
+    order, serializes them and writes the shard; emits ``(split, index, shard entry, {label:
+    count})`` and, tagged ``rejected``, a ``Rejected`` per image that cannot be stored."""
 
     def __init__(self, cfg: ImageJobConfig):
         self._cfg = cfg
+        self._class_index = {c.name: i for i, c in enumerate(cfg.listing.classes)}
+        self._read = beam.metrics.Metrics.counter(_NAMESPACE, "images_read")
+        self._rejected = beam.metrics.Metrics.counter(_NAMESPACE, "images_rejected")
         self._written = beam.metrics.Metrics.counter(_NAMESPACE, "records_written")
 
-    def process(self, element, vocab: dict, shard_plan: dict):
+    def process(self, task, vocab: dict):
         cfg = self._cfg
-        (split, index), values = element
-        rows = sorted((v for v in values if v is not None), key=lambda r: r.image_id)
+        split, index, n_shards, items = task
         enc = _encoder(cfg, vocab)
+        labels: dict[int, int] = {}
+        rejected: list[Rejected] = []
 
         def serialized():
-            for start in range(0, len(rows), ENCODE_BATCH):
-                yield from enc.encode(rows[start:start + ENCODE_BATCH])
+            batch = []
+            for item in items:
+                self._read.inc()
+                row = _prepare(item, cfg.resize, self._class_index)
+                if isinstance(row, Rejected):
+                    rejected.append(row)
+                    continue
+                labels[row.label] = labels.get(row.label, 0) + 1
+                batch.append(row)
+                if len(batch) == ENCODE_BATCH:
+                    yield from enc.encode(batch)
+                    batch = []
+            yield from enc.encode(batch)
 
-        name = records.shard_name(split, index, shard_plan[split], cfg.compression)
+        name = records.shard_name(split, index, n_shards, cfg.compression)
         shard = records.write_shard(cfg.output_dir, name, serialized(), cfg.compression)
         self._written.inc(shard.records)
-        yield split, index, dataclasses.asdict(shard)
+        self._rejected.inc(len(rejected))
+        for r in rejected:
+            yield beam.pvalue.TaggedOutput("rejected", r)
+        yield split, index, dataclasses.asdict(shard), labels
 
 
 def _write_rejected(rows: list, output_dir: str) -> str:
@@ -145,17 +151,17 @@ class WriteManifest(beam.DoFn):
         self._cfg = cfg
         self._class_table = class_table
 
-    def process(self, _, shards, split_counts, reasons, vocab, vocab_file, rejected_file):
+    def process(self, _, shards, reasons, vocab, vocab_file, rejected_file):
         cfg = self._cfg
         n_classes = len(self._class_table)
         split_shards, class_counts, counts = {}, {}, {}
         for split in cfg.splits:
-            entries = sorted((i, s) for sp, i, s in shards if sp == split)
-            split_shards[split] = [manifest_lib.Shard(**s) for _, s in entries]
+            entries = sorted((i, s, labels) for sp, i, s, labels in shards if sp == split)
+            split_shards[split] = [manifest_lib.Shard(**s) for _, s, _ in entries]
             per_class = [0] * n_classes
             total = 0
-            for (sp, label), n in split_counts:
-                if sp == split:
+            for _, _, labels in entries:
+                for label, n in labels.items():
                     total += n
                     if n_classes:
                         per_class[label] += n
@@ -183,46 +189,25 @@ class WriteManifest(beam.DoFn):
         yield manifest_lib.write(manifest, cfg.output_dir)
 
 
+def _train_captions(task):
+    split, _, _, items = task
+    if split == "train":
+        for item in items:
+            yield from item.captions
+
+
 def build(p: beam.Pipeline, cfg: ImageJobConfig, class_table: list[dict]) -> beam.PCollection:
     """Adds the image preprocessing graph to ``p``; returns the manifest path PCollection."""
     listing = cfg.listing
-    class_index = {c.name: i for i, c in enumerate(listing.classes)}
-    prepared = (
-        p
-        | "Items" >> beam.Create(listing.items)
-        | "Reshuffle" >> beam.Reshuffle()
-        | "PrepareImage" >> beam.ParDo(PrepareImage(cfg.resize, class_index)).with_outputs(
-            "rejected", main="rows")
-    )
-    rows = prepared.rows
-    rejected = (
-        (prepared.rejected, p | "ListingRejected" >> beam.Create(listing.rejected))
-        | "AllRejections" >> beam.Flatten()
-    )
-    split_counts = (
-        rows
-        | "SplitAndLabel" >> beam.Map(lambda e: (e[0], e[1].label))
-        | "CountPerClass" >> beam.combiners.Count.PerElement()
-    )
-    reasons = (
-        rejected
-        | "Reason" >> beam.Map(lambda r: r.reason)
-        | "CountPerReason" >> beam.combiners.Count.PerElement()
-    )
-    shard_plan = beam.pvalue.AsDict(
-        p
-        | "Splits" >> beam.Create(list(cfg.splits))
-        | "ShardPlan" >> beam.Map(_shard_plan, beam.pvalue.AsList(split_counts), cfg.num_shards)
-    )
+    tasks = p | "ShardTasks" >> beam.Create(shard_tasks(cfg))
 
-    # Caption vocabulary, counted on the train captions as the text job counts words.
+    # Caption vocabulary, counted on the train captions (known from the listing) as the text
+    # job counts words; the shards wait for it (a side input).
     if cfg.captions and cfg.vocab_tsv:
         top = p | "GivenVocab" >> beam.Create([(cfg.vocab_tsv, cfg.vocab_tsv.count(b"\n"))])
-        vocab_file = top | "WriteVocab" >> beam.Map(text_pl._write_stats, cfg.output_dir,
-                                                    VOCAB_FILE)
     elif cfg.captions and cfg.vocab_size > 0:
         top = (
-            rows
+            tasks
             | "TrainCaptions" >> beam.FlatMap(_train_captions)
             | "BatchForCount" >> beam.BatchElements(
                 min_batch_size=text_pl.COUNT_BATCH[0], max_batch_size=text_pl.COUNT_BATCH[1])
@@ -231,6 +216,9 @@ def build(p: beam.Pipeline, cfg: ImageJobConfig, class_table: list[dict]) -> bea
             | "TopWords" >> beam.CombineGlobally(
                 text_pl.TopK(cfg.vocab_size, words_only=True, min_count=cfg.min_count))
         )
+    else:
+        top = None
+    if top is not None:
         vocab_file = top | "WriteVocab" >> beam.Map(text_pl._write_stats, cfg.output_dir,
                                                     VOCAB_FILE)
     else:
@@ -238,14 +226,21 @@ def build(p: beam.Pipeline, cfg: ImageJobConfig, class_table: list[dict]) -> bea
         vocab_file = p | "NoVocabFile" >> beam.Create([{"file": "", "features": 0}])
     vocab = top | "VocabPayload" >> beam.Map(text_pl._vocab_payload)
 
-    expected = (p | "ShardSplits" >> beam.Create(list(cfg.splits))
-                | "ExpectedShards" >> beam.FlatMap(_expected_shards, shard_plan))
-    shards = (
-        (rows | "KeyByShard" >> beam.Map(_key_by_shard, shard_plan), expected)
-        | "WithEmptyShards" >> beam.Flatten()
-        | "GroupByShard" >> beam.GroupByKey()
-        | "EncodeWriteShards" >> beam.ParDo(EncodeWriteShard(cfg),
-                                            beam.pvalue.AsSingleton(vocab), shard_plan)
+    written = (
+        tasks
+        | "Distribute" >> beam.Reshuffle()
+        | "PrepareWriteShards" >> beam.ParDo(
+            PrepareWriteShard(cfg), beam.pvalue.AsSingleton(vocab)).with_outputs(
+            "rejected", main="shards")
+    )
+    rejected = (
+        (written.rejected, p | "ListingRejected" >> beam.Create(listing.rejected))
+        | "AllRejections" >> beam.Flatten()
+    )
+    reasons = (
+        rejected
+        | "Reason" >> beam.Map(lambda r: r.reason)
+        | "CountPerReason" >> beam.combiners.Count.PerElement()
     )
     rejected_file = (
         rejected
@@ -257,8 +252,7 @@ def build(p: beam.Pipeline, cfg: ImageJobConfig, class_table: list[dict]) -> bea
         | "ManifestTrigger" >> beam.Create([None])
         | "WriteManifest" >> beam.ParDo(
             WriteManifest(cfg, class_table),
-            beam.pvalue.AsList(shards),
-            beam.pvalue.AsList(split_counts),
+            beam.pvalue.AsList(written.shards),
             beam.pvalue.AsList(reasons),
             beam.pvalue.AsSingleton(vocab),
             beam.pvalue.AsSingleton(vocab_file),
