@@ -214,16 +214,20 @@ def _parents(s: Any) -> list[Any]:
     return list(s.hypernyms()) + list(s.instance_hypernyms())
 
 
-def hypernym_closure(synset: str, *, root: str | None = None) -> list[str]:
+def hypernym_closure(synset: str, *, max_hops: int | None = None,
+                     root: str | None = None) -> list[str]:
     """Every ancestor of ``synset`` (hypernyms and instance hypernyms, transitively),
     nearest first (breadth-first; each once), not the synset itself:
     ``"goldfish.n.01"`` -> ``["cyprinid.n.01", "cypriniform_fish.n.01", ..., "entity.n.01"]``.
+    ``max_hops``: only those at most that many hypernym links up.
     """
     start = _synset(synset, root)
     seen = {start.name()}
     out: list[str] = []
     ring = [start]
-    while ring:
+    hops = 0
+    while ring and (max_hops is None or hops < max_hops):
+        hops += 1
         nxt = []
         for s in ring:
             for parent in _parents(s):
