@@ -1,0 +1,752 @@
+"""Class descriptions: short dictionary texts about every class of an image dataset.
+
+    python -m beam_jobs.describe_classes --dataset cub100 --data_root ../shared/data \\
+        --output_dir artifacts/data/cub100_descriptions
+    python -m beam_jobs.describe_classes --classes my_classes.txt --under bird.n.01 \\
+        --output_dir artifacts/data/my_descriptions
+
+Reed et al. (2016) train zero-shot models on texts that describe each class;
+ours are dictionary texts: WordNet 3.0 glosses (``tfpipe.text.wordnet``) and
+GCIDE definitions (``../shared/data/text/gcide.dict.gz``, read once with
+``tfpipe.text.dictd`` into a lower-case headword -> entries table).  The
+output directory holds ``class_descriptions`` records (``tfpipe.data.schema``:
+one record per text, ``label`` the class index, ``name`` its class name,
+``word_ids`` empty -- the reading side tokenizes) in ``all-00000-of-00001.tfrecord``,
+``class_table.tsv`` (``index, name, synset, descriptions, sources`` per class)
+and ``manifest.json`` (kind ``class_descriptions``; ``source.report`` holds the
+figures printed as a JSON line at the end).  No Beam: a few hundred classes and
+one 13 MB dictionary, so plain Python with the shared shard and manifest
+helpers (``tfpipe.data.records.write_shard``, ``tfpipe.data.manifest``).
+
+Classes, in the class order of the image job's presets (``tfpipe.data.image_datasets``
+and ``../shared/data/README.md``), so that a class index means the same class in
+the image and the description records:
+
+``tiny_imagenet``  ``wnids.txt`` order; the class name is the wnid (as in the image
+                   records), its readable names those of ``words.txt``, its synset the
+                   wnid's (every one of the 202 is a WordNet 3.0 noun).
+``flowers102``     ``class_id`` 1..102 of ``labels.csv``; names as written there;
+                   synsets among the plants (``flower.n.01``, ``plant.n.02``), ferns
+                   and mosses excluded.
+``cub100``         ``cub200_classes.txt`` order (``NNN.`` dropped) restricted to the
+                   100 classes of ``labels.csv``; synsets among ``bird.n.01``.
+``--classes FILE`` one class per line, ``name`` or ``name<TAB>wnid``; ``--under`` /
+                   ``--exclude`` (synset names) give the domain.
+
+The texts of a class, in this order, each once (compared case-insensitively):
+
+1. ``wordnet:<synset>``: the gloss of the class's synset (the wnid's, else
+   :func:`tfpipe.text.wordnet.synset_for_name` of its name under the domain).
+2. ``wordnet:<synset>``: the gloss of the head noun's right sense (the last word of
+   the name: "king penguin" -> ``penguin.n.01``): the synset of that word among the
+   class synset's hypernyms, or, for a class without a synset, the word's synset
+   under the domain (``synset_for_name(head, under=...)``).
+3. ``gcide:<Headword>#<n>``: definition ``n`` (``dictd.definitions``, counted over the
+   headword's entries in file order) of the noun entries headed by the class name
+   (any spelling of ``wordnet.spellings``, a plural's singular) or by another
+   name of the class (a lemma of its synset, a name of ``words.txt``).
+4. ``gcide:<Phrase>#under <Headword>``: the definition of the whole name inside the
+   entry of one of its words (``{Tiger lily} (Bot.), Lilium tigrinum, ...`` in
+   ``Lily``), where GCIDE keeps most compound names.
+5. ``gcide:<Headword>#<n>``: the definitions of the head noun's entries.
+
+GCIDE definitions go sentence by sentence ("See ..."/"Same as ..." pointers and
+fragments under three words dropped (a WordNet gloss is kept however short), a leading ``(Zool.)`` label or ``(a)``
+removed, the same text never twice).  A dictionary word has many senses (a penguin
+is also a West Indian fruit), so a definition is kept only when it fits the class:
+
+- its domain label does not contradict the class (``(Zool.)`` and the like only for
+  animals, ``(Bot.)`` never for animals or artifacts, ``(Anat.)``/``(Med.)`` never);
+- it names the class's kind where a definition puts its genus, among its first
+  words (after Latin names in parentheses and "Any one of numerous species of"):
+  a lemma of a hypernym at most three links above the class's synset (``bird`` for
+  a king penguin; "creature" is too far to tell anything), of the domain
+  (``plant``), or the last word of such a lemma when it names an ancestor too
+  (an aquatic bird is a bird); a lemma sharing a word with the entry's headword
+  does not count ("the flower of an army" is not about a plant).  Without a class
+  synset the kinds are those of the ambiguous name's senses in the domain, else
+  of the head noun's sense, else of all its senses in the domain, else the
+  domain's own;
+- or, for the first definition of the class name's own entry only, its domain
+  label agrees with the class (an animal's ``(Zool.)``).
+- A definition in a head noun's entry that defines another compound ("Evening
+  primrose, ..." in Primrose) is left out; so are the head noun's entries when the
+  domain excludes all its senses (every moss is a bryophyte: not "ball moss").
+
+With nothing to judge by (no synset, no domain) only the first definition of the
+name's own entry is kept.  This is a heuristic with known misses both ways
+(``Organ#1`` "An instrument or medium by which ..." passes for the pipe organ on
+"instrument"); ``class_table.tsv`` lists every class's sources for checking.  A
+class with no text at all is listed in the report (``classes_without``), never
+dropped: it keeps its index and its place in ``class_names``, with no record.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import re
+import sys
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+DATASETS = ("tiny_imagenet", "flowers102", "cub100")
+DEFAULT_DATA_ROOT = os.path.join("..", "shared", "data")
+GCIDE_FILE = os.path.join("text", "gcide.dict.gz")
+SPLIT = "all"
+CLASS_TABLE = "class_table.tsv"
+
+# The domain of each dataset's classes: synsets their names are looked up under / not under.
+DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tiny_imagenet": ((), ()),  # every class has its wnid's synset
+    "flowers102": (("flower.n.01", "plant.n.02"), ("pteridophyte.n.01", "bryophyte.n.01")),
+    "cub100": (("bird.n.01",), ()),
+}
+
+ANIMAL, PLANT, ARTIFACT = "animal.n.01", "plant.n.02", "artifact.n.01"
+# GCIDE's domain labels (character codes already translated: "(Zo[o^]l.)" -> "(Zool.)").
+_ANIMAL_LABELS = {"zool", "ornith", "ich", "ichth", "herpet", "entom", "conch", "paleon", "zoophytes"}
+_PLANT_LABELS = {"bot", "hort"}
+_BODY_LABELS = {"anat", "physiol", "med", "surg"}  # body parts and ailments: no class of ours
+KIND_HOPS = 3  # a definition names the class's kind: a hypernym at most this many links up
+GENUS_WORDS = 8  # ... among its first words (a two-word kind may end two words later)
+_BOILERPLATE = re.compile(
+    r"^\s*(?:(?:any|one|any one|each|either)\s+)?(?:of\s+)?(?:(?:a|the|many|several|various|"
+    r"numerous|two|three|certain|some)\s+)*(?:(?:species|kinds?|varieties|sorts?|genera|"
+    r"genus|forms?)\s+of\s+)+", re.IGNORECASE)
+_LABEL = re.compile(r"\(([A-Z][a-z]+)\.\)")
+_LEADING = re.compile(r"^(?:\s*(?:\([A-Z][a-z]+\.(?:\s*[A-Z][a-z]+\.)*\)|\([a-z]\)|\d+\.)[\s,.]*)+")
+_NOUN = re.compile(r"(?:^|[\s,;])n\.(?=$|[\s,;])")
+_OTHER_POS = re.compile(r"(?:^|[\s,;])(?:v|a|adj|adv|prep|conj|interj|pron|p\. ?p|imp|pr)\.(?=$|[\s,;])")
+_POINTER = re.compile(r"^(?:See|Cf\.|Compare|Same as)\b")
+_SEE_UNDER = re.compile(r"\bSee under\b")
+# Tokens before a period that do not end a sentence.
+_ABBREVIATIONS = {
+    "e.g", "i.e", "etc", "cf", "viz", "sp", "spp", "var", "fig", "no", "st", "mt", "mr", "mrs",
+    "dr", "u.s", "zool", "bot", "lat", "gr", "fr", "obs", "esp", "syn", "ft", "in", "lb", "oz",
+    "vol", "ch", "pl", "pp", "ca", "fl", "gen", "ord", "fam", "subsp", "n.a", "s.a", "w.i",
+}
+# Hypernym lemmas too general to show that a definition is about the class's kind.
+_GENERAL = {"entity", "physical entity", "object", "physical object", "whole", "unit", "thing",
+            "being", "living thing", "animate thing", "abstraction", "abstract entity", "matter"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassSpec:
+    """A class to describe: ``name`` as in the records, its readable ``names`` (first the
+    name itself, or ``words.txt``'s for a wnid) and its ``wnid`` ("" when none)."""
+
+    name: str
+    names: tuple[str, ...] = ()
+    wnid: str = ""
+
+    @property
+    def primary(self) -> str:
+        return self.names[0] if self.names else self.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Description:
+    text: str
+    source: str  # "wordnet:<synset>" or "gcide:<headword>#<sense>"
+
+
+@dataclasses.dataclass
+class Described:
+    """What :func:`describe` found for one class."""
+
+    spec: ClassSpec
+    synset: str | None
+    head_synset: str | None
+    descriptions: list[Description]
+
+
+# --------------------------------------------------------------------------- classes
+
+
+def _need(path: str) -> str:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} does not exist (is --data_root right?)")
+    return path
+
+
+def _read_lines(path: str) -> list[str]:
+    with open(_need(path), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def read_classes(dataset: str, data_root: str) -> list[ClassSpec]:
+    """The classes of a dataset preset in its class order (the module docstring)."""
+    root = os.path.join(data_root, dataset)
+    if dataset == "tiny_imagenet":
+        words: dict[str, str] = {}
+        with open(_need(os.path.join(root, "words.txt")), encoding="utf-8") as f:
+            for line in f:
+                wnid, _, text = line.rstrip("\n").partition("\t")
+                words[wnid] = text
+        wnids = _read_lines(os.path.join(root, "wnids.txt"))
+        return [ClassSpec(w, tuple(n.strip() for n in words.get(w, "").split(",") if n.strip()), w)
+                for w in wnids]
+    with open(_need(os.path.join(root, "labels.csv")), encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    if dataset == "flowers102":
+        by_id: dict[int, str] = {}
+        for row in rows:
+            by_id.setdefault(int(row["class_id"]), row["class_name"])
+        return [ClassSpec(by_id[i], (by_id[i],)) for i in sorted(by_id)]
+    if dataset == "cub100":
+        present = {row["class_name"] for row in rows}
+        order = [line.split(None, 1)[1].split(".", 1)[1]
+                 for line in _read_lines(os.path.join(root, "cub200_classes.txt"))]
+        missing = sorted(present - set(order))
+        if missing:
+            raise ValueError(f"labels.csv classes {missing[:5]} are not in cub200_classes.txt")
+        return [ClassSpec(c, (c,)) for c in order if c in present]
+    raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {list(DATASETS)}")
+
+
+def read_class_file(path: str) -> list[ClassSpec]:
+    """``name`` or ``name<TAB>wnid`` per line (blank lines and ``#`` comments skipped);
+    a name listed twice is an error naming the line."""
+    out: list[ClassSpec] = []
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, _, wnid = (field.strip() for field in line.partition("\t"))
+            if not name:
+                raise ValueError(f"{path}:{number}: expected 'name' or 'name<TAB>wnid'")
+            if name in seen:
+                raise ValueError(f"{path}:{number}: class {name!r} is listed twice "
+                                 f"(first on line {seen[name]})")
+            seen[name] = number
+            out.append(ClassSpec(name, (name,), wnid))
+    if not out:
+        raise ValueError(f"{path} lists no classes")
+    return out
+
+
+# --------------------------------------------------------------------------- GCIDE
+
+
+def key(word: str) -> str:
+    """A dictionary lookup key: lower case, hyphens, underscores and spaces as one space."""
+    return re.sub(r"[\s_-]+", " ", word.strip().lower()).strip()
+
+
+class Dictionary:
+    """A dictd dictionary (GCIDE) read once: lookup key -> its entries in file order."""
+
+    def __init__(self, entries: Iterable[Any], name: str = ""):
+        self.name = name
+        self._entries: dict[str, list[Any]] = {}
+        for entry in entries:
+            self._entries.setdefault(key(entry.headword), []).append(entry)
+
+    @classmethod
+    def load(cls, path: str) -> "Dictionary":
+        from tfpipe.text import dictd
+
+        return cls(dictd.iter_entries(path), name=os.path.basename(path))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def entries(self, word: str) -> list[Any]:
+        return self._entries.get(key(word), [])
+
+    def senses(self, word: str) -> list[tuple[Any, int, bool, str]]:
+        """``(entry, n, first, definition)`` for the noun entries of ``word`` (``n.`` on the
+        headword line, or no part of speech at all: ``Black-eyed Susan (Bot.)``): ``n`` counts
+        the definitions of all the headword's entries (every part of speech) from 1,
+        ``first`` marks an entry's first definition."""
+        from tfpipe.text import dictd
+
+        out, n = [], 0
+        for entry in self.entries(word):
+            defs = dictd.definitions(entry)
+            head_line = entry.text.split("\n", 1)[0]
+            if _NOUN.search(head_line) or not _OTHER_POS.search(head_line):
+                out += [(entry, n + i, i == 1, d) for i, d in enumerate(defs, start=1)]
+            n += len(defs)
+        return out
+
+
+# --------------------------------------------------------------------------- texts
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each ``.``/``!``/``?`` that ends a sentence: outside parentheses,
+    followed by a space and a capital letter, not after an abbreviation or an initial."""
+    out: list[str] = []
+    start = depth = 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth = max(0, depth - 1)
+        elif ch in ".!?" and depth == 0:
+            ends = i + 1 == len(text) or (text[i + 1] == " " and text[i + 2:i + 3].isupper())
+            if not ends:
+                continue
+            last = text[start:i].split()[-1:] or [""]
+            token = last[0].lstrip("(\"'").lower()
+            if ch == "." and i + 1 < len(text) and (len(token) == 1 or token in _ABBREVIATIONS):
+                continue
+            out.append(text[start:i + 1].strip())
+            start = i + 1
+    rest = text[start:].strip()
+    if rest:
+        out.append(rest)
+    return [s for s in out if s]
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+", " ", _LEADING.sub("", text)).strip(" ,;")
+    return text[:1].upper() + text[1:]
+
+
+def _labels(text: str) -> set[str]:
+    return {m.group(1).lower() for m in _LABEL.finditer(text)}
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _tokens(text: str) -> list[str]:
+    return [_stem(w) for w in re.findall(r"[a-z]+", text.lower())]
+
+
+class Context:
+    """What a class is: the lemmas that show a definition is about its kind (those of the
+    hypernyms at most :data:`KIND_HOPS` links above ``synsets`` -- their kinds, not their
+    synonyms, and not the far ones such as "creature" -- and of the ``domain``
+    synsets, with the last word of each multi-word one: an aquatic bird is a bird), and
+    whether it is an animal, a plant or an artifact (every hypernym)."""
+
+    def __init__(self, synsets: Sequence[str], domain: Sequence[str] = ()):
+        from tfpipe.text import wordnet
+
+        near: list[str] = []
+        every: set[str] = set(synsets)
+        for s in synsets:
+            every.update(wordnet.hypernym_closure(s))
+            near += [n for n in wordnet.hypernym_closure(s, max_hops=KIND_HOPS) if n not in near]
+        near += [d for d in domain if d not in near]
+        self.synsets = list(synsets)
+        self.animal = ANIMAL in every
+        self.plant = PLANT in every
+        self.artifact = ARTIFACT in every
+        phrases = set()
+        for name in near:
+            for lemma in wordnet.lemmas(name):
+                words = tuple(_tokens(lemma))
+                if lemma.lower() not in _GENERAL and words:
+                    phrases.add(words)
+        # An aquatic bird is a bird: the last word of a multi-word kind when it names an
+        # ancestor too ("plant life" does not make "life" a kind of plant).
+        ancestors = {w for name in every for lemma in wordnet.lemmas(name)
+                     for w in [tuple(_tokens(lemma))] if len(w) == 1}
+        phrases |= {p[-1:] for p in phrases if len(p) > 1 and p[-1:] in ancestors
+                    and p[-1] not in _GENERAL}
+        self.phrases = phrases
+
+    def names_kind(self, text: str, headword: str = "") -> bool:
+        """Whether ``text`` names one of the lemmas (plurals folded) among its first
+        :data:`GENUS_WORDS` words, where a definition puts its genus ("A perfume derived
+        from ... the flower of the red jasmine" is not a flower) -- not counting
+        parentheses (Latin names) nor an opening "Any one of numerous species of" --
+        leaving out lemmas that
+        share a word with ``headword`` (the entry's own word proves nothing: "the flower
+        of an army" is not about a plant)."""
+        text = _BOILERPLATE.sub("", re.sub(r"\([^()]*\)", " ", _LEADING.sub("", text)))
+        tokens = _tokens(text)[:GENUS_WORDS + 2]
+        own = set(_tokens(headword))
+        for phrase in self.phrases:
+            if own.intersection(phrase):
+                continue
+            n = len(phrase)
+            if any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1)):
+                return True
+        return False
+
+    def contradicted_by(self, labels: set[str]) -> bool:
+        """Whether a definition's domain labels contradict the class."""
+        if labels & _BODY_LABELS or (labels & _ANIMAL_LABELS and not self.animal):
+            return True
+        return bool(labels & _PLANT_LABELS) and (self.animal or self.artifact)
+
+
+def _singulars(name: str) -> list[str]:
+    words = key(name).split(" ")
+    last = words[-1]
+    out = []
+    if len(last) > 4 and last.endswith("ies"):
+        out.append(last[:-3] + "y")
+    elif len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+        out.append(last[:-1])
+    return [" ".join(words[:-1] + [s]) for s in out]
+
+
+def _name_keys(name: str) -> list[str]:
+    """Dictionary keys of a class name: its spellings (``wordnet.spellings``) and singulars."""
+    from tfpipe.text import wordnet
+
+    keys: list[str] = []
+    for form in [name, *wordnet.spellings(name), *_singulars(name)]:
+        k = key(form)
+        if k and k not in keys:
+            keys.append(k)
+    return keys
+
+
+_PHRASE = re.compile(r"^(?P<phrase>[^,.;:()]+?)\s*(?P<label>\([^()]*\))?\s*[,.]\s*(?P<rest>.+)$")
+
+
+def phrase_definitions(dictionary: Dictionary, name: str) -> list[tuple[str, str, str]]:
+    """``(phrase, entry headword, definition)`` for each paragraph, in the entries of the
+    words of a multi-word ``name``, that defines the whole name (``Tiger lily (Bot.),
+    Lilium tigrinum ...`` in ``Lily``); pointers (``See under Lily.``) are left out."""
+    words = [w for w in key(name).split(" ") if w]
+    if len(words) < 2:
+        return []
+    wanted = set(_name_keys(name))
+    out, seen = [], set()
+    for word in dict.fromkeys(reversed(words)):  # the head noun's entries first
+        for entry in dictionary.entries(word):
+            for paragraph in entry.text.split("\n")[1:]:
+                match = _PHRASE.match(re.sub(r"^\d+\.\s+", "", paragraph))
+                if not match or key(match.group("phrase")) not in wanted:
+                    continue
+                rest = match.group("rest").strip()
+                if _POINTER.match(_LEADING.sub("", rest)) or _SEE_UNDER.search(rest):
+                    continue
+                label = match.group("label") or ""
+                item = (match.group("phrase").strip(), entry.headword, f"{label} {rest}".strip())
+                if item not in seen:
+                    seen.add(item)
+                    out.append(item)
+    return out
+
+
+class Describer:
+    """Describes classes with WordNet and (optionally) a :class:`Dictionary`."""
+
+    def __init__(self, dictionary: Dictionary | None = None, *, under: Sequence[str] = (),
+                 exclude: Sequence[str] = ()):
+        self.dictionary = dictionary
+        self.under = tuple(under) or None
+        self.exclude = tuple(exclude) or None
+
+    def synsets(self, spec: ClassSpec) -> tuple[str | None, str | None]:
+        """The class's synset and its head noun's right sense (either may be None)."""
+        from tfpipe.text import wordnet
+
+        if spec.wnid:
+            synset = wordnet.synset_of_wnid(spec.wnid)
+        else:
+            synset = wordnet.synset_for_name(spec.primary, under=self.under, exclude=self.exclude)
+        head = wordnet.head_noun(spec.primary)
+        head_synset = None
+        if head and key(head) != key(spec.primary):
+            if synset is not None:
+                above = wordnet.hypernym_closure(synset)
+                head_synset = next((s for s in wordnet.noun_synsets(head) if s in above), None)
+            else:
+                head_synset = wordnet.synset_for_name(head, under=self.under, exclude=self.exclude)
+        return synset, head_synset
+
+    def context(self, spec: ClassSpec, synset: str | None, head_synset: str | None) -> Context | None:
+        """What judges the definitions of a class: its synset, else the senses of its
+        ambiguous name in the domain, else its head noun's sense, else every sense of the
+        head noun in the domain (they share the kind: both goldfinches are finches), else
+        the domain; None with nothing to go by."""
+        from tfpipe.text import wordnet
+
+        domain = list(self.under or ())
+        if synset:
+            return Context([synset], domain)
+        if self.under:  # an ambiguous name's senses in the domain (all plants, say)
+            senses = wordnet.noun_synsets(spec.primary, under=self.under, exclude=self.exclude)
+            if senses:
+                return Context(senses, domain)
+        if head_synset:
+            return Context([head_synset], domain)
+        head = wordnet.head_noun(spec.primary)
+        basis = (wordnet.noun_synsets(head, under=self.under, exclude=self.exclude)
+                 if head and self.under else [])
+        return Context(basis or domain, domain) if basis or domain else None
+
+    def describe(self, spec: ClassSpec) -> Described:
+        from tfpipe.text import wordnet
+
+        synset, head_synset = self.synsets(spec)
+        texts: list[Description] = []
+        seen: set[str] = set()
+
+        def add(text: str, source: str, min_words: int = 3) -> None:
+            text = _tidy(text)
+            norm = " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+            if len(norm.split()) < min_words or norm in seen or _POINTER.match(text):
+                return
+            seen.add(norm)
+            texts.append(Description(text, source))
+
+        for s in (synset, head_synset):
+            if s is not None:
+                add(wordnet.gloss(s), f"wordnet:{s}", min_words=1)  # "domestic swine" too
+        if self.dictionary is not None:
+            context = self.context(spec, synset, head_synset)
+            for text, source in self._gcide(spec, synset, context):
+                add(text, source)
+        return Described(spec, synset, head_synset, texts)
+
+    def _gcide(self, spec: ClassSpec, synset: str | None,
+               context: Context | None) -> Iterator[tuple[str, str]]:
+        from tfpipe.text import wordnet
+
+        d = self.dictionary
+        assert d is not None
+        names = list(spec.names) or [spec.name]
+        if synset is not None:
+            names += wordnet.lemmas(synset)
+        own = _name_keys(spec.primary)
+        others = [k for n in names[1:] for k in [key(n)] if k not in own]
+        head = wordnet.head_noun(spec.primary)
+
+        def senses(words: Iterable[str], strict: bool) -> Iterator[tuple[str, str]]:
+            done = set()
+            for word in words:
+                for entry, n, first, definition in d.senses(word):
+                    if (entry.headword, n) in done:
+                        continue
+                    done.add((entry.headword, n))
+                    if not self._fits(entry, first, definition, context, strict):
+                        continue
+                    match = _PHRASE.match(_LEADING.sub("", definition))
+                    if match and key(match.group("phrase")) not in own and set(
+                            key(entry.headword).split()) & set(key(match.group("phrase")).split()):
+                        continue  # another compound's definition ("Evening primrose, ..." in Primrose)
+                    for sentence in sentences(_tidy(definition)):
+                        yield sentence, f"gcide:{entry.headword}#{n}"
+
+        yield from senses(own, strict=False)
+        for phrase, headword, definition in phrase_definitions(d, spec.primary):
+            labels = _labels(definition)
+            if context is not None and context.contradicted_by(labels):
+                continue
+            for sentence in sentences(_tidy(definition)):
+                yield sentence, f"gcide:{phrase}#under {headword}"
+        yield from senses(dict.fromkeys(others), strict=True)
+        if head and key(head) not in own and not self._excluded(head):
+            yield from senses([head], strict=True)
+
+    def _excluded(self, word: str) -> bool:
+        """Whether every sense of ``word`` in the domain is excluded ("ball moss" is a
+        bromeliad, but every moss is a bryophyte: Moss's definitions do not describe it)."""
+        from tfpipe.text import wordnet
+
+        if not (self.under and self.exclude):
+            return False
+        return bool(wordnet.noun_synsets(word, under=self.under)) and not wordnet.noun_synsets(
+            word, under=self.under, exclude=self.exclude)
+
+    @staticmethod
+    def _fits(entry: Any, first: bool, definition: str, context: Context | None,
+              strict: bool) -> bool:
+        """Whether a definition is about the class (the module docstring's rule)."""
+        own_labels = _labels(definition[:40])  # the sense's, at its start
+        labels = own_labels | _labels(entry.text.split("\n", 1)[0])  # and the entry's
+        if context is None:
+            return not strict and first  # nothing to judge by: the name's first sense only
+        if context.contradicted_by(own_labels or labels):
+            return False
+        if context.names_kind(definition, entry.headword):
+            return True
+        if strict:
+            return False
+        fitting = ((own_labels & _ANIMAL_LABELS and context.animal)
+                   or (own_labels & _PLANT_LABELS and context.plant))
+        return bool(fitting) and first  # "Scorpion 2. (Zool.) The pine lizard": not a label alone
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def report(described: Sequence[Described], dataset: str) -> dict[str, Any]:
+    """The coverage figures of a run (printed, and kept in the manifest's ``source``)."""
+    counts = [len(d.descriptions) for d in described]
+    sources: dict[str, int] = {}
+    for d in described:
+        for t in d.descriptions:
+            kind = t.source.split(":", 1)[0]
+            sources[kind] = sources.get(kind, 0) + 1
+    return {
+        "dataset": dataset,
+        "classes": len(described),
+        "descriptions": sum(counts),
+        "by_source": dict(sorted(sources.items())),
+        "classes_with_synset": sum(d.synset is not None for d in described),
+        "classes_with_1": sum(c >= 1 for c in counts),
+        "classes_with_5": sum(c >= 5 for c in counts),
+        "classes_without": [d.spec.name for d in described if not d.descriptions],
+    }
+
+
+def class_table(described: Sequence[Described]) -> str:
+    """``class_table.tsv``: a header, then ``index, name, synset, descriptions, sources``."""
+    lines = ["index\tname\tsynset\tdescriptions\tsources"]
+    for i, d in enumerate(described):
+        sources = ",".join(dict.fromkeys(t.source for t in d.descriptions))
+        lines.append(f"{i}\t{d.spec.name}\t{d.synset or ''}\t{len(d.descriptions)}\t{sources}")
+    return "\n".join(lines) + "\n"
+
+
+def write(output_dir: str, described: Sequence[Described], *, dataset: str,
+          source: Mapping[str, Any]) -> Any:
+    """Writes the records, ``class_table.tsv`` and ``manifest.json``; returns the manifest."""
+    import tensorflow as tf
+
+    from tfpipe.data import manifest as manifest_lib
+    from tfpipe.data import records, schema
+
+    tf.io.gfile.makedirs(output_dir)
+    encoded = [schema.encode_class_description(
+                   example_id=f"{dataset}:{label}:{k}", label=label, name=d.spec.name,
+                   text=t.text)
+               for label, d in enumerate(described) for k, t in enumerate(d.descriptions)]
+    shard = records.write_shard(output_dir, records.shard_name(SPLIT, 0, 1), encoded)
+    records.write_bytes(output_dir, CLASS_TABLE, class_table(described).encode("utf-8"))
+    figures = report(described, dataset)
+    per_class = [len(d.descriptions) for d in described]
+    fields: dict[str, Any] = dict(
+        alphabet="", alphabet_chars="", l0=0, max_words=0, vocab_file="", vocab_words=0,
+        class_names=[d.spec.name for d in described],
+        splits={SPLIT: manifest_lib.Split(count=len(encoded), class_counts=per_class,
+                                          shards=[shard])},
+        compression="",
+        counts={"read": len(described), "written": len(encoded), "rejected": 0,
+                "rejected_by_reason": {}, "augmented": 0},
+        rejected_file="",
+        source={"writer": "beam_jobs.describe_classes", **dict(source), "class_table": CLASS_TABLE,
+                "report": figures},
+        dataset=dataset,
+        kind=schema.KIND_CLASS_DESCRIPTIONS,
+    )
+    if "classes" in {f.name for f in dataclasses.fields(manifest_lib.Manifest)}:
+        fields["classes"] = [{"name": d.spec.name, "text": ", ".join(d.spec.names).replace("_", " "),
+                              "wnid": d.spec.wnid, "synset": d.synset or "",
+                              "descriptions": len(d.descriptions)} for d in described]
+    manifest = manifest_lib.Manifest(**fields)
+    if shard.records != sum(per_class):
+        raise RuntimeError(f"wrote {shard.records} records for {sum(per_class)} descriptions")
+    manifest_lib.write(manifest, output_dir)
+    return manifest
+
+
+def run(classes: Sequence[ClassSpec], output_dir: str, *, dataset: str,
+        gcide: str | Dictionary | None, under: Sequence[str] = (),
+        exclude: Sequence[str] = ()) -> tuple[Any, list[Described]]:
+    """Describes ``classes`` and writes them to ``output_dir``; ``gcide`` is the dictionary's
+    path, a loaded :class:`Dictionary`, or None for WordNet alone."""
+    from tfpipe.data import manifest as manifest_lib
+
+    source: dict[str, Any] = {"wordnet": "3.0", "under": list(under), "exclude": list(exclude)}
+    dictionary = None
+    if isinstance(gcide, str):
+        dictionary = Dictionary.load(gcide)
+        source["gcide"] = {"file": os.path.basename(gcide), "sha256": manifest_lib.file_sha256(gcide),
+                           "headwords": len(dictionary)}
+    elif gcide is not None:
+        dictionary = gcide
+        source["gcide"] = {"file": gcide.name, "headwords": len(gcide)}
+    describer = Describer(dictionary, under=under, exclude=exclude)
+    described = [describer.describe(spec) for spec in classes]
+    return write(output_dir, described, dataset=dataset, source=source), described
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _synset_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from tfpipe import cli
+
+    parser = cli.ArgumentParser(
+        prog="python -m beam_jobs.describe_classes",
+        description="Dictionary descriptions (WordNet glosses, GCIDE definitions) of every class "
+                    "of an image dataset, as class_descriptions records.")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--dataset", choices=DATASETS, help="a dataset under --data_root")
+    which.add_argument("--classes", metavar="FILE",
+                       help="one class per line: name, or name<TAB>wnid")
+    parser.add_argument("--data_root", default=DEFAULT_DATA_ROOT,
+                        help=f"where the datasets are (default {DEFAULT_DATA_ROOT})")
+    parser.add_argument("--gcide", default=None, metavar="FILE",
+                        help=f"the GCIDE dictd file (default DATA_ROOT/{GCIDE_FILE}); "
+                             "'none' for WordNet glosses only")
+    parser.add_argument("--under", type=_synset_list, default=None, metavar="SYNSETS",
+                        help="comma-separated synsets the class names are looked up under "
+                             "(e.g. bird.n.01); a dataset has its own")
+    parser.add_argument("--exclude", type=_synset_list, default=None, metavar="SYNSETS",
+                        help="comma-separated synsets whose subtrees are never a class's sense")
+    parser.add_argument("--name", default=None,
+                        help="the manifest's dataset name (default the dataset, or the class "
+                             "file's base name)")
+    parser.add_argument("--output_dir", required=True)
+    args = parser.parse_args(argv)
+    problem = cli.output_dir_problem("--output_dir", args.output_dir, "the description records")
+    if args.classes:
+        problem = problem or cli.first_problem(
+            ("--classes", args.classes, cli.FILE, "give a file with one class name per line"))
+    if args.gcide is None:
+        args.gcide = os.path.join(args.data_root, GCIDE_FILE)
+    if args.gcide != "none":
+        problem = problem or cli.first_problem(
+            ("--gcide", args.gcide, cli.FILE,
+             f"give the GCIDE dictd file ({GCIDE_FILE} under --data_root), or --gcide none"))
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tfpipe import cli
+
+    args = parse(argv)
+    try:
+        if args.dataset:
+            classes = read_classes(args.dataset, args.data_root)
+            under, exclude = DOMAINS[args.dataset]
+        else:
+            classes = read_class_file(args.classes)
+            under, exclude = (), ()
+        under = args.under if args.under is not None else under
+        exclude = args.exclude if args.exclude is not None else exclude
+        from tfpipe.text import wordnet
+
+        for s in [*under, *exclude]:
+            wordnet.gloss(s)  # a misspelt synset is an error here, not a silent "never under"
+        name = args.name or args.dataset or os.path.splitext(os.path.basename(args.classes))[0]
+        manifest, _ = run(classes, args.output_dir, dataset=name,
+                          gcide=None if args.gcide == "none" else args.gcide,
+                          under=under, exclude=exclude)
+    except (FileNotFoundError, ImportError, ValueError) as e:
+        return cli.print_error(str(e))
+    print(json.dumps(manifest.source["report"], sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
