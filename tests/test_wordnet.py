@@ -54,6 +54,7 @@ def test_gloss_lemmas_closure():
     assert closure[:2] == ["cyprinid.n.01", "cypriniform_fish.n.01"] and closure[-1] == "entity.n.01"
     assert {"fish.n.01", "vertebrate.n.01", "animal.n.01"} <= set(closure)
     assert "goldfish.n.01" not in closure and len(closure) == len(set(closure))
+    assert wn.hypernym_closure("goldfish.n.01", max_hops=2) == closure[:2]
     assert wn.is_under("king_penguin.n.01", BIRDS) and not wn.is_under("goldfish.n.01", BIRDS)
     with pytest.raises(ValueError, match="no WordNet synset 'brid.n.01'"):
         wn.is_under("goldfish.n.01", "brid.n.01")
