@@ -5,8 +5,8 @@ captions.
 directory (checked against the manifest first, as the text reader does) and yields
 dicts of batches:
 
-``image``   ``float32[B, S, S, 3]`` RGB in 0..255 (the visual models scale it
-            themselves, ``tfpipe.models.vision``)
+``image``   ``float32[B, S, S, 3]`` RGB, whole values in 0..255 (the visual models
+            scale it themselves, ``tfpipe.models.vision``)
 ``label``   ``int64[B]`` class index (-1: none)
 ``id``      ``string[B]`` stable image ids
 caption fields, by ``captions``:
@@ -53,11 +53,14 @@ def decode(jpeg: tf.Tensor) -> tf.Tensor:
 
 
 def _resize_shorter(image: tf.Tensor, shorter: int) -> tf.Tensor:
-    """``float32`` image whose shorter side is ``shorter`` (bilinear, aspect kept)."""
+    """``float32`` image whose shorter side is ``shorter`` (bilinear, aspect kept), rounded to
+    whole values in 0..255: a view is exactly a uint8 image, so features cached from uint8
+    views (``beam_jobs.extract_features``) equal the model's output on this view."""
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.cast(shorter, tf.float32) / tf.reduce_min(shape)
     size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), shorter)
-    return tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    resized = tf.image.resize(tf.cast(image, tf.float32), size, method="bilinear", antialias=True)
+    return tf.round(tf.clip_by_value(resized, 0.0, 255.0))
 
 
 def _prescale(size: int, crop_fraction: float) -> int:
