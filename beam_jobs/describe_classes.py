@@ -83,7 +83,6 @@ dropped: it keeps its index and its place in ``class_names``, with no record.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
 import os
@@ -165,45 +164,21 @@ class Described:
 # --------------------------------------------------------------------------- classes
 
 
-def _need(path: str) -> str:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist (is --data_root right?)")
-    return path
-
-
-def _read_lines(path: str) -> list[str]:
-    with open(_need(path), encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
-
-
 def read_classes(dataset: str, data_root: str) -> list[ClassSpec]:
-    """The classes of a dataset preset in its class order (the module docstring)."""
-    root = os.path.join(data_root, dataset)
-    if dataset == "tiny_imagenet":
-        words: dict[str, str] = {}
-        with open(_need(os.path.join(root, "words.txt")), encoding="utf-8") as f:
-            for line in f:
-                wnid, _, text = line.rstrip("\n").partition("\t")
-                words[wnid] = text
-        wnids = _read_lines(os.path.join(root, "wnids.txt"))
-        return [ClassSpec(w, tuple(n.strip() for n in words.get(w, "").split(",") if n.strip()), w)
-                for w in wnids]
-    with open(_need(os.path.join(root, "labels.csv")), encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    if dataset == "flowers102":
-        by_id: dict[int, str] = {}
-        for row in rows:
-            by_id.setdefault(int(row["class_id"]), row["class_name"])
-        return [ClassSpec(by_id[i], (by_id[i],)) for i in sorted(by_id)]
-    if dataset == "cub100":
-        present = {row["class_name"] for row in rows}
-        order = [line.split(None, 1)[1].split(".", 1)[1]
-                 for line in _read_lines(os.path.join(root, "cub200_classes.txt"))]
-        missing = sorted(present - set(order))
-        if missing:
-            raise ValueError(f"labels.csv classes {missing[:5]} are not in cub200_classes.txt")
-        return [ClassSpec(c, (c,)) for c in order if c in present]
-    raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {list(DATASETS)}")
+    """The classes of a dataset preset in the image job's class order
+    (``tfpipe.data.image_datasets.class_list``; the module docstring)."""
+    from tfpipe.data import image_datasets
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {list(DATASETS)}")
+    specs = []
+    for c in image_datasets.class_list(dataset, data_root):
+        if c.wnid:  # words.txt: comma-separated names of the synset
+            names = tuple(n.strip() for n in c.text.split(",") if n.strip())
+        else:
+            names = (c.name,)
+        specs.append(ClassSpec(c.name, names, c.wnid))
+    return specs
 
 
 def read_class_file(path: str) -> list[ClassSpec]:

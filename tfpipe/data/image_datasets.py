@@ -111,13 +111,41 @@ def _need(path: str) -> str:
 # --------------------------------------------------------------------------- presets
 
 
-def _tiny_imagenet(root: str, rule: str, **kw) -> Listing:
+def _tiny_words(root: str) -> tuple[list[str], dict[str, str]]:
     wnids = sources.read_list(_need(os.path.join(root, "wnids.txt")))
     words: dict[str, str] = {}
     with open(_need(os.path.join(root, "words.txt")), encoding="utf-8") as f:
         for line in f:
             wnid, _, text = line.rstrip("\n").partition("\t")
             words[wnid] = text
+    return wnids, words
+
+
+def _flowers_classes(root: str) -> list[str]:
+    by_id: dict[int, str] = {}
+    with open(_need(os.path.join(root, "labels.csv")), encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            by_id.setdefault(int(row["class_id"]), row["class_name"])
+    return [by_id[i] for i in sorted(by_id)]
+
+
+def class_list(name: str, data_root: str) -> list[ClassInfo]:
+    """The classes of a labelled preset in its class order (no image is listed): the one
+    class order of the image job and of ``beam_jobs.describe_classes``."""
+    root = os.path.join(data_root, name)
+    if name == "tiny_imagenet":
+        wnids, words = _tiny_words(root)
+        return [ClassInfo(w, words.get(w, ""), w) for w in wnids]
+    if name == "flowers102":
+        return [ClassInfo(c, c) for c in _flowers_classes(root)]
+    if name == "cub100":
+        return [ClassInfo(c, c.replace("_", " ")) for c in cub_class_order(root)]
+    labelled = [p for p in PRESETS if p not in ("flickr8k_1k", "coco_mini")]
+    raise ValueError(f"{name!r} has no classes; labelled datasets: {labelled}")
+
+
+def _tiny_imagenet(root: str, rule: str, **kw) -> Listing:
+    wnids, words = _tiny_words(root)
     train, r1 = _drain(sources.folders(os.path.join(root, "train"), images_subdir="images",
                                        split="train", id_root=root, classes=wnids))
     val, r2 = _drain(sources.annotations(os.path.join(root, "val", "val_annotations.txt"),
@@ -148,11 +176,7 @@ def _labelled_csv(root: str, preset: str, rule: str, classes: list[str], images_
 
 
 def _flowers102(root: str, rule: str, **kw) -> Listing:
-    by_id: dict[int, str] = {}
-    with open(_need(os.path.join(root, "labels.csv")), encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            by_id.setdefault(int(row["class_id"]), row["class_name"])
-    return _labelled_csv(root, "flowers102", rule, [by_id[i] for i in sorted(by_id)], "jpg",
+    return _labelled_csv(root, "flowers102", rule, _flowers_classes(root), "jpg",
                          ("flower.n.01", "plant.n.02"), **kw)
 
 
