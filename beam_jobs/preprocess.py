@@ -80,6 +80,11 @@ Its train split (6,080 + 8,530 + 5,452 rows) holds no text of any corpus's
 agreed test split (1,520 + 2,132 + 500 rows, in its test split): train word
 vectors on ``train`` only to keep the classifiers' test texts unseen, or on both
 splits for a transductive setting.
+
+Unlabelled corpora (``dictd``, ``nltk_zip``, ``mediawiki``, ``text``: GCIDE, NLTK corpus zips,
+Wikipedia dumps, plain text; ``tfpipe.data.text_corpora``) have the one class ``text``; their
+rows are entries or paragraphs, not lines.  DeViSE's word vectors from all of
+``../shared/data/text``: the command in ``configs/skipgram_text_corpora.yaml``.
 """
 from __future__ import annotations
 
