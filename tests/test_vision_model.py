@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 import os
 import pickle
 import struct
@@ -403,6 +404,28 @@ def test_mixed_bfloat16_extractor_is_close(state_dict):
 
 # The small ConvNet called eagerly, Lite0 (random weights) through the Extractor's jax.jit: about
 # 10 s on the 2-core machine (Lite0's eager call compiles each layer's ops apart: 15-30 s more).
+def test_feature_extraction_benchmark_runs():
+    """The benchmark end to end on the small ConvNet at 32 px (ONNX Runtime too where tf2onnx and
+    onnxruntime are installed: they are not among tfpipe's requirements)."""
+    import importlib.util
+
+    from benchmarks import feature_extraction
+
+    onnx = all(importlib.util.find_spec(m) for m in ("tf2onnx", "onnxruntime"))
+    result = feature_extraction.run(model_name="small_convnet", num_images=4, batch_size=2, passes=1, image_size=32,
+                                    onnx=onnx)
+    paths = result["paths"]
+    assert paths["extractor_float32"]["images_per_s"] > 0 and paths["keras_predict"]["max_abs_diff"] < 1e-4
+    assert paths["extractor_mixed_bfloat16"]["min_cosine"] > 0.9
+    if onnx:
+        assert paths["onnxruntime"]["status"] == "done" and paths["onnxruntime"]["max_abs_diff"] < 1e-4
+        assert result["ratios"]["onnxruntime_over_keras_predict"] > 0
+    else:
+        assert paths["onnxruntime"]["status"] == "skipped"
+    assert isinstance(result["cpu"]["avx512_bf16"], bool)
+    json.dumps(result)
+
+
 JAX_BACKEND_CHECK = (
     "import numpy as np, keras; from tfpipe.models import vision; from tfpipe.models.vision.features import Extractor;"
     "assert keras.backend.backend() == 'jax';"

@@ -11,8 +11,8 @@ Measured on the first 500 (this test's set; 2-core machine): top-1 0.548 with
 TensorFlow's "same" padding (the model's default) against 0.538 with symmetric
 padding (``padding="symmetric"``), and 0.332 over all 1,000 classes; an
 independent implementation measured 0.53 on 400.  The test asks for 0.45.
-Batches of 50 through the compiled Extractor: 31 s of CPU, 70 s wall measured while other
-jobs shared the 2 cores (load average 5).
+Batches of 50 through the compiled Extractor: 32 s wall on the 2-core machine at load average
+3.3, 70 s at load average 5 (other jobs sharing the cores).
 """
 from __future__ import annotations
 
