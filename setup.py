@@ -54,7 +54,10 @@ setup(
         # Chinese corpora (the paper's Sogou recipe): jieba segmentation + pypinyin romanisation.
         "chinese": ["jieba>=0.42", "pypinyin>=0.50"],
         # Peers measured side by side in benchmarks/ only (never imported by tfpipe itself).
-        "bench": ["scikit-learn>=1.4", "fasttext-wheel>=0.9.2", "gensim>=4.3", "faiss-cpu>=1.8"],
+        # tf2onnx + onnxruntime: the visual model exported to ONNX Runtime, the feature
+        # extraction benchmark's peer.
+        "bench": ["scikit-learn>=1.4", "fasttext-wheel>=0.9.2", "gensim>=4.3", "faiss-cpu>=1.8",
+                  "tf2onnx>=1.17", "onnxruntime>=1.20"],
         # Runner-specific extras for large corpora (not needed on DirectRunner).
         "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
     },

@@ -107,6 +107,15 @@ def test_cli_accepts_the_flags(cmd, monkeypatch, capsys):
         cfg, _ = preprocess.parse([a.replace("../shared/data", SHARED_DATA) for a in argv])
         assert cfg.output_dir
         return
+    if cmd.module in ("beam_jobs.preprocess_images", "beam_jobs.extract_features"):
+        # parse_known_args too (the rest are Beam options), and their validation reads inputs
+        # that earlier commands write: check the flags with the job's own parser and Beam's.
+        module = importlib.import_module(cmd.module)
+        from beam_jobs.preprocess import _beam_unknown_args
+
+        _, rest = module.build_parser().parse_known_args(argv)
+        assert not _beam_unknown_args(rest), (cmd.line, rest)
+        return
     _accepts(cmd.module, argv, monkeypatch)
 
 
