@@ -7,7 +7,8 @@ For every image shard (one unit of parallel work) it reads the records, makes th
 view(s) with the training input's own functions (``tfpipe.data.image_pipeline``: the
 eval view, or ``--views 10``: Reed et al.'s ten crops and flips), runs the frozen
 visual model (``tfpipe.models.vision.features.Extractor``: ImageNet EfficientNet-Lite0
-by default, ``--precision mixed_bfloat16`` where the CPU has bfloat16) and writes a
+by default, ``--precision mixed_bfloat16`` where the CPU has bfloat16; ``--engine auto``
+runs it in ONNX Runtime when ``tf2onnx`` and ``onnxruntime`` are installed) and writes a
 shard of the same name, ids and labels into ``--output_dir`` (default
 ``<data_dir>/features_<model>_<image_size>[_v10]``) with its manifest
 (``tfpipe.data.feature_records``).  Every image record gives one features record.
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="1: the eval view; 10: four corners + centre and their mirrors")
     parser.add_argument("--crop_fraction", type=float, default=0.875)
     parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--engine", default="auto", choices=("auto", "keras", "onnxruntime"),
+                        help="auto: ONNX Runtime on the exported float32 model when tf2onnx and "
+                             "onnxruntime are installed (several times faster on CPUs), else "
+                             "the compiled Keras call")
     parser.add_argument("--output_dir", default="")
     return parser
 
@@ -69,6 +74,7 @@ class FeatureJob:
     views: int
     crop_fraction: float
     batch_size: int
+    engine: str = "auto"
 
 
 def parse(argv: Sequence[str] | None = None):
@@ -100,7 +106,7 @@ def parse(argv: Sequence[str] | None = None):
         args.data_dir, f"features_{args.model}_{args.image_size}{suffix}")
     job = FeatureJob(os.path.abspath(args.data_dir), os.path.abspath(output_dir), args.model,
                      args.image_size, args.precision, outputs, args.views, args.crop_fraction,
-                     args.batch_size)
+                     args.batch_size, args.engine)
     if not any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in rest):
         rest = rest + ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
     return job, rest
@@ -110,13 +116,14 @@ _EXTRACTORS: dict = {}
 
 
 def _extractor(job: FeatureJob):
-    key = (job.model, job.image_size, job.precision, job.outputs)
+    key = (job.model, job.image_size, job.precision, job.outputs, job.engine)
     if key not in _EXTRACTORS:
         from tfpipe.models.vision.features import Extractor
 
         _EXTRACTORS.clear()
         _EXTRACTORS[key] = Extractor(job.model, image_size=job.image_size,
-                                     precision=job.precision, outputs=job.outputs)
+                                     precision=job.precision, outputs=job.outputs,
+                                     engine=job.engine)
     return _EXTRACTORS[key]
 
 
@@ -190,7 +197,7 @@ def write_manifest(_, results, job: FeatureJob) -> str:
     entries, view_dim = feature_records.layout(shapes)
     info = {"model": job.model, "image_size": job.image_size, "precision": job.precision,
             "views": job.views, "crop_fraction": job.crop_fraction, "outputs": entries,
-            "view_dim": view_dim,
+            "view_dim": view_dim, "engine": extractor.engine_info,
             "seconds_in_shards": round(sum(t for *_, t in results), 2),
             "source": {"images": images.path,
                        "manifest_sha256": manifest_lib.file_sha256(

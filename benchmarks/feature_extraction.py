@@ -59,7 +59,6 @@ from benchmarks import output  # noqa: E402
 
 SHARED_DATA = os.environ.get("TFPIPE_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
-ONNX_OPSET = 17
 
 
 def log(message: str) -> None:
@@ -135,35 +134,19 @@ def _agreement(features: np.ndarray, reference: np.ndarray) -> dict[str, float]:
 
 
 def onnx_session(extractor) -> tuple[Callable[[np.ndarray], np.ndarray] | None, dict[str, Any]]:
-    """ONNX Runtime on the tf2onnx export of the Extractor's float32 function (uint8 images ->
-    pooled), and what to report about it; ``(None, reason)`` when that cannot be had."""
+    """ONNX Runtime on the tf2onnx export of the float32 Extractor's model (the Extractor's own
+    ``engine="onnxruntime"``: uint8 images -> pooled), and what to report about it;
+    ``(None, reason)`` when that cannot be had."""
+    from tfpipe.models.vision.features import Extractor
+
     tried = "pip install tf2onnx onnxruntime (into the venv)"
     try:
-        import onnxruntime as ort
-        import tensorflow as tf
-        import tf2onnx
-    except Exception as e:  # noqa: BLE001  (any import failure is the figure's reason)
-        return None, {"status": "unavailable", "reason": f"{type(e).__name__}: {e}", "tried": tried}
-    info = {"tf2onnx": tf2onnx.__version__, "onnxruntime": ort.__version__, "opset": ONNX_OPSET}
-    model = extractor.model
-    h, w = extractor.image_size
-
-    @tf.function
-    def pooled(images):
-        return {"pooled": model(tf.cast(images, tf.float32), training=False)["pooled"]}
-
-    try:
-        started = time.perf_counter()
-        proto, _ = tf2onnx.convert.from_function(
-            pooled, input_signature=[tf.TensorSpec([None, h, w, 3], tf.uint8, name="images")], opset=ONNX_OPSET)
-        info["export_s"] = round(time.perf_counter() - started, 2)
-        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001
-        return None, {"status": "export_failed", "reason": f"{type(e).__name__}: {str(e)[:500]}", "tried": tried,
-                      **info}
-    info["onnx_bytes"] = proto.ByteSize()
-    name = session.get_inputs()[0].name
-    return (lambda x: session.run(None, {name: x})[0]), {"status": "done", **info}
+        onnx = Extractor(extractor.name, image_size=extractor.image_size, outputs=("pooled",),
+                         engine="onnxruntime", model=extractor.model)
+    except RuntimeError as e:
+        return None, {"status": "unavailable", "reason": str(e), "tried": tried}
+    info = {k: v for k, v in onnx.engine_info.items() if k != "engine"}
+    return (lambda x: onnx(x)["pooled"]), {"status": "done", **info}
 
 
 def reference_dim(extractor) -> int:
@@ -191,9 +174,10 @@ def run(*, model_name: str = "efficientnet_lite0", num_images: int = 200, batch_
     log(f"{len(images)} images ({source}) loaded in {load_s:.1f} s")
 
     keras.utils.set_random_seed(0)  # the same weights in both builds for a model without pretrained ones
-    f32 = Extractor(model_name, image_size=image_size, outputs=("pooled",))
+    f32 = Extractor(model_name, image_size=image_size, outputs=("pooled",), engine="keras")
     keras.utils.set_random_seed(0)
-    bf16 = Extractor(model_name, image_size=image_size, precision="mixed_bfloat16", outputs=("pooled",))
+    bf16 = Extractor(model_name, image_size=image_size, precision="mixed_bfloat16", outputs=("pooled",),
+                     engine="keras")
     model = f32.model  # the peer: the same Keras model through model.predict
     runs = {
         "extractor_float32": (lambda x: f32(x)["pooled"], images),

@@ -375,8 +375,14 @@ def test_output_shapes():
     assert len(vision.build("small_convnet", trainable=1, num_classes=5, outputs="logits").trainable_weights) == 3 + 2
 
 
-def test_extractor_matches_the_model_call():
-    extractor = Extractor("small_convnet", image_size=64, outputs=("pooled", "stride32"))
+@pytest.mark.parametrize("engine", ["keras", "onnxruntime"])
+def test_extractor_matches_the_model_call(engine):
+    if engine == "onnxruntime":
+        pytest.importorskip("tf2onnx")
+        pytest.importorskip("onnxruntime")
+    extractor = Extractor("small_convnet", image_size=64, outputs=("pooled", "stride32"),
+                          engine=engine)
+    assert extractor.engine == engine
     images = np.random.default_rng(2).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
     got = extractor(images)
     want = extractor.model(images.astype("float32"), training=False)
@@ -390,11 +396,13 @@ def test_extractor_matches_the_model_call():
         extractor(images.astype("float32"))
     with pytest.raises(ValueError, match="precision='float16'"):
         Extractor("small_convnet", precision="float16")
+    with pytest.raises(ValueError, match=r"engine='tensorrt': choose one of \['auto', 'keras', 'onnxruntime'\]"):
+        Extractor("small_convnet", engine="tensorrt")
 
 
 def test_mixed_bfloat16_extractor_is_close(state_dict):
     images = np.random.default_rng(3).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
-    full = Extractor(image_size=64, outputs=("pooled", "logits"))(images)
+    full = Extractor(image_size=64, outputs=("pooled", "logits"), engine="keras")(images)
     half = Extractor(image_size=64, precision="mixed_bfloat16", outputs=("pooled", "logits"))(images)
     assert half["pooled"].dtype == np.float32
     cos = np.sum(full["pooled"] * half["pooled"], 1) / (
@@ -406,7 +414,7 @@ def test_mixed_bfloat16_extractor_is_close(state_dict):
 # 10 s on the 2-core machine (Lite0's eager call compiles each layer's ops apart: 15-30 s more).
 def test_feature_extraction_benchmark_runs():
     """The benchmark end to end on the small ConvNet at 32 px (ONNX Runtime too where tf2onnx and
-    onnxruntime are installed: they are not among tfpipe's requirements)."""
+    onnxruntime import; tfpipe installs them)."""
     import importlib.util
 
     from benchmarks import feature_extraction
