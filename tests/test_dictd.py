@@ -150,3 +150,16 @@ def test_real_gcide():
     assert senses[0] == "An act of kindness; a favor conferred." and len(senses) == 5
     assert dictd.definitions(seen["Dog"])[0].startswith("(Zool.) A quadruped of the genus Canis")
     assert "albatross" in seen["Albatross"].text.lower()
+
+
+def test_a_year_at_a_line_start_is_not_a_sense_number(tmp_path):
+    """GCIDE's Goldfish: its (a) sense wraps onto a line that starts with "1691."."""
+    text = ("Goldfish \\Gold\"fish`\\, n. (Zool.)\n"
+            "   (a) A small domesticated cyprinoid fish; it is said to have been introduced into Europe in\n"
+            "   1691. It is often kept as an ornament.\n"
+            "   (b) A California marine fish; the garibaldi.\n"
+            "   [1913 Webster]\n")
+    goldfish, = dictd.iter_entries(_write(tmp_path, text))
+    assert dictd.definitions(goldfish) == [
+        "(a) A small domesticated cyprinoid fish; it is said to have been introduced into Europe in "
+        "1691. It is often kept as an ornament.", "(b) A California marine fish; the garibaldi."]

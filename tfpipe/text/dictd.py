@@ -190,7 +190,7 @@ _BRACES = re.compile(r"\{([^{}]*)\}")
 _SYLLABLE_MARKS = re.compile(r"[*\"`]")
 _INNER_ASTERISK = re.compile(r"(?<=\w)\*(?=\w)")
 _ATTRIBUTION = re.compile(r"(?<!\S)--(?=[^\s\-])[^\n]*")
-_SENSE = re.compile(r"^\s{0,8}(?:\d+\.|\([a-z]\)|Syn:|Note:)\s")
+_SENSE = re.compile(r"^\s{0,8}(?:\d{1,2}\.|\([a-z]\)|Syn:|Note:)\s")
 _QUOTATION_INDENT = 9
 
 
@@ -290,7 +290,7 @@ def parse_entry(raw: list[str], line: int = 1, *, quotations: bool = False) -> E
 
 # -------------------------------------------------------------------------- definitions
 
-_NUMBERED = re.compile(r"^(\d+)\.\s+")
+_NUMBERED = re.compile(r"^(\d{1,2})\.\s+")  # sense numbers (a year such as "1691." is not one)
 _NOT_DEFINITION = re.compile(r"^(?:Syn|Note|See also|Usage)\s*:", re.IGNORECASE)
 
 
