@@ -36,7 +36,7 @@ from tfpipe.data import image_records
 from tfpipe.data import images as images_lib
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import records
-from tfpipe.data.corpora import RAW_CHARS, Rejected
+from tfpipe.data.rows import RAW_CHARS, Rejected
 
 ENCODE_BATCH = 256  # rows per RecordEncoder call
 _NAMESPACE = "tfpipe.preprocess_images"

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 
-from tfpipe.data.corpora import RawExample
+from tfpipe.data.rows import RawExample
 
 NAME = "embedded"
 CLASS_NAMES = ["World", "Sports", "Business", "Science"]

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple, Sequence
 
 from tfpipe.data import image_sources as sources
 from tfpipe.data import image_splits
-from tfpipe.data.corpora import Rejected
+from tfpipe.data.rows import Rejected
 
 KIND_IMAGE = "image"  # == tfpipe.data.schema.KIND_IMAGE (not imported: no TF here)
 KIND_IMAGE_CAPTIONS = "image_captions"

@@ -49,7 +49,7 @@ import json
 import os
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
-from tfpipe.data.corpora import RAW_CHARS, Rejected, open_binary
+from tfpipe.data.rows import RAW_CHARS, Rejected, open_binary
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 

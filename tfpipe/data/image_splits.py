@@ -33,7 +33,7 @@ import os
 from typing import Iterable, Mapping, Sequence
 
 from tfpipe.data import splits as splits_lib
-from tfpipe.data.corpora import Rejected
+from tfpipe.data.rows import Rejected
 from tfpipe.data.image_sources import (
     EMPTY_CLASS, MISSING_IMAGE, UNKNOWN_CLASS, UNKNOWN_IMAGE, ImageItem, _lines,
 )

@@ -121,7 +121,7 @@ def prepare(data: bytes, resize: Resize, name: str = "image") -> Prepared:
 def read_file(path: str) -> bytes:
     """The bytes of an image file (local or remote, ``gs://...``), or
     ImageError(``unreadable_file``)."""
-    from tfpipe.data.corpora import open_binary
+    from tfpipe.data.rows import open_binary
 
     try:
         with open_binary(path) as f:

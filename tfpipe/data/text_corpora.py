@@ -46,8 +46,8 @@ import os
 import re
 from typing import Iterable, Iterator
 
-from tfpipe.data import corpora
-from tfpipe.data.corpora import RawExample, ReadOptions, Rejected
+from tfpipe.data import rows as corpora  # the row types and reading primitives (not the formats)
+from tfpipe.data.rows import RawExample, ReadOptions, Rejected
 
 MAX_WORDS = 1000  # word2vec.c's MAX_SENTENCE_LENGTH
 
