@@ -78,13 +78,10 @@ class FeatureJob:
 
 
 def parse(argv: Sequence[str] | None = None):
-    from beam_jobs.preprocess import _beam_unknown_args
+    from beam_jobs.preprocess import parse_job_args
 
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    unknown = _beam_unknown_args(rest)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args, rest = parse_job_args(parser, argv)
     from tfpipe.data import manifest as manifest_lib
     from tfpipe.models import vision
 

@@ -287,6 +287,17 @@ def _beam_unknown_args(args: Sequence[str]) -> list[str]:
     return unknown
 
 
+def parse_job_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None):
+    """``(args, pipeline_args)``: the job's flags and the Beam pipeline options; an argument
+    that is neither exits 2 naming it (every job of ``beam_jobs`` parses this way)."""
+    args, pipeline_args = parser.parse_known_args(argv)
+    unknown = _beam_unknown_args(pipeline_args)
+    if unknown:
+        parser.error(f"unrecognized arguments (neither {parser.prog.split()[-1]} flags nor Beam "
+                     f"pipeline options): {' '.join(unknown)}")
+    return args, pipeline_args
+
+
 def _split_format(spec: str) -> tuple[str | None, str]:
     """``"FORMAT:PATH"`` -> ``(FORMAT, PATH)`` for a registered format; else ``(None, spec)``."""
     head, sep, rest = spec.partition(":")
@@ -356,11 +367,7 @@ def parse(argv: Sequence[str] | None = None):
     from beam_jobs import preprocess_config as pl
 
     parser = build_parser()
-    args, pipeline_args = parser.parse_known_args(argv)
-    unknown = _beam_unknown_args(pipeline_args)
-    if unknown:
-        parser.error(f"unrecognized arguments (neither preprocess flags nor Beam pipeline "
-                     f"options): {' '.join(unknown)}")
+    args, pipeline_args = parse_job_args(parser, argv)
 
     if args.l0 is None:  # the paper's length, or the built-in corpus's own (its stories are short)
         args.l0 = PAPER_L0 if (args.input or args.tfds) else embedded.L0

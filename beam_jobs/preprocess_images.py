@@ -151,14 +151,10 @@ def _class_table(listing: image_datasets.Listing) -> list[dict]:
 
 def parse(argv: Sequence[str] | None = None):
     """Parses and validates ``argv``; returns ``(ImageJobConfig, pipeline_args, features)``."""
-    from beam_jobs.preprocess import _beam_unknown_args, _direct_defaults
+    from beam_jobs.preprocess import _direct_defaults, parse_job_args
 
     parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    unknown = _beam_unknown_args(rest)
-    if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)} (neither this job's flags "
-                     "nor Beam pipeline options; see --help)")
+    args, rest = parse_job_args(parser, argv)
     if bool(args.dataset) == bool(args.layout):
         parser.error("give exactly one of --dataset (a preset: "
                      f"{', '.join(image_datasets.PRESETS)}) and --layout (with --input)")
