@@ -150,7 +150,8 @@ def _views_fn(job: FeatureJob, kind: str, l0: int):
 
 
 def extract_shard(task, job: FeatureJob, kind: str, compression: str):
-    """Features of one image shard: ``(split, index, shard entry dict, records, seconds)``."""
+    """Features of one image shard: ``(split, index, shard entry dict, records, seconds, output
+    shapes, engine info)``."""
     import tensorflow as tf
 
     from tfpipe.data import feature_records, records, schema
@@ -176,7 +177,9 @@ def extract_shard(task, job: FeatureJob, kind: str, compression: str):
                                              label=int(label))
 
     shard = records.write_shard(job.output_dir, file, serialized(), compression)
-    return split, index, dataclasses.asdict(shard), shard.records, time.perf_counter() - start
+    shapes = {name: [int(d) for d in extractor.model.output[name].shape[1:]] for name in job.outputs}
+    return (split, index, dataclasses.asdict(shard), shard.records, time.perf_counter() - start,
+            shapes, extractor.engine_info)
 
 
 def write_manifest(_, results, job: FeatureJob) -> str:
@@ -185,17 +188,16 @@ def write_manifest(_, results, job: FeatureJob) -> str:
     from tfpipe.data.datadir import DataDir
 
     images = DataDir.open(job.data_dir)
-    shards = {s: [manifest_lib.Shard(**e) for _, e in sorted(
-        (i, e) for sp, i, e, _, _ in results if sp == s)] for s in images.splits}
-    counts = {s: sum(n for sp, _, _, n, _ in results if sp == s) for s in images.splits}
-    extractor = _extractor(job)
-    shapes = {name: tuple(int(d) for d in extractor.model.output[name].shape[1:])
-              for name in job.outputs}
+    shards = {s: [manifest_lib.Shard(**r[2]) for r in sorted(
+        (r for r in results if r[0] == s), key=lambda r: r[1])] for s in images.splits}
+    counts = {s: sum(r[3] for r in results if r[0] == s) for s in images.splits}
+    # Every shard ran the same model (its worker's copy): its output shapes and engine.
+    shapes, engine = results[0][5], results[0][6]
     entries, view_dim = feature_records.layout(shapes)
     info = {"model": job.model, "image_size": job.image_size, "precision": job.precision,
             "views": job.views, "crop_fraction": job.crop_fraction, "outputs": entries,
-            "view_dim": view_dim, "engine": extractor.engine_info,
-            "seconds_in_shards": round(sum(t for *_, t in results), 2),
+            "view_dim": view_dim, "engine": engine,
+            "seconds_in_shards": round(sum(r[4] for r in results), 2),
             "source": {"images": images.path,
                        "manifest_sha256": manifest_lib.file_sha256(
                            os.path.join(images.path, manifest_lib.MANIFEST_FILE))}}
