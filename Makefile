@@ -42,6 +42,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.input_pipeline
 	$(PY) -m benchmarks.train_throughput
 	$(PY) -m benchmarks.preprocess_throughput
+	$(PY) -m benchmarks.image_preprocess
+	$(PY) -m benchmarks.feature_extraction
 
 clean:
 	rm -rf artifacts .pytest_cache

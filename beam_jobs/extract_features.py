@@ -104,9 +104,9 @@ def parse(argv: Sequence[str] | None = None):
     job = FeatureJob(os.path.abspath(args.data_dir), os.path.abspath(output_dir), args.model,
                      args.image_size, args.precision, outputs, args.views, args.crop_fraction,
                      args.batch_size, args.engine)
-    if not any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in rest):
-        rest = rest + ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
-    return job, rest
+    from beam_jobs.preprocess import _direct_defaults
+
+    return job, _direct_defaults(rest, in_memory=True)
 
 
 _EXTRACTORS: dict = {}

@@ -342,8 +342,10 @@ def _local_abs(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
-def _direct_defaults(pipeline_args: list[str]) -> list[str]:
-    """On the DirectRunner without explicit direct options: one worker process per core."""
+def _direct_defaults(pipeline_args: list[str], *, in_memory: bool = False) -> list[str]:
+    """On the DirectRunner without explicit direct options: one worker process per core, or
+    (``in_memory``) one in-process worker, for jobs whose work is too short to pay for
+    starting worker processes."""
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
     runner = PipelineOptions(pipeline_args).view_as(StandardOptions).runner or "DirectRunner"
@@ -351,6 +353,8 @@ def _direct_defaults(pipeline_args: list[str]) -> list[str]:
         return pipeline_args
     if any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in pipeline_args):
         return pipeline_args
+    if in_memory:
+        return pipeline_args + ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

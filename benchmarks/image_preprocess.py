@@ -7,7 +7,8 @@ Input: a preset of ``../shared/data`` (``tfpipe.data.image_datasets``), listed o
 The Beam job (``beam_jobs.preprocess_images`` on the DirectRunner, ``multi_processing``
 with one worker per core: the job's default, and ``in_memory`` for comparison) reads,
 decodes, checks, resizes, re-encodes, shards and writes every image, with the manifest
-and dead letter; its time includes starting the workers.  The plain loop is what one
+and dead letter; its time includes starting the workers.  ``multi_threading`` (one thread per
+core) and ``in_memory`` (one worker) run beside it.  The plain loop is what one
 would write by hand: for each listed image, in order, open with PIL, convert to RGB,
 resize, encode JPEG and serialize the ``tf.train.Example`` (``tfpipe.data.schema``) into
 one TFRecord file per split.  The benchmark checks that both wrote the same multiset of
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--image_size", type=int, default=96,
                         help="--resize shorter size (smaller than the stored images, so every "
                              "image is resized and re-encoded)")
-    parser.add_argument("--modes", default="multi_processing,in_memory")
+    parser.add_argument("--modes", default="multi_processing,multi_threading,in_memory")
     parser.add_argument("--out", default="", help="also write the JSON here")
     args = parser.parse_args(argv)
 
@@ -109,16 +110,16 @@ def main(argv=None) -> int:
                   "plain_loop": {"seconds": round(plain_s, 2), "images_per_s": round(n / plain_s, 1)}}
         for mode in args.modes.split(","):
             out = os.path.join(work, mode)
-            beam_args = ["--runner=DirectRunner", f"--direct_running_mode={mode}"]
-            if mode == "in_memory":
-                beam_args.append("--direct_num_workers=1")
+            workers = 1 if mode == "in_memory" else result["cores"]
+            beam_args = ["--runner=DirectRunner", f"--direct_running_mode={mode}",
+                         f"--direct_num_workers={workers}"]
             start = time.perf_counter()
             preprocess_images.main(common + ["--output_dir", out] + beam_args)
             beam_s = time.perf_counter() - start
             got = beam_records(out)
             same = all(collections.Counter(got.get(s, [])) == collections.Counter(plain[s])
                        for s in plain) and set(got) == set(plain)
-            result[f"beam_{mode}"] = {"seconds": round(beam_s, 2),
+            result[f"beam_{mode}"] = {"workers": workers, "seconds": round(beam_s, 2),
                                       "images_per_s": round(n / beam_s, 1),
                                       "same_records_as_plain": same,
                                       "speedup_over_plain": round(plain_s / beam_s, 3)}

@@ -91,6 +91,15 @@ def test_labelled_job_records_manifest_dead_letter_and_zero_shot_split(labelled,
             assert manifest_lib.file_sha256(path) == shard.sha256
 
 
+def test_direct_runner_defaults_to_one_in_memory_worker(labelled):
+    root, _ = labelled
+    _, args, _ = preprocess_images.parse(["--layout", "folders", "--input", str(root)])
+    assert args[-2:] == ["--direct_num_workers=1", "--direct_running_mode=in_memory"]
+    _, args, _ = preprocess_images.parse(["--layout", "folders", "--input", str(root),
+                                          "--direct_running_mode=multi_processing"])
+    assert args == ["--direct_running_mode=multi_processing"]
+
+
 def test_bad_flags_name_the_choices(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         preprocess_images.parse(["--dataset", "imagenet21k"])
