@@ -11,6 +11,7 @@ from tests.conftest import shared_path
 pytest.importorskip("nltk")
 
 from beam_jobs import describe_classes as dc  # noqa: E402
+from tfpipe.text import class_descriptions as cd  # noqa: E402
 
 # A GCIDE-like dictd text (the layout of gcide.dict.gz: headword line with the
 # pronunciation, indented senses, source tags), small enough to check every text.
@@ -162,14 +163,14 @@ def test_hand_made_classes_through_the_command_line(tmp_path, mini_dict, capsys)
 
 
 def test_descriptions_and_their_sources(mini_dict):
-    describer = dc.Describer(dc.Dictionary.load(mini_dict), under=("bird.n.01",))
-    got = describer.describe(dc.ClassSpec("king penguin", ("king penguin",)))
+    describer = cd.Describer(cd.Dictionary.load(mini_dict), under=("bird.n.01",))
+    got = describer.describe(cd.ClassSpec("king penguin", ("king penguin",)))
     assert (got.synset, got.head_synset) == ("king_penguin.n.01", "penguin.n.01")
     assert [(t.text, t.source) for t in got.descriptions] == KING_PENGUIN
     # A flower: the head noun's senses, but not its colour sense (no plant named) nor the
     # compound it defines ("Evening primrose, ..."); "pink primrose" is no WordNet noun.
-    flowers = dc.Describer(dc.Dictionary.load(mini_dict), under=("flower.n.01", "plant.n.02"))
-    got = flowers.describe(dc.ClassSpec("pink primrose", ("pink primrose",)))
+    flowers = cd.Describer(cd.Dictionary.load(mini_dict), under=("flower.n.01", "plant.n.02"))
+    got = flowers.describe(cd.ClassSpec("pink primrose", ("pink primrose",)))
     assert (got.synset, got.head_synset) == (None, "primrose.n.01")
     assert [(t.text, t.source) for t in got.descriptions] == [
         ("Any of numerous short-stemmed plants of the genus Primula having tufted basal leaves "
@@ -177,18 +178,18 @@ def test_descriptions_and_their_sources(mini_dict):
         ("An early flowering plant of the genus Primula.", "gcide:Primrose#1"),
     ]
     # Without a dictionary: WordNet alone; without a domain, a bare name has no synset.
-    alone = dc.Describer(None).describe(dc.ClassSpec("albatross", ("albatross",)))
+    alone = cd.Describer(None).describe(cd.ClassSpec("albatross", ("albatross",)))
     assert alone.synset is None and alone.descriptions == []
 
 
 def test_sentences():
-    assert dc.sentences("A bird (Anas boschas. L.) of Europe. It dives. See Duck.") == [
+    assert cd.sentences("A bird (Anas boschas. L.) of Europe. It dives. See Duck.") == [
         "A bird (Anas boschas. L.) of Europe.", "It dives.", "See Duck."]
-    assert dc.sentences("Found in the U. S. and Mexico, e.g. Texas. Also in Cuba.") == [
+    assert cd.sentences("Found in the U. S. and Mexico, e.g. Texas. Also in Cuba.") == [
         "Found in the U. S. and Mexico, e.g. Texas.", "Also in Cuba."]
-    assert dc.sentences("A genus (Diomedea). Many species, etc. Rare") == [
+    assert cd.sentences("A genus (Diomedea). Many species, etc. Rare") == [
         "A genus (Diomedea).", "Many species, etc. Rare"]
-    assert dc.sentences("") == []
+    assert cd.sentences("") == []
 
 
 def test_class_file_errors(tmp_path):
@@ -230,7 +231,7 @@ def test_command_line_errors(tmp_path, mini_dict, capsys):
 # --------------------------------------------------------------------------- the real datasets
 
 
-def _dataset(name: str) -> tuple[list[dc.ClassSpec], tuple, tuple]:
+def _dataset(name: str) -> tuple[list[cd.ClassSpec], tuple, tuple]:
     root = os.path.dirname(shared_path(name, "labels.csv" if name != "tiny_imagenet" else "wnids.txt"))
     return dc.read_classes(name, os.path.dirname(root)), *dc.DOMAINS[name]
 
@@ -239,7 +240,7 @@ def test_class_orders_are_the_image_jobs():
     tiny, _, _ = _dataset("tiny_imagenet")
     with open(shared_path("tiny_imagenet", "wnids.txt"), encoding="utf-8") as f:
         assert [c.name for c in tiny] == [line.strip() for line in f if line.strip()]
-    assert tiny[0] == dc.ClassSpec("n02124075", ("Egyptian cat",), "n02124075")
+    assert tiny[0] == cd.ClassSpec("n02124075", ("Egyptian cat",), "n02124075")
     flowers, _, _ = _dataset("flowers102")
     with open(shared_path("flowers102", "cat_to_name.json"), encoding="utf-8") as f:
         by_id = json.load(f)
@@ -277,7 +278,7 @@ WITH_GCIDE = {"tiny_imagenet": (202, 20), "flowers102": (88, 8), "cub100": (95, 
 
 @pytest.fixture(scope="module")
 def gcide():
-    return dc.Dictionary.load(shared_path("text", "gcide.dict.gz"))
+    return cd.Dictionary.load(shared_path("text", "gcide.dict.gz"))
 
 
 @pytest.mark.slow
