@@ -194,3 +194,27 @@ def test_real_flowers_zero_shot_job(tmp_path):
     unseen = {c["name"] for c in m.classes if c["split"] != "train"}
     train = {m.class_names[i] for i, n in enumerate(m.splits["train"].class_counts) if n}
     assert len(train) == 62 and not (train & unseen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, extra, splits", [
+    ("tiny_imagenet", ["--split", "class_file"], {"train": 24300, "test": 8100, "unseen": 8000}),
+    ("cub100", [], {"train": 1800, "val": 900, "test": 900}),
+    ("flickr8k_1k", [], {"train": 700, "val": 100, "test": 200}),
+    ("coco_mini", [], {"test": 159}),
+])
+def test_every_shared_preset_preprocesses_to_its_readme_counts(name, extra, splits, tmp_path):
+    root = os.path.dirname(shared_path(name))
+    data = run(["--dataset", name, "--data_root", root, *extra,
+                "--output_dir", str(tmp_path / name)])
+    m = data.manifest
+    assert {s: e.count for s, e in m.splits.items()} == splits
+    assert m.counts["rejected"] == 0 and m.counts["read"] == sum(splits.values())
+    if m.kind == "image_captions":
+        captions = sum(len(r["captions"]) for s in splits for r in read(data, s))
+        assert captions == 5 * sum(splits.values())
+    if name == "tiny_imagenet":
+        assert sum(1 for c in m.classes if c["synset"]) == 202
+        unseen = {c["name"] for c in m.classes if c["split"] == "unseen"}
+        assert len(unseen) == 40
+        assert not unseen & {m.class_names[i] for i, n in enumerate(m.splits["train"].class_counts) if n}
