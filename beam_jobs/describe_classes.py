@@ -43,6 +43,7 @@ import os
 import sys
 from typing import Any, Mapping, Sequence
 
+from tfpipe.data import image_datasets
 from tfpipe.text.class_descriptions import ClassSpec, Described, Describer, Dictionary
 
 DATASETS = ("tiny_imagenet", "flowers102", "cub100")
@@ -51,12 +52,8 @@ GCIDE_FILE = os.path.join("text", "gcide.dict.gz")
 SPLIT = "all"
 CLASS_TABLE = "class_table.tsv"
 
-# The domain of each dataset's classes: synsets their names are looked up under / not under.
-DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "tiny_imagenet": ((), ()),  # every class has its wnid's synset
-    "flowers102": (("flower.n.01", "plant.n.02"), ("pteridophyte.n.01", "bryophyte.n.01")),
-    "cub100": (("bird.n.01",), ()),
-}
+# The domain of each dataset's classes: the image presets' (tfpipe.data.image_datasets).
+DOMAINS = image_datasets.DOMAINS
 
 # --------------------------------------------------------------------------- classes
 
@@ -64,8 +61,6 @@ DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 def read_classes(dataset: str, data_root: str) -> list[ClassSpec]:
     """The classes of a dataset preset in the image job's class order
     (``tfpipe.data.image_datasets.class_list``; the module docstring)."""
-    from tfpipe.data import image_datasets
-
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid datasets: {list(DATASETS)}")
     specs = []

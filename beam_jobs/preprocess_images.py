@@ -146,7 +146,9 @@ def _class_table(listing: image_datasets.Listing) -> list[dict]:
             try:
                 synset = (wordnet.synset_of_wnid(c.wnid) if c.wnid
                           else wordnet.synset_for_name(c.text or c.name,
-                                                       under=listing.synset_under or None)) or ""
+                                                       under=listing.synset_under or None,
+                                                       exclude=listing.synset_exclude or None)
+                          ) or ""
             except (LookupError, OSError, ValueError, AttributeError):
                 synset = ""
         table.append({"index": index, "name": c.name, "text": c.text, "wnid": c.wnid,

@@ -27,7 +27,6 @@ preset            kind             classes, splits
 from __future__ import annotations
 
 import csv
-import json
 import os
 from typing import Any, NamedTuple, Sequence
 
@@ -42,6 +41,15 @@ PRESETS = ("tiny_imagenet", "flowers102", "cub100", "flickr8k_1k", "coco_mini")
 LAYOUTS = ("folders", "annotations", "labels_csv", "captions_csv", "flickr8k_token", "coco",
            "reed")
 CAPTION_LAYOUTS = ("captions_csv", "flickr8k_token", "coco", "reed")
+
+# The WordNet domain of each labelled preset's classes: the synsets a class name's synset
+# must lie below, and those it must not (``tfpipe.text.wordnet.synset_for_name``'s ``under``
+# and ``exclude``): "albatross" is the bird, not the burden; a flower is not a fern or moss.
+DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tiny_imagenet": ((), ()),  # every class has its wnid's synset
+    "flowers102": (("flower.n.01", "plant.n.02"), ("pteridophyte.n.01", "bryophyte.n.01")),
+    "cub100": (("bird.n.01",), ()),
+}
 
 
 class ClassInfo(NamedTuple):
@@ -61,9 +69,10 @@ class Listing(NamedTuple):
     items: list[sources.ImageItem]
     rejected: list[Rejected]
     source: dict[str, Any]
-    # WordNet synsets a class's synset must lie below (tfpipe.text.wordnet.synset_for_name's
-    # ``under``): the dataset's domain, so "albatross" is the bird, not the burden.
+    # The dataset's WordNet domain (:data:`DOMAINS`): synsets a class's synset must lie below,
+    # and synsets it must not.
     synset_under: tuple[str, ...] = ()
+    synset_exclude: tuple[str, ...] = ()
 
     @property
     def class_names(self) -> list[str]:
@@ -162,7 +171,7 @@ def _tiny_imagenet(root: str, rule: str, **kw) -> Listing:
 
 
 def _labelled_csv(root: str, preset: str, rule: str, classes: list[str], images_dir: str,
-                  under: tuple[str, ...], **kw) -> Listing:
+                  **kw) -> Listing:
     items, r1 = _drain(sources.labels_csv(os.path.join(root, "labels.csv"),
                                           os.path.join(root, images_dir), id_root=root))
     items, r2 = _by_class(items, classes, "labels.csv")
@@ -172,12 +181,11 @@ def _labelled_csv(root: str, preset: str, rule: str, classes: list[str], images_
     class_split = image_splits.read_class_splits(class_file) if class_file else {}
     table = [ClassInfo(c, c.replace("_", " "), "", class_split.get(c, "")) for c in classes]
     return Listing(KIND_IMAGE, table, items, r1 + r2 + r3,
-                   {"preset": preset, "root": root, "split": rule}, under)
+                   {"preset": preset, "root": root, "split": rule}, *DOMAINS[preset])
 
 
 def _flowers102(root: str, rule: str, **kw) -> Listing:
-    return _labelled_csv(root, "flowers102", rule, _flowers_classes(root), "jpg",
-                         ("flower.n.01", "plant.n.02"), **kw)
+    return _labelled_csv(root, "flowers102", rule, _flowers_classes(root), "jpg", **kw)
 
 
 def cub_class_order(root: str) -> list[str]:
@@ -194,8 +202,7 @@ def cub_class_order(root: str) -> list[str]:
 
 
 def _cub100(root: str, rule: str, **kw) -> Listing:
-    return _labelled_csv(root, "cub100", rule, cub_class_order(root), "images", ("bird.n.01",),
-                         **kw)
+    return _labelled_csv(root, "cub100", rule, cub_class_order(root), "images", **kw)
 
 
 def _flickr8k_1k(root: str, rule: str, **kw) -> Listing:
