@@ -513,10 +513,10 @@ class Devise(Task):
             raise datasets.DataError(f"split {split!r} of {data_dir} has no image of the run's {len(candidates)} "
                                      "candidate classes")
         scores = np.asarray(model.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
-        hits = metrics.top_k_accuracy(scores, y, ks=[k for k in FLAT_KS if k <= len(candidates)])
+        hits = metrics.top_k_accuracy(scores, y, ks=FLAT_KS)  # k >= candidates: 1.0
         synsets = [r.get("synset") for r in saved["labels"]]
         graph = wordnet.hierarchy_edges(synsets)
-        hks = [k for k in HIERARCHICAL_KS if k <= len(candidates)]
+        hks = [k for k in HIERARCHICAL_KS if k <= len(candidates)]  # precision@k needs k predictions
         hp = metrics.hierarchical_precision_at_k(scores, y, graph, ks=hks) if hks else {}
         texts = [r["text"] for r in saved["labels"]]
         cm = metrics.confusion_matrix(y, scores.argmax(axis=1), len(candidates))
