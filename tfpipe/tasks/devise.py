@@ -32,7 +32,9 @@ printed when the run starts and listed in ``labels.json``, ``train_results.json`
 ``results.json`` (``uncovered_classes``, with the images left out per split).  A class covered
 only in part (some words of its first covered synonym missing) keeps the mean of its covered
 words and is listed as ``partial_classes``.  The softmax baseline and the random embeddings
-use every training class.  Evaluation images of a class that is not a candidate (an unseen
+use every training class, or with ``model.classes_with_vectors: <the same vectors>`` only the
+classes those vectors cover (the devise run's candidates: the three rows then rank the same
+classes; the others are listed as uncovered the same way).  Evaluation images of a class that is not a candidate (an unseen
 class) are left out and counted as well (zero-shot evaluation is not part of this task yet).
 
 Training: ``train.batch_size``, ``train.epochs``, ``train.learning_rate`` with
@@ -81,6 +83,7 @@ MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "loss_form": ("truncated", (DEVISE, RANDOM)),
     "margin": (0.1, (DEVISE, RANDOM)),
     "loss_seed": (0, (DEVISE, RANDOM)),
+    "classes_with_vectors": (None, (SOFTMAX, RANDOM)),
     "dim": (500, (RANDOM,)),
     "label_seed": (0, (RANDOM,)),
 }
@@ -250,6 +253,10 @@ def _check_model(cfg: config_lib.Config) -> None:
                                          "(the paper: 0.1)")
     if name == RANDOM and (not isinstance(model_key(cfg, "dim"), int) or model_key(cfg, "dim") < 1):
         raise config_lib.ConfigError(f"model.dim={cfg.model.get('dim')!r} must be a positive int (e.g. 500)")
+    restrict = model_key(cfg, "classes_with_vectors") if name != DEVISE else None
+    if restrict and not os.path.exists(_vectors_file(restrict)):
+        raise config_lib.ConfigError(
+            f"model.classes_with_vectors={restrict!r}: {_vectors_file(restrict)} does not exist")
     if name == DEVISE:
         path = model_key(cfg, "label_vectors")
         if not path:
@@ -296,15 +303,24 @@ def label_table(cfg: config_lib.Config, manifest, classes: list[int]) -> dict[st
         records.append({"index": i, "name": manifest.class_names[i], "text": class_text(entry, manifest.class_names[i]),
                         "synset": entry.get("synset"), "wnid": entry.get("wnid")})
     name = cfg.model_name
-    if name == SOFTMAX:
-        return {"candidates": list(classes), "matrix": None, "uncovered": [], "partial": [], "labels": records,
-                "source": None}
-    if name == RANDOM:
+    if name in (SOFTMAX, RANDOM):
+        uncovered: list[dict[str, Any]] = []
+        restrict = model_key(cfg, "classes_with_vectors")
+        if restrict:  # the candidates of a devise run on these vectors: the rows share their classes
+            words = lv.WordTable.load(restrict)
+            found = [lv.label_vector(r["text"], words) for r in records]
+            uncovered = [{**r, "missing": list(f.missing)} for r, f in zip(records, found) if not f.covered]
+            records = [r for r, f in zip(records, found) if f.covered]
+        kept = [r["index"] for r in records]
+        if name == SOFTMAX:
+            return {"candidates": kept, "matrix": None, "uncovered": uncovered, "partial": [], "labels": records,
+                    "source": None, "classes_with_vectors": restrict}
         rng = np.random.default_rng(int(model_key(cfg, "label_seed")))
-        m = rng.standard_normal((len(classes), int(model_key(cfg, "dim")))).astype(np.float32)
+        m = rng.standard_normal((len(kept), int(model_key(cfg, "dim")))).astype(np.float32)
         m /= np.linalg.norm(m, axis=1, keepdims=True)
-        return {"candidates": list(classes), "matrix": m, "uncovered": [], "partial": [], "labels": records,
-                "source": f"random unit vectors, dim {m.shape[1]}, seed {model_key(cfg, 'label_seed')}"}
+        return {"candidates": kept, "matrix": m, "uncovered": uncovered, "partial": [], "labels": records,
+                "source": f"random unit vectors, dim {m.shape[1]}, seed {model_key(cfg, 'label_seed')}",
+                "classes_with_vectors": restrict}
     path = model_key(cfg, "label_vectors")
     words = lv.WordTable.load(path)
     kept, rows, uncovered, partial = [], [], [], []
@@ -404,7 +420,7 @@ class Devise(Task):
         candidates = labels["candidates"]
         if labels["uncovered"] and verbose:
             print(f"tfpipe.train: {len(labels['uncovered'])} of {len(classes)} training classes have no label "
-                  f"vector in {labels['source']} and are left out (candidates, training and evaluation): "
+                  f"vector in {labels.get('classes_with_vectors') or labels['source']} and are left out (candidates, training and evaluation): "
                   + ", ".join(f"{r['text']!r}" for r in labels["uncovered"]), flush=True)
         with datasets.reading(data, ["train", val_split]):
             x_train, y_train = read_split(data, "train", batch_size=t.batch_size, verify=cfg.data.verify)
@@ -462,6 +478,7 @@ class Devise(Task):
             "uncovered_classes": [r["text"] for r in labels["uncovered"]],
             "partial_classes": [r["text"] for r in labels["partial"]],
             "images_left_out": state["left_out"], "label_vectors": labels["source"],
+            "classes_with_vectors": labels.get("classes_with_vectors"),
             "optimizer": model_key(cfg, "optimizer"),
             "loss_form": None if cfg.model_name == SOFTMAX else model_key(cfg, "loss_form"),
             "epochs": cfg.train.epochs, "steps_per_epoch": plan.steps, "batch_size": cfg.train.batch_size,
