@@ -780,7 +780,11 @@ class DeViSEHingeRankLoss(_IdTargetLoss):
     ``y_true``: ``[B]`` label ids; ``y_pred``: ``[B, D]`` projected image vectors ``M v``.  The
     label table is fixed (the paper holds the text vectors fixed; its config stores it as a
     list, so keep it to label-set sizes).  ``truncated=True`` uses the paper's truncated sum
-    with a fresh random order per call drawn from a ``keras.random.SeedGenerator(seed)``.
+    with a fresh random order per call drawn from a ``keras.random.SeedGenerator(seed)``, or,
+    after :meth:`attach` ``(optimizer.iterations)``, from ``(seed, step)``: the same orders at
+    the same step, so a resumed run draws what an uninterrupted one does.  A model that
+    outputs the scores ``t_j . M v`` themselves takes the identity as ``label_embeddings``
+    (``s . e_j = s_j``: the same terms and gradients).
     """
 
     def __init__(
@@ -800,12 +804,21 @@ class DeViSEHingeRankLoss(_IdTargetLoss):
         self.truncated = bool(truncated)
         self.seed = seed
         self._seed_generator = keras.random.SeedGenerator(seed) if truncated else None
+        self._step = None
+
+    def attach(self, step_variable) -> None:
+        """Draws the truncated sum's orders from ``(seed, step_variable)`` from now on."""
+        self._step = step_variable
 
     def call(self, y_true, y_pred):
         if not self.truncated:
             return devise_hinge_rank_loss(y_pred, self.label_embeddings, y_true, self.margin)
+        if self._step is not None:
+            seed = tf.stack([tf.constant(self.seed or 0, tf.int64), tf.cast(self._step, tf.int64)])
+        else:
+            seed = self._seed_generator.next()
         return devise_truncated_hinge_rank_loss(
-            y_pred, self.label_embeddings, y_true, self.margin, seed=self._seed_generator.next()
+            y_pred, self.label_embeddings, y_true, self.margin, seed=seed
         )
 
     def get_config(self):

@@ -1,7 +1,8 @@
 """Reusable Keras layers (written with ``keras.ops`` so they run on every backend)."""
+from tfpipe.layers.label_scores import LabelScores
 from tfpipe.layers.onehot import OneHot
 from tfpipe.layers.peephole_lstm import PeepholeLSTMCell
 from tfpipe.layers.pooling import MeanOverTime
 from tfpipe.layers.sparse_linear import SparseLinear
 
-__all__ = ["MeanOverTime", "OneHot", "PeepholeLSTMCell", "SparseLinear"]
+__all__ = ["LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell", "SparseLinear"]

@@ -103,80 +103,6 @@ def _keras():
     return keras
 
 
-def label_scores_layer():
-    """The ``LabelScores`` layer class (defined lazily: importing this module needs no Keras)."""
-    return _layers()["LabelScores"]
-
-
-def _layers() -> dict[str, type]:
-    if _LAYERS:
-        return _LAYERS
-    keras = _keras()
-    import tensorflow as tf
-
-    from tfpipe import losses
-
-    @keras.saving.register_keras_serializable(package="tfpipe_devise")
-    class LabelScores(keras.layers.Layer):
-        """``[B, D] -> [B, C]``: ``t_j . x`` for every row ``t_j`` of a frozen label matrix
-        (a non-trainable weight, saved with the model; float32)."""
-
-        def __init__(self, num_labels: int, dim: int, **kwargs):
-            kwargs.setdefault("dtype", "float32")
-            super().__init__(**kwargs)
-            self.num_labels, self.dim = int(num_labels), int(dim)
-            self.table = self.add_weight(shape=(self.num_labels, self.dim), initializer="zeros",
-                                         trainable=False, name="label_vectors")
-
-        def call(self, x):
-            return keras.ops.matmul(keras.ops.cast(x, "float32"), keras.ops.transpose(self.table))
-
-        def compute_output_shape(self, input_shape):
-            return (input_shape[0], self.num_labels)
-
-        def get_config(self):
-            return {**super().get_config(), "num_labels": self.num_labels, "dim": self.dim}
-
-    @keras.saving.register_keras_serializable(package="tfpipe_devise")
-    class ScoreHingeRankLoss(keras.losses.Loss):
-        """Eq. 1 on the scores ``s_j = t_j . M v`` the model outputs (``[B, C]``): the terms
-        ``max(0, margin - s_label + s_j)``, computed by ``losses.devise_hinge_rank_loss`` /
-        ``devise_truncated_hinge_rank_loss`` with the scores as the image side and the identity
-        as the label table (``s . e_j = s_j``: the same terms, the same gradients).  The
-        truncated form's visiting orders come from ``(seed, step)``, ``step`` the optimizer's
-        iteration count when one is attached (``attach``), so a resumed run draws the same."""
-
-        def __init__(self, num_labels: int, margin: float = losses.DEVISE_MARGIN, truncated: bool = True,
-                     seed: int = 0, name: str = "devise_hinge_rank_loss", **kwargs):
-            super().__init__(name=name, **kwargs)
-            self.num_labels, self.margin = int(num_labels), float(margin)
-            self.truncated, self.seed = bool(truncated), int(seed)
-            self._eye = tf.eye(self.num_labels, dtype=tf.float32)
-            self._step = None
-
-        def attach(self, step_variable) -> None:
-            self._step = step_variable
-
-        def call(self, y_true, y_pred):
-            y = tf.reshape(tf.cast(y_true, tf.int64), [-1])
-            s = tf.cast(y_pred, tf.float32)
-            if not self.truncated:
-                return losses.devise_hinge_rank_loss(s, self._eye, y, self.margin)
-            step = tf.zeros([], tf.int64) if self._step is None else tf.cast(self._step, tf.int64)
-            seed = tf.stack([tf.constant(self.seed, tf.int64), step])
-            return losses.devise_truncated_hinge_rank_loss(s, self._eye, y, self.margin, seed=seed)
-
-        def get_config(self):
-            return {**super().get_config(), "num_labels": self.num_labels, "margin": self.margin,
-                    "truncated": self.truncated, "seed": self.seed}
-
-    _LAYERS.update(LabelScores=LabelScores, ScoreHingeRankLoss=ScoreHingeRankLoss)
-    return _LAYERS
-
-
-_LAYERS: dict[str, type] = {}
-
-
 def build_model(name: str, *, input_dim: int, num_classes: int, label_matrix: np.ndarray | None = None):
     """The Keras model of ``name``: ``features [B, input_dim]`` -> softmax probabilities
     (``devise_softmax``) or DeViSE scores ``T M v`` (``[B, C]`` with ``T = label_matrix``)."""
@@ -192,15 +118,23 @@ def build_model(name: str, *, input_dim: int, num_classes: int, label_matrix: np
     table = np.asarray(label_matrix, np.float32)
     if table.shape[0] != num_classes:
         raise ValueError(f"{table.shape[0]} label vectors for {num_classes} classes")
+    from tfpipe.layers import LabelScores
+
     projected = heads.apply("projection", inputs, dim=int(table.shape[1]), use_bias=False, name="projection")
-    scores_layer = label_scores_layer()(table.shape[0], table.shape[1], name="label_scores")
+    scores_layer = LabelScores(table.shape[0], table.shape[1], name="label_scores")
     out = scores_layer(projected)
     scores_layer.table.assign(table)
     return keras.Model(inputs, out, name=name)
 
 
 def hinge_loss(num_labels: int, *, margin: float, form: str, seed: int):
-    return _layers()["ScoreHingeRankLoss"](num_labels, margin=margin, truncated=form == "truncated", seed=seed)
+    """Eq. 1 on the scores the model outputs: ``losses.DeViSEHingeRankLoss`` with the identity as
+    the label table (the model's ``LabelScores`` already applied ``T``); ``attach`` it to the
+    optimizer's step for exact resume."""
+    from tfpipe import losses
+
+    return losses.DeViSEHingeRankLoss(np.eye(num_labels, dtype=np.float32), margin=margin,
+                                      truncated=form == "truncated", seed=seed)
 
 
 def make_optimizer(cfg: config_lib.Config):
@@ -519,7 +453,8 @@ class Devise(Task):
         if model is None:
             import keras
 
-            _layers()
+            import tfpipe.layers  # noqa: F401  (registers LabelScores for loading)
+
             model = keras.saving.load_model(os.path.join(model_dir, runs.MODEL_FILE), compile=False)
         with datasets.reading(data, [split]):
             x, y = read_split(data, split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
