@@ -205,8 +205,9 @@ def test_unknown_models_keys_and_missing_vectors_are_clear_errors(features_dir, 
     with pytest.raises(config_lib.ConfigError, match=r"model devise needs model.label_vectors.*devise_random"):
         task.check(_cfg(features_dir, {"name": "devise"}))
     missing = str(tmp_path / "no_such_run")
+    task.check(_cfg(features_dir, {"name": "devise", "label_vectors": missing}))  # keys are fine...
     with pytest.raises(config_lib.ConfigError, match=r"no_such_run.*does not exist"):
-        task.check(_cfg(features_dir, {"name": "devise", "label_vectors": missing}))
+        devise.require_vectors(_cfg(features_dir, {"name": "devise", "label_vectors": missing}))
     with pytest.raises(config_lib.ConfigError, match=r"model.loss_form='sum'; valid forms: truncated, full"):
         task.check(_cfg(features_dir, {"name": "devise_random", "loss_form": "sum"}))
     with pytest.raises(config_lib.ConfigError, match=r"unknown key\(s\) for model 'devise_softmax': margin; "

@@ -187,17 +187,22 @@ def _check_model(cfg: config_lib.Config) -> None:
                                          "(the paper: 0.1)")
     if name == RANDOM and (not isinstance(model_key(cfg, "dim"), int) or model_key(cfg, "dim") < 1):
         raise config_lib.ConfigError(f"model.dim={cfg.model.get('dim')!r} must be a positive int (e.g. 500)")
-    restrict = model_key(cfg, "classes_with_vectors") if name != DEVISE else None
+    if name == DEVISE and not model_key(cfg, "label_vectors"):
+        raise config_lib.ConfigError(
+            "model devise needs model.label_vectors: a skip-gram run directory (vectors.npy + words.txt, "
+            "e.g. artifacts/runs/skipgram_text_corpora_ns) or a word2vec file; devise_random uses random "
+            "unit vectors instead, devise_softmax none")
+
+
+def require_vectors(cfg: config_lib.Config) -> None:
+    """The label vectors the config names exist (checked when a run starts, like its data: a
+    shipped config names a run that an earlier command writes)."""
+    restrict = model_key(cfg, "classes_with_vectors") if cfg.model_name != DEVISE else None
     if restrict and not os.path.exists(_vectors_file(restrict)):
         raise config_lib.ConfigError(
             f"model.classes_with_vectors={restrict!r}: {_vectors_file(restrict)} does not exist")
-    if name == DEVISE:
+    if cfg.model_name == DEVISE:
         path = model_key(cfg, "label_vectors")
-        if not path:
-            raise config_lib.ConfigError(
-                "model devise needs model.label_vectors: a skip-gram run directory (vectors.npy + words.txt, "
-                "e.g. artifacts/runs/skipgram_text_corpora_ns) or a word2vec file; devise_random uses random "
-                "unit vectors instead, devise_softmax none")
         if not os.path.exists(_vectors_file(path)):
             raise config_lib.ConfigError(
                 f"model.label_vectors={path!r}: {_vectors_file(path)} does not exist (train the skip-gram run "
@@ -347,6 +352,7 @@ class Devise(Task):
 
         from tfpipe.training import datasets, schedules
 
+        require_vectors(cfg)
         t, manifest = cfg.train, data.manifest
         val_split = cfg.validation_split
         classes = training_classes(manifest)
