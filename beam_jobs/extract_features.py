@@ -28,7 +28,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from typing import Sequence
@@ -124,8 +123,15 @@ def _extractor(job: FeatureJob):
     return _EXTRACTORS[key]
 
 
-def _views_fn(job: FeatureJob, kind: str, l0: int):
-    """A traced ``serialized records -> (ids, labels, uint8 views [n * views, S, S, 3])``."""
+_VIEW_FNS: dict = {}
+
+
+def _views_fn(job: FeatureJob, kind: str):
+    """A traced ``serialized records -> (ids, labels, uint8 views [n * views, S, S, 3])``, one
+    per worker process and view setting (traced once, not once per shard)."""
+    key = (kind, job.views, job.image_size, job.crop_fraction)
+    if key in _VIEW_FNS:
+        return _VIEW_FNS[key]
     import tensorflow as tf
 
     from tfpipe.data import image_pipeline as ip
@@ -146,6 +152,7 @@ def _views_fn(job: FeatureJob, kind: str, l0: int):
         v = tf.reshape(v, [-1, job.image_size, job.image_size, 3])
         return parsed[schema.ID], parsed[schema.LABEL], tf.cast(v, tf.uint8)
 
+    _VIEW_FNS[key] = views
     return views
 
 
@@ -158,7 +165,7 @@ def extract_shard(task, job: FeatureJob, kind: str, compression: str):
 
     split, index, path, file = task
     extractor = _extractor(job)
-    views = _views_fn(job, kind, 0)
+    views = _views_fn(job, kind)
     entries = None
     start = time.perf_counter()
 

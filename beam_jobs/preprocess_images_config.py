@@ -9,8 +9,7 @@ from typing import Any
 from tfpipe.data.image_datasets import Listing
 from tfpipe.data.images import Resize
 
-REJECTED_FILE = "rejected.jsonl"
-VOCAB_FILE = "vocab.tsv"  # == tfpipe.data.records.VOCAB_FILE
+from beam_jobs.preprocess_config import REJECTED_FILE, VOCAB_FILE  # noqa: F401  (the text job's names)
 IMAGES_PER_SHARD = 2_000
 MAX_AUTO_SHARDS = 1024
 

@@ -102,7 +102,7 @@ def ten_views(image: tf.Tensor, size: int, crop_fraction: float = DEFAULT_CROP_F
     return tf.concat([crops, tf.reverse(crops, axis=[2])], axis=0)
 
 
-def _keys(kind: str, captions: str) -> list[str]:
+def _keys(captions: str) -> list[str]:
     keys = [schema.ID, schema.IMAGE, schema.LABEL]
     if captions != "none":
         keys += [schema.CAPTIONS, schema.CAPTION_CHARS, schema.CAPTION_WORD_IDS]
@@ -153,7 +153,7 @@ def make_image_dataset(
     check_shards(data, split, verify)
     max_words = manifest.max_words if max_words is None else max_words
     l0 = manifest.l0 or None
-    keys = _keys(data.kind, captions)
+    keys = _keys(captions)
     kind = data.kind
 
     ds = tf.data.Dataset.from_tensor_slices(paths)
