@@ -82,6 +82,17 @@ class WordTable(Mapping):
     def dim(self) -> int:
         return int(self.vectors.shape[1])
 
+    def centered(self) -> "WordTable":
+        """The table with every word's *unit* vector minus the mean unit vector of the table (the
+        first step of Mu & Viswanath 2018, "All-but-the-Top"): skip-gram vectors trained briefly
+        share one large common direction, which makes every pair of labels look alike; removing
+        it keeps the words' differences.  Same words and rows."""
+        units = self.vectors / np.maximum(np.linalg.norm(self.vectors, axis=1, keepdims=True), 1e-12)
+        table = WordTable.__new__(WordTable)
+        table.vectors = (units - units.mean(axis=0, keepdims=True)).astype(np.float32)
+        table.index = dict(self.index)
+        return table
+
     @classmethod
     def load(cls, path: str) -> "WordTable":
         """A skip-gram run directory (``vectors.npy`` + ``words.txt``), a ``.npy`` with

@@ -129,10 +129,19 @@ class _ExactServing(tf.Module):
         return {"ids": ids, "scores": scores, "labels": self.labels.lookup(ids)}
 
 
+def search_module(index: Index, k: int) -> tf.Module:
+    """The ``tf.Module`` of ``index``'s in-graph search (``module.serve(queries)`` ->
+    ``{"ids", "scores", "labels"}`` as the module docstring says), to be saved alone
+    (:func:`export_saved_model`) or inside a larger serving graph (a DeViSE model's label
+    search)."""
+    k = check_k(k, len(index))
+    return _ScannServing(index, k) if index.engine == "scann" else _ExactServing(index, k)
+
+
 def export_saved_model(index: Index, directory: str, *, k: int = 10) -> dict[str, Any]:
     """Writes ``index`` as a SavedModel to ``directory`` (see the module docstring); returns its info."""
     k = check_k(k, len(index))
-    module = _ScannServing(index, k) if index.engine == "scann" else _ExactServing(index, k)
+    module = search_module(index, k)
     tf.saved_model.save(module, directory, signatures={"serving_default": module.serve})
     info = {
         "engine": index.engine,

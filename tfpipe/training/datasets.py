@@ -68,7 +68,7 @@ def featurizer(cfg: config_lib.Config, data: DataDir, model_dir: str | None):
         raise DataError(str(e)) from None
 
 
-def _source(cfg: config_lib.Config, split: str) -> tuple[str, pipeline.Holdout | None]:
+def stored_split(cfg: config_lib.Config, split: str) -> tuple[str, pipeline.Holdout | None]:
     """The stored split that ``split`` reads and the side of the validation holdout it takes:
     with ``data.validation_fraction`` set, ``'holdout'`` is that fraction of train and ``'train'``
     the rest."""
@@ -84,7 +84,7 @@ def _source(cfg: config_lib.Config, split: str) -> tuple[str, pipeline.Holdout |
 
 def split_count(cfg: config_lib.Config, data: DataDir, split: str) -> int:
     """Records read from ``split`` (a holdout side is counted from the ids)."""
-    stored, holdout = _source(cfg, split)
+    stored, holdout = stored_split(cfg, split)
     if holdout is None:
         return data.count(stored)
     return pipeline.holdout_count(data, stored, holdout)
@@ -101,7 +101,7 @@ def eval_dataset(cfg: config_lib.Config, data: DataDir, split: str,
     from_text = _from_text(cfg, augment=False)
     if from_text:
         _require(featurizer, cfg)
-    stored, holdout = _source(cfg, split)
+    stored, holdout = stored_split(cfg, split)
     try:
         ds = pipeline.make_dataset(
             data, stored, feature="text" if from_text else config_lib.feature(cfg),
@@ -171,7 +171,7 @@ def train_dataset(cfg: config_lib.Config, data: DataDir,
     # Without augmentation a text's features never change: computed once per record, before
     # the cache.  With it, every batch's fresh copies are featurized after augmentation.
     per_record = from_text and not augment
-    _, holdout = _source(cfg, "train")
+    _, holdout = stored_split(cfg, "train")
     try:
         ds = pipeline.make_dataset(
             data, "train", feature="text" if from_text else config_lib.feature(cfg),

@@ -60,7 +60,6 @@ words their vectors came from).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any
@@ -70,6 +69,8 @@ import numpy as np
 from tfpipe import config as config_lib
 from tfpipe import tasks
 from tfpipe.tasks.base import Plan, Task
+from tfpipe.tasks.devise import evaluation
+from tfpipe.tasks.devise import labels as labels_lib
 
 SOFTMAX, DEVISE, RANDOM = "devise_softmax", "devise", "devise_random"
 MODELS = (SOFTMAX, DEVISE, RANDOM)
@@ -79,18 +80,20 @@ SCHEDULES = ("constant", "paper_step", "cosine")
 # Every model key, its default, and the models that read it.
 MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "optimizer": ("adagrad", MODELS),
-    "label_vectors": (None, (DEVISE,)),
+    "label_vectors": (None, (DEVISE, SOFTMAX)),
+    "label_sets": (None, (DEVISE, SOFTMAX)),
+    "center_vectors": (False, (DEVISE, SOFTMAX)),
     "loss_form": ("truncated", (DEVISE, RANDOM)),
     "margin": (0.1, (DEVISE, RANDOM)),
     "loss_seed": (0, (DEVISE, RANDOM)),
     "classes_with_vectors": (None, (SOFTMAX, RANDOM)),
     "dim": (500, (RANDOM,)),
     "label_seed": (0, (RANDOM,)),
+    "conse_top": (10, (SOFTMAX,)),
+    "scann_from": (10_000, MODELS),
 }
-FLAT_KS = (1, 2, 5, 10)
-HIERARCHICAL_KS = (2, 5, 10, 20)
 OUTPUT = "pooled"
-LABELS_FILE = "labels.json"
+LABELS_FILE = labels_lib.LABELS_FILE
 TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
 
 
@@ -192,22 +195,40 @@ def _check_model(cfg: config_lib.Config) -> None:
             "model devise needs model.label_vectors: a skip-gram run directory (vectors.npy + words.txt, "
             "e.g. artifacts/runs/skipgram_text_corpora_ns) or a word2vec file; devise_random uses random "
             "unit vectors instead, devise_softmax none")
+    if name == SOFTMAX and model_key(cfg, "label_vectors") and model_key(cfg, "classes_with_vectors"):
+        raise config_lib.ConfigError("set model.label_vectors (classes with a vector, ConSE and zero-shot sets) "
+                                     "or model.classes_with_vectors (classes with a vector only), not both")
+    if labels_lib.parse_label_sets(model_key(cfg, "label_sets")) and not model_key(cfg, "label_vectors"):
+        raise config_lib.ConfigError("model.label_sets needs model.label_vectors: the zero-shot labels' vectors")
+    if not isinstance(model_key(cfg, "center_vectors"), bool):
+        raise config_lib.ConfigError(f"model.center_vectors={cfg.model.get('center_vectors')!r} must be true or false")
+    for key in ("conse_top", "scann_from"):
+        value = model_key(cfg, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise config_lib.ConfigError(f"model.{key}={cfg.model.get(key)!r} must be a positive int "
+                                         f"(default {MODEL_KEYS[key][0]})")
 
 
 def require_vectors(cfg: config_lib.Config) -> None:
-    """The label vectors the config names exist (checked when a run starts, like its data: a
-    shipped config names a run that an earlier command writes)."""
-    restrict = model_key(cfg, "classes_with_vectors") if cfg.model_name != DEVISE else None
+    """The label vectors and zero-shot data directories the config names exist (checked when a
+    run starts, like its data: a shipped config names runs and data that earlier commands write)."""
+    restrict = model_key(cfg, "classes_with_vectors")
     if restrict and not os.path.exists(_vectors_file(restrict)):
         raise config_lib.ConfigError(
             f"model.classes_with_vectors={restrict!r}: {_vectors_file(restrict)} does not exist")
-    if cfg.model_name == DEVISE:
-        path = model_key(cfg, "label_vectors")
-        if not os.path.exists(_vectors_file(path)):
-            raise config_lib.ConfigError(
-                f"model.label_vectors={path!r}: {_vectors_file(path)} does not exist (train the skip-gram run "
-                "first: python -m tfpipe.train --config configs/skipgram_text_corpora.yaml, or point at a "
-                "word2vec file)")
+    path = model_key(cfg, "label_vectors")
+    if path and not os.path.exists(_vectors_file(path)):
+        raise config_lib.ConfigError(
+            f"model.label_vectors={path!r}: {_vectors_file(path)} does not exist (train the skip-gram run "
+            "first: python -m tfpipe.train --config configs/skipgram_text_corpora_ns.yaml, or point at a "
+            "word2vec file)")
+    from tfpipe.training import datasets
+
+    for name, spec in labels_lib.parse_label_sets(model_key(cfg, "label_sets")).items():
+        try:
+            datasets.open_data(spec["data"])
+        except (datasets.DataError, FileNotFoundError) as e:
+            raise config_lib.ConfigError(f"model.label_sets.{name}: {e}") from None
 
 
 def _vectors_file(path: str) -> str:
@@ -225,76 +246,61 @@ def training_classes(manifest) -> list[int]:
     return [i for i, n in enumerate(counts) if n > 0]
 
 
-def class_text(entry: dict[str, Any], name: str) -> str:
-    return entry.get("text") or name
-
-
-def label_table(cfg: config_lib.Config, manifest, classes: list[int]) -> dict[str, Any]:
-    """The candidates and their label matrix: ``candidates`` (class indices, score order),
-    ``matrix`` (unit rows, or None for the softmax), ``uncovered`` / ``partial`` (class records),
-    ``labels`` (one record per candidate)."""
-    from tfpipe.embeddings import label_vectors as lv
-
-    table = manifest.classes or [{} for _ in manifest.class_names]
-    records = []
-    for i in classes:
-        entry = table[i] if i < len(table) else {}
-        records.append({"index": i, "name": manifest.class_names[i], "text": class_text(entry, manifest.class_names[i]),
-                        "synset": entry.get("synset"), "wnid": entry.get("wnid")})
+def seen_labels(cfg: config_lib.Config, manifest, classes: list[int]) -> labels_lib.LabelSet:
+    """The run's training candidates (``labels.seen_set``) as the model and config ask."""
     name = cfg.model_name
-    if name in (SOFTMAX, RANDOM):
-        uncovered: list[dict[str, Any]] = []
-        restrict = model_key(cfg, "classes_with_vectors")
-        if restrict:  # the candidates of a devise run on these vectors: the rows share their classes
-            words = lv.WordTable.load(restrict)
-            found = [lv.label_vector(r["text"], words) for r in records]
-            uncovered = [{**r, "missing": list(f.missing)} for r, f in zip(records, found) if not f.covered]
-            records = [r for r, f in zip(records, found) if f.covered]
-        kept = [r["index"] for r in records]
-        if name == SOFTMAX:
-            return {"candidates": kept, "matrix": None, "uncovered": uncovered, "partial": [], "labels": records,
-                    "source": None, "classes_with_vectors": restrict}
-        rng = np.random.default_rng(int(model_key(cfg, "label_seed")))
-        m = rng.standard_normal((len(kept), int(model_key(cfg, "dim")))).astype(np.float32)
-        m /= np.linalg.norm(m, axis=1, keepdims=True)
-        return {"candidates": kept, "matrix": m, "uncovered": uncovered, "partial": [], "labels": records,
-                "source": f"random unit vectors, dim {m.shape[1]}, seed {model_key(cfg, 'label_seed')}",
-                "classes_with_vectors": restrict}
-    path = model_key(cfg, "label_vectors")
-    words = lv.WordTable.load(path)
-    kept, rows, uncovered, partial = [], [], [], []
-    for rec in records:
-        found = lv.label_vector(rec["text"], words)
-        if not found.covered:
-            uncovered.append({**rec, "missing": list(found.missing)})
-            continue
-        info = {**rec, "synonym": found.synonym, "words": list(found.words), "status": found.status}
-        if not found.full:
-            info["missing"] = list(found.missing)
-            partial.append(info)
-        kept.append(info)
-        rows.append(lv.unit(found.vector))
-    if len(kept) < 2:
-        raise config_lib.ConfigError(
-            f"only {len(kept)} of {len(records)} training classes have a vector in {path}: nothing to rank")
-    return {"candidates": [r["index"] for r in kept], "matrix": np.stack(rows).astype(np.float32),
-            "uncovered": uncovered, "partial": partial, "labels": kept, "source": path}
+    if name == RANDOM:
+        return labels_lib.seen_set(manifest, classes, vectors=None, restrict=model_key(cfg, "classes_with_vectors"),
+                                   random=(int(model_key(cfg, "dim")), int(model_key(cfg, "label_seed"))))
+    if name == SOFTMAX and not model_key(cfg, "label_vectors"):
+        return labels_lib.seen_set(manifest, classes, vectors=None, restrict=model_key(cfg, "classes_with_vectors"))
+    return labels_lib.seen_set(manifest, classes, vectors=model_key(cfg, "label_vectors"),
+                               center=bool(model_key(cfg, "center_vectors")))
 
 
-def read_split(data, split: str, *, batch_size: int, verify: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(features float32[n, d], class index int64[n])`` of a split (the mean of its views)."""
-    from tfpipe.data import feature_records
+def zero_shot_sets(cfg: config_lib.Config) -> list[labels_lib.LabelSet]:
+    """Every zero-shot set of ``model.label_sets`` (DeViSE, and the softmax baseline with label
+    vectors: its softmax and ConSE rows), in config order."""
+    vectors = model_key(cfg, "label_vectors")
+    return [labels_lib.zero_shot_set(name, spec, vectors, center=bool(model_key(cfg, "center_vectors")))
+            for name, spec in labels_lib.parse_label_sets(model_key(cfg, "label_sets")).items()]
+
+
+def read_split(data, split: str, *, batch_size: int, verify: str,
+               holdout=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(features float32[n, d], class index int64[n])`` of a stored split (the mean of its
+    views); ``holdout`` (``pipeline.Holdout``): only the records on its side (the stable hash of
+    each record id, as every task's ``data.validation_fraction`` holdout)."""
+    from tfpipe.data import feature_records, pipeline
 
     xs, ys = [], []
-    for x, y in feature_records.make_feature_dataset(data, split, output=OUTPUT, views="mean",
-                                                     batch_size=max(batch_size, 1024), training=False,
-                                                     cache=False, verify=verify):
-        xs.append(x.numpy())
-        ys.append(y.numpy())
+    for x, y, ids in feature_records.make_feature_dataset(data, split, output=OUTPUT, views="mean",
+                                                          batch_size=max(batch_size, 1024), training=False,
+                                                          cache=False, verify=verify, with_ids=True):
+        if holdout is not None:
+            keep = pipeline.in_holdout(ids, holdout.fraction).numpy() == holdout.take
+            x, y = x.numpy()[keep], y.numpy()[keep]
+        xs.append(np.asarray(x))
+        ys.append(np.asarray(y))
     dim = int({e["name"]: e for e in data.manifest.features["outputs"]}[OUTPUT]["size"])
     if not xs:
         return np.zeros([0, dim], np.float32), np.zeros([0], np.int64)
-    return np.concatenate(xs), np.concatenate(ys).astype(np.int64)
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+
+def read_run_split(cfg: config_lib.Config, data, split: str, *, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``read_split`` of a run's split name: ``holdout`` and ``train`` are the two sides of
+    ``data.validation_fraction`` when it is set (``datasets.stored_split``)."""
+    from tfpipe.training import datasets
+
+    stored, holdout = datasets.stored_split(cfg, split)
+    return read_split(data, stored, batch_size=batch_size, verify=cfg.data.verify, holdout=holdout)
+
+
+def read_splits(data, splits, *, batch_size: int, verify: str) -> tuple[np.ndarray, np.ndarray]:
+    """``read_split`` of several stored splits, concatenated."""
+    parts = [read_split(data, s, batch_size=batch_size, verify=verify) for s in splits]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def to_candidates(labels: np.ndarray, candidates: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -317,13 +323,13 @@ def _left_out(labels: np.ndarray, keep: np.ndarray, manifest) -> dict[str, int]:
 
 @tasks.register
 class Devise(Task):
-    """DeViSE and its two baselines on frozen features (Frome et al. 2013, Table 1)."""
+    """DeViSE and its baselines on frozen features (Frome et al. 2013, Tables 1 and 2)."""
 
     name = "devise"
     record_kind = "features"
     objective = ("val_accuracy", "max")
-    unused_keys = ("data.validation_fraction", "data.feature", "data.epoch_samples", "data.trim_padding",
-                   "data.thesaurus", "data.train_splits")
+    unused_keys = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
+                   "data.train_splits")
 
     def model_names(self) -> list[str]:
         return list(MODELS)
@@ -356,15 +362,17 @@ class Devise(Task):
         t, manifest = cfg.train, data.manifest
         val_split = cfg.validation_split
         classes = training_classes(manifest)
-        labels = label_table(cfg, manifest, classes)
-        candidates = labels["candidates"]
-        if labels["uncovered"] and verbose:
-            print(f"tfpipe.train: {len(labels['uncovered'])} of {len(classes)} training classes have no label "
-                  f"vector in {labels.get('classes_with_vectors') or labels['source']} and are left out (candidates, training and evaluation): "
-                  + ", ".join(f"{r['text']!r}" for r in labels["uncovered"]), flush=True)
-        with datasets.reading(data, ["train", val_split]):
-            x_train, y_train = read_split(data, "train", batch_size=t.batch_size, verify=cfg.data.verify)
-            x_val, y_val = read_split(data, val_split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
+        seen = seen_labels(cfg, manifest, classes)
+        candidates = seen.classes
+        if seen.uncovered and verbose:
+            print(f"tfpipe.train: {len(seen.uncovered)} of {len(classes)} training classes have no label "
+                  f"vector in {model_key(cfg, 'label_vectors') or model_key(cfg, 'classes_with_vectors')} and are "
+                  "left out (candidates, training and evaluation): "
+                  + ", ".join(f"{r['text']!r}" for r in seen.uncovered), flush=True)
+        stored = list(dict.fromkeys(["train", datasets.stored_split(cfg, val_split)[0]]))
+        with datasets.reading(data, stored):
+            x_train, y_train = read_run_split(cfg, data, "train", batch_size=t.batch_size)
+            x_val, y_val = read_run_split(cfg, data, val_split, batch_size=cfg.eval.batch_size)
         keep_tr, pos_tr = to_candidates(y_train, candidates)
         keep_va, pos_va = to_candidates(y_val, candidates)
         left_out = {"train": _left_out(y_train, keep_tr, manifest), val_split: _left_out(y_val, keep_va, manifest)}
@@ -380,7 +388,7 @@ class Devise(Task):
 
         name = cfg.model_name
         model = build_model(name, input_dim=x_train.shape[1], num_classes=len(candidates),
-                            label_matrix=labels["matrix"])
+                            label_matrix=None if name == SOFTMAX else seen.matrix)
         optimizer = make_optimizer(cfg)
         if name == SOFTMAX:
             loss = keras.losses.SparseCategoricalCrossentropy()
@@ -398,27 +406,30 @@ class Devise(Task):
         )
         return Plan(
             model=model, train_ds=train_ds, val_ds=val_ds, steps=steps, examples_per_epoch=n,
-            describe=describe, splits=["train", val_split], data=data,
+            describe=describe, splits=stored, data=data,
             callbacks=[schedules.EpochLearningRate(t)], monitor="val_accuracy", monitor_mode="max",
-            state={"labels": labels, "classes": classes, "left_out": left_out, "train_count": n,
+            state={"seen": seen, "classes": classes, "left_out": left_out, "train_count": n,
                    "val_count": int(len(y_val)), "val_split": val_split},
         )
 
     def finish(self, cfg, plan: Plan, model_dir: str, run: dict[str, Any]) -> dict[str, Any]:
         from tfpipe.training import runs
 
-        model, state, labels = plan.model, plan.state, plan.state["labels"]
+        model, state, seen = plan.model, plan.state, plan.state["seen"]
         model.save(os.path.join(model_dir, runs.MODEL_FILE))
-        write_labels(model_dir, cfg, labels, state["classes"])
+        sets = [seen] + zero_shot_sets(cfg)
+        index = labels_lib.build_index(sets, scann_from=int(model_key(cfg, "scann_from")))
+        labels_lib.save(model_dir, cfg.model_name, sets, state["classes"], index)
         head = {
             "model": cfg.model_name, "task": self.name, "data_dir": plan.data.path, "dataset": plan.data.name,
             "params": model.count_params(), "train_examples": state["train_count"],
             "validation_split": state["val_split"], "validation_examples": state["val_count"],
-            "training_classes": len(state["classes"]), "candidate_classes": len(labels["candidates"]),
-            "uncovered_classes": [r["text"] for r in labels["uncovered"]],
-            "partial_classes": [r["text"] for r in labels["partial"]],
-            "images_left_out": state["left_out"], "label_vectors": labels["source"],
-            "classes_with_vectors": labels.get("classes_with_vectors"),
+            "training_classes": len(state["classes"]), "candidate_classes": len(seen.labels),
+            "uncovered_classes": [r["text"] for r in seen.uncovered],
+            "partial_classes": [r["text"] for r in seen.partial],
+            "images_left_out": state["left_out"], "label_vectors": seen.source,
+            "classes_with_vectors": model_key(cfg, "classes_with_vectors"),
+            "label_sets": {s.name: len(s.labels) for s in sets[1:]},
             "optimizer": model_key(cfg, "optimizer"),
             "loss_form": None if cfg.model_name == SOFTMAX else model_key(cfg, "loss_form"),
             "epochs": cfg.train.epochs, "steps_per_epoch": plan.steps, "batch_size": cfg.train.batch_size,
@@ -429,79 +440,147 @@ class Devise(Task):
                                   model=model, trained=results)
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
         results["eval"] = {k: evaluated[k] for k in ("split", "num_examples", "hit_at_k", "hierarchical_precision_at_k")}
-        line = ", ".join(f"hit@{k} {100 * v:.1f}%" for k, v in evaluated["hit_at_k"].items())
-        line += "; " + ", ".join(f"hp@{k} {v:.3f}" for k, v in evaluated["hierarchical_precision_at_k"].items())
-        print(f"tfpipe.train: {cfg.model_name} on {evaluated['split']} ({evaluated['num_examples']} images): {line}",
-              flush=True)
+        print(f"tfpipe.train: {cfg.model_name} on {evaluated['split']} ({evaluated['num_examples']} images): "
+              + _metrics_line(evaluated), flush=True)
+        for set_name, zs in evaluated.get("zero_shot", {}).items():
+            for row, values in zs["rows"].items():
+                print(f"tfpipe.train: zero-shot {set_name} ({zs['images']} images), {row} "
+                      f"[{values['candidates']} candidates]: {_metrics_line(values)}", flush=True)
         return results
 
     def summary_line(self, results: dict[str, Any]) -> str:
         ev = results.get("eval", {})
-        hits = ", ".join(f"hit@{k} {100 * v:.1f}%" for k, v in ev.get("hit_at_k", {}).items())
-        hps = ", ".join(f"hp@{k} {v:.3f}" for k, v in ev.get("hierarchical_precision_at_k", {}).items())
         return (f"trained {results['epochs_run']} epochs in {results['training_time_s']:.1f} s "
-                f"({results['examples_per_sec'] or 0:.0f} examples/s); {ev.get('split')}: {hits}; {hps}")
+                f"({results['examples_per_sec'] or 0:.0f} examples/s); {ev.get('split')}: {_metrics_line(ev)}")
 
     # ------------------------------------------------------------------ after training
     def evaluate(self, model_dir: str, cfg, *, data_dir: str, split: str, model=None,
                  trained: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Scores every image of ``split`` against the run's candidates: flat hit@k and
-        hierarchical precision@k (the module docstring), with the classes and images left out."""
+        """Table 1 on ``split`` (flat hit@k and hierarchical precision@k over the training
+        candidates) and, when the run has zero-shot label sets, Table 2 for each of them
+        (``zero_shot``): see ``tfpipe.tasks.devise.evaluation``."""
         from tfpipe import metrics
-        from tfpipe.text import wordnet
         from tfpipe.training import datasets, runs
 
         started = time.perf_counter()
         data = datasets.open_data(data_dir)
         datasets.check_splits(data, [split])
-        saved = read_labels(model_dir)
-        candidates = [r["index"] for r in saved["labels"]]
+        sets, index = labels_lib.load(model_dir)
+        seen = sets[labels_lib.SEEN]
         if model is None:
-            import keras
-
-            import tfpipe.layers  # noqa: F401  (registers LabelScores for loading)
-
-            model = keras.saving.load_model(os.path.join(model_dir, runs.MODEL_FILE), compile=False)
-        with datasets.reading(data, [split]):
-            x, y = read_split(data, split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
-        keep, pos = to_candidates(y, candidates)
+            model = load_model(model_dir)
+        with datasets.reading(data, [datasets.stored_split(cfg, split)[0]]):
+            x, y = read_run_split(cfg, data, split, batch_size=cfg.eval.batch_size)
+        keep, pos = to_candidates(y, seen.classes)
         left_out = _left_out(y, keep, data.manifest)
         x, y = x[keep], pos[keep]
         if not len(y):
-            raise datasets.DataError(f"split {split!r} of {data_dir} has no image of the run's {len(candidates)} "
+            raise datasets.DataError(f"split {split!r} of {data_dir} has no image of the run's {len(seen.labels)} "
                                      "candidate classes")
-        scores = np.asarray(model.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
-        hits = metrics.top_k_accuracy(scores, y, ks=FLAT_KS)  # k >= candidates: 1.0
-        synsets = [r.get("synset") for r in saved["labels"]]
-        graph = wordnet.hierarchy_edges(synsets)
-        hks = [k for k in HIERARCHICAL_KS if k <= len(candidates)]  # precision@k needs k predictions
-        hp = metrics.hierarchical_precision_at_k(scores, y, graph, ks=hks) if hks else {}
-        texts = [r["text"] for r in saved["labels"]]
-        cm = metrics.confusion_matrix(y, scores.argmax(axis=1), len(candidates))
+        scores = self.seen_scores(cfg, model, index, x, k=max(evaluation.HIERARCHICAL_KS + evaluation.FLAT_KS))
+        graph, _ = evaluation.hierarchy([r.get("synset") for r in seen.labels])
+        table1 = evaluation.metrics_of(scores, y, graph, flat_ks=evaluation.FLAT_KS,
+                                       hierarchical_ks=evaluation.HIERARCHICAL_KS)
+        texts = [r["text"] for r in seen.labels]
+        cm = metrics.confusion_matrix(y, scores.argmax(axis=1), len(seen.labels))
         results: dict[str, Any] = {
             # top-1 over the candidates (named by their readable text): accuracy, error %,
             # per-class accuracy, confusion matrix (what python -m tfpipe.evaluate prints)
             **metrics.summary(cm, texts),
             "split": split, "model": cfg.model_name, "task": self.name, "model_dir": model_dir,
             "data_dir": data_dir, "dataset": data.name, "num_examples": int(len(y)),
-            "candidate_classes": len(candidates),
-            "hit_at_k": {str(k): v for k, v in hits.items()},
-            "hierarchical_precision_at_k": {str(k): v for k, v in hp.items()},
-            "classes_without_synset": [r["text"] for r in saved["labels"] if not r.get("synset")],
-            "uncovered_classes": [r["text"] for r in saved["uncovered"]],
-            "partial_classes": [r["text"] for r in saved["partial"]],
+            "candidate_classes": len(seen.labels), **table1,
+            "chance": evaluation.chance(len(y), y, len(seen.labels), graph, flat_ks=evaluation.FLAT_KS,
+                                        hierarchical_ks=evaluation.HIERARCHICAL_KS),
+            "classes_without_synset": [r["text"] for r in seen.labels if not r.get("synset")],
+            "uncovered_classes": [r["text"] for r in seen.uncovered],
+            "partial_classes": [r["text"] for r in seen.partial],
             "images_left_out": left_out, "images_left_out_count": int((~keep).sum()),
-            "label_vectors": saved["source"], "eval_time_s": time.perf_counter() - started,
+            "label_vectors": seen.source,
         }
+        zero_shot = {name: self.zero_shot(cfg, model, index, seen, s)
+                     for name, s in sets.items() if name != labels_lib.SEEN}
+        if zero_shot:
+            results["zero_shot"] = zero_shot
+        results["eval_time_s"] = time.perf_counter() - started
         if trained is None:
             trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
         results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})
         return results
 
+    def seen_scores(self, cfg, model, index, x: np.ndarray, *, k: int) -> np.ndarray:
+        """``[N, seen candidates]``: the softmax's probabilities, or the label index's nearest
+        ``k`` training labels of ``M v`` (the rest -inf)."""
+        if cfg.model_name == SOFTMAX:
+            return np.asarray(model.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
+        queries = evaluation.embed(model, x, batch_size=cfg.eval.batch_size)
+        return evaluation.ranked_scores(index, queries, index.subsets[labels_lib.SEEN], k)
+
+    def zero_shot(self, cfg, model, index, seen: labels_lib.LabelSet, zs: labels_lib.LabelSet) -> dict[str, Any]:
+        """Table 2 on one zero-shot set: its images (the covered classes) ranked against the set's
+        labels (``-0``) and the set's + the training labels (``+seen``)."""
+        from tfpipe.training import datasets
+
+        data = datasets.open_data(zs.data_dir)
+        with datasets.reading(data, zs.splits):
+            x, y = read_splits(data, zs.splits, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
+        keep, pos = to_candidates(y, zs.classes)
+        x, truth = x[keep], pos[keep]
+        out: dict[str, Any] = {"data_dir": zs.data_dir, "splits": zs.splits, "images": int(len(truth)),
+                               "images_left_out_count": int((~keep).sum()), "candidates": len(zs.labels),
+                               "uncovered_classes": [r["text"] for r in zs.uncovered],
+                               "partial_classes": [r["text"] for r in zs.partial],
+                               "classes_without_synset": [r["text"] for r in zs.labels if not r.get("synset")],
+                               "rows": {}}
+        if not len(truth):
+            return out
+        k = max(evaluation.ZERO_SHOT_KS)
+        alone = zs.keys
+        both = zs.keys + seen.keys
+        graph_alone, _ = evaluation.hierarchy([r.get("synset") for r in zs.labels])
+        graph_both, dropped = evaluation.hierarchy([r.get("synset") for r in zs.labels + seen.labels])
+        out["seen_classes_sharing_a_synset"] = [(zs.labels + seen.labels)[i]["text"] for i in dropped]
+        ks = {"flat_ks": evaluation.ZERO_SHOT_KS, "hierarchical_ks": evaluation.ZERO_SHOT_KS}
+
+        def row(name, scores, graph):
+            out["rows"][name] = {"candidates": int(scores.shape[1]), **evaluation.metrics_of(scores, truth, graph, **ks)}
+
+        if cfg.model_name == SOFTMAX:
+            probs = np.asarray(model.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
+            softmax = np.concatenate([np.full((len(x), len(alone)), -np.inf, np.float32), probs], axis=1)
+            row("softmax", softmax, graph_both)
+            queries = evaluation.conse_embedding(probs, seen.matrix, int(model_key(cfg, "conse_top")))
+            prefix = f"ConSE(T={int(model_key(cfg, 'conse_top'))})"
+        else:
+            queries = evaluation.embed(model, x, batch_size=cfg.eval.batch_size)
+            prefix = "DeViSE"
+        row(f"{prefix}-0", evaluation.ranked_scores(index, queries, alone, k), graph_alone)
+        row(f"{prefix}+seen", evaluation.ranked_scores(index, queries, both, k), graph_both)
+        out["chance"] = {
+            "-0": {"candidates": len(alone), **evaluation.chance(len(truth), truth, len(alone), graph_alone, **ks)},
+            "+seen": {"candidates": len(both), **evaluation.chance(len(truth), truth, len(both), graph_both, **ks)},
+        }
+        return out
+
     def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
-        raise config_lib.ConfigError(
-            f"task 'devise' has no export yet: {model_dir}/model.keras (features in, scores over the candidates "
-            f"of {LABELS_FILE} out) is the trained model")
+        from tfpipe.tasks.devise import serving
+
+        return serving.export(model_dir, cfg, out, model=load_model(model_dir))
+
+
+def _metrics_line(results: dict[str, Any]) -> str:
+    line = ", ".join(f"hit@{k} {100 * v:.1f}%" for k, v in results.get("hit_at_k", {}).items())
+    return line + "; " + ", ".join(f"hp@{k} {v:.3f}" for k, v in results.get("hierarchical_precision_at_k", {}).items())
+
+
+def load_model(model_dir: str):
+    """The run's ``model.keras`` (features in, probabilities or label scores out)."""
+    import keras
+
+    import tfpipe.layers  # noqa: F401  (registers LabelScores for loading)
+    from tfpipe.training import runs
+
+    return keras.saving.load_model(os.path.join(model_dir, runs.MODEL_FILE), compile=False)
 
 
 def epoch_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
@@ -522,19 +601,3 @@ def epoch_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, f
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def write_labels(model_dir: str, cfg, labels: dict[str, Any], classes: list[int]) -> str:
-    path = os.path.join(model_dir, LABELS_FILE)
-    body = {"model": cfg.model_name, "source": labels["source"], "training_classes": classes,
-            "labels": labels["labels"], "uncovered": labels["uncovered"], "partial": labels["partial"]}
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(body, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    return path
-
-
-def read_labels(model_dir: str) -> dict[str, Any]:
-    path = os.path.join(model_dir, LABELS_FILE)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist: {model_dir} is not a finished devise run")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
