@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.preprocess_throughput
 	$(PY) -m benchmarks.image_preprocess
 	$(PY) -m benchmarks.feature_extraction
+	$(PY) -m benchmarks.devise_serving
 
 clean:
 	rm -rf artifacts .pytest_cache
