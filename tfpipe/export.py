@@ -2,8 +2,9 @@
 
     python -m tfpipe.export --model_dir DIR [--out DIR] [--data_dir DIR]
 
-A classification run (``tfpipe.tasks.classification``) becomes a SavedModel
-that takes raw strings.  The SavedModel (default ``DIR/export``) has one serving function, exposed
+A devise run becomes a SavedModel from image bytes to top-k labels, one
+signature per candidate set (``tfpipe.tasks.devise.serving``).  A classification
+run (``tfpipe.tasks.classification``) becomes a SavedModel that takes raw strings.  The SavedModel (default ``DIR/export``) has one serving function, exposed
 as the signatures ``serve`` and ``serving_default``::
 
     serve(text: tf.string [None]) -> {
@@ -46,8 +47,9 @@ def export(model_dir: str, out: str | None = None, *, data_dir: str | None = Non
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.ArgumentParser(
         prog="python -m tfpipe.export",
-        description="Save a trained run as a SavedModel whose 'serve' signature takes raw strings "
-        "(text: tf.string [None]) and returns probabilities, class_id and class_name.",
+        description="Save a trained run as a SavedModel: a text classifier's 'serve' signature takes raw "
+        "strings (text: tf.string [None]) and returns probabilities, class_id and class_name; a devise run's "
+        "signatures (one per candidate label set) take image bytes and return the top-k labels.",
     )
     parser.add_argument("--model_dir", required=True, help="run directory written by python -m tfpipe.train")
     parser.add_argument("--out", default=None, help="SavedModel directory (default: MODEL_DIR/export); replaced")
@@ -72,10 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from tfpipe.tasks import classification
+    from tfpipe import tasks
+    from tfpipe.training import runs
 
-    print(f"exported {out}  (signature '{classification.SIGNATURE}': text string[None] -> probabilities, class_id, class_name)")
-    print(f'try: python -m tfpipe.predict --model {out} "some text"')
+    for line in tasks.of_config(runs.load_config(args.model_dir)).export_usage(out):
+        print(line)
     return 0
 
 

@@ -1,10 +1,15 @@
-"""``python -m tfpipe.predict "some text"``: classify raw text with an exported SavedModel.
+"""``python -m tfpipe.predict``: classify raw text, or label images, with an exported SavedModel.
 
     python -m tfpipe.predict "some text" ["more text" ...] [--model DIR] [--json]
+    python -m tfpipe.predict --model RUN/export --image FILE.jpg [--image ...] [--labels unseen] [--json]
 
 Loads the SavedModel written by ``python -m tfpipe.export`` with
-``tf.saved_model.load`` alone (no tfpipe model code, no Keras) and prints,
-for each text, the predicted class and the probability of every class.
+``tf.saved_model.load`` alone (no tfpipe model code, no Keras).  A text
+classifier prints, for each text, the predicted class and the probability of
+every class.  A devise export (``--image``) prints each image's top-k labels
+with their scores among the candidate set ``--labels`` (a signature of the
+export: ``seen``, a zero-shot set such as ``unseen``, or ``<set>_and_seen``;
+default ``seen``; ``tfpipe.tasks.devise.serving``).
 """
 from __future__ import annotations
 
@@ -59,13 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m tfpipe.predict",
         description="Classify raw text with a SavedModel written by python -m tfpipe.export.",
     )
-    parser.add_argument("texts", nargs="+", metavar="TEXT", help="text(s) to classify")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="text(s) to classify")
+    parser.add_argument("--image", action="append", default=[], metavar="FILE",
+                        help="an image file (JPEG, PNG, ...) to label with a devise export; repeatable")
+    parser.add_argument("--labels", default=None,
+                        help="devise export: the candidate set to rank (a signature: seen, unseen, "
+                        "<set>_and_seen, ...; default seen)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"exported SavedModel (default: {DEFAULT_MODEL})")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     args = parser.parse_args(argv)
     problem = cli.path_problem("--model", args.model, cli.SAVED_MODEL)
     if problem:
         return cli.print_error(problem)
+    if bool(args.texts) == bool(args.image):
+        return cli.print_error("give TEXT arguments (a text classifier) or --image FILE (a devise export), "
+                               "not both and not neither")
+    if args.image:
+        return _predict_images(args)
     if "://" not in args.model and not os.path.isfile(os.path.join(args.model, CLASS_NAMES_FILE)):
         return cli.print_error(
             f"--model {args.model} is a SavedModel but not one of python -m tfpipe.export (no "
@@ -77,6 +92,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{result['class_name']}\t{result['text'][:70]!r}")
         for name, p in sorted(result["probabilities"].items(), key=lambda kv: -kv[1]):
             print(f"  {name:<20} {p:.4f}")
+    return 0
+
+
+def _predict_images(args) -> int:
+    from tfpipe.tasks.devise import serving
+
+    if serving.read_info(args.model) is None:
+        return cli.print_error(f"--model {args.model} is not a devise export (no {serving.INFO_FILE}): "
+                               "--image needs one (python -m tfpipe.export --model_dir <a devise run>)")
+    images = []
+    for path in args.image:
+        if not os.path.isfile(path):
+            return cli.print_error(f"--image {path}: no such file")
+        with open(path, "rb") as f:
+            images.append(f.read())
+    try:
+        results = serving.predict(args.model, images, labels=args.labels)
+    except ValueError as e:
+        return cli.print_error(str(e))
+    for path, result in zip(args.image, results):
+        if args.json:
+            print(json.dumps({"image": path, **result}, ensure_ascii=False))
+            continue
+        print(path)
+        for label, text, score in zip(result["labels"], result["texts"], result["scores"]):
+            print(f"  {score:7.4f}  {text}  [{label}]")
     return 0
 
 

@@ -142,3 +142,7 @@ class Task:
     def export(self, model_dir: str, cfg: config_lib.Config, out: str, *, data_dir: str) -> str:
         """Writes the run's serving artifact to ``out``; returns its path."""
         raise config_lib.ConfigError(f"task {self.name!r} has no export")
+
+    def export_usage(self, out: str) -> list[str]:
+        """Lines ``python -m tfpipe.export`` prints about an artifact ``export`` wrote to ``out``."""
+        return [f"exported {out}"]

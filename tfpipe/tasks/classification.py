@@ -185,6 +185,11 @@ class Classification(Task):
         return out
 
 
+    def export_usage(self, out: str) -> list[str]:
+        return [f"exported {out}  (signature '{SIGNATURE}': text string[None] -> probabilities, class_id, class_name)",
+                f'try: python -m tfpipe.predict --model {out} "some text"']
+
+
 def _trained(model_dir: str, cfg, data):
     """The run's featurizer and its trained model in float32 (``modeling.load_model``)."""
     from tfpipe.training import datasets, modeling

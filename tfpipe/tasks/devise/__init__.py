@@ -439,6 +439,11 @@ class Devise(Task):
         evaluated = self.evaluate(model_dir, cfg, data_dir=plan.data.path, split=cfg.eval.split,
                                   model=model, trained=results)
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
+        from tfpipe.tasks.devise import monitoring
+
+        sets_saved, index_saved = labels_lib.load(model_dir)
+        results["tensorboard_extras"] = monitoring.write(os.path.join(model_dir, runs.LOG_DIR), cfg, model,
+                                                         sets_saved, index_saved, evaluated, data=plan.data)
         results["eval"] = {k: evaluated[k] for k in ("split", "num_examples", "hit_at_k", "hierarchical_precision_at_k")}
         print(f"tfpipe.train: {cfg.model_name} on {evaluated['split']} ({evaluated['num_examples']} images): "
               + _metrics_line(evaluated), flush=True)
@@ -549,6 +554,9 @@ class Devise(Task):
             probs = np.asarray(model.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
             softmax = np.concatenate([np.full((len(x), len(alone)), -np.inf, np.float32), probs], axis=1)
             row("softmax", softmax, graph_both)
+            # It names training labels only: no zero-shot hit at any k (the metric's k >= C rule
+            # would count the -inf labels as predictions).
+            out["rows"]["softmax"]["hit_at_k"] = {str(k): 0.0 for k in evaluation.ZERO_SHOT_KS}
             queries = evaluation.conse_embedding(probs, seen.matrix, int(model_key(cfg, "conse_top")))
             prefix = f"ConSE(T={int(model_key(cfg, 'conse_top'))})"
         else:
@@ -566,6 +574,15 @@ class Devise(Task):
         from tfpipe.tasks.devise import serving
 
         return serving.export(model_dir, cfg, out, model=load_model(model_dir))
+
+
+    def export_usage(self, out: str) -> list[str]:
+        from tfpipe.tasks.devise import serving
+
+        info = serving.read_info(out)
+        names = ", ".join(f"{n} ({v['candidates']} labels)" for n, v in info["signatures"].items())
+        return [f"exported {out}  (images string[None] -> top-{info['k']} labels, texts, scores; signatures: {names})",
+                f"try: python -m tfpipe.predict --model {out} --image FILE.jpg [--labels SIGNATURE]"]
 
 
 def _metrics_line(results: dict[str, Any]) -> str:
