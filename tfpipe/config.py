@@ -519,7 +519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         cfg = load(args.config, args.overrides)
-        validate_model(cfg)
+        from tfpipe import tasks
+
+        tasks.resolve(cfg)  # the config's task checks its model and keys (classification: validate_model)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
