@@ -1,4 +1,4 @@
-"""``python -m tfpipe.report``: the Table 4 of Zhang et al. (2015) from trained run directories.
+"""``python -m tfpipe.report``: the Table 4 of Zhang et al. (2015), and DeViSE's Tables 1-2, from run directories.
 
     python -m tfpipe.report [RUN_DIR ...] [--runs_glob 'artifacts/runs/*'] [--out artifacts/report]
                             [--split test] [--peers peers.json]
@@ -27,7 +27,9 @@ warning that says how to evaluate it.  ``--peers`` adds the rows of
 peers.  The best (lowest) error of each column, peers included, is bold in
 Markdown and ``"best": true`` in JSON; ties are all marked.
 
-Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the Markdown.
+Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the Markdown.  Devise runs
+(``task: devise``) are not Table 4 cells: they make Frome et al. 2013's Tables 1 and 2
+(``tfpipe.tasks.devise.report``), written as ``OUT/devise.md`` and ``OUT/devise.json``.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ import yaml
 
 from tfpipe import cli
 from tfpipe import paths
+from tfpipe.tasks.devise import report as devise_report
 
 # Table 4 of the paper, in its order.
 PAPER_ROWS = (
@@ -222,8 +225,8 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
             warn(f"{run_dir}: not a directory; skipped")
             continue
         cfg_path = os.path.join(run_dir, "config.yaml")
-        if _model_name(cfg_path) in NOT_CLASSIFIERS:
-            continue  # word vectors and the like: no test error to tabulate
+        if _model_name(cfg_path) in NOT_CLASSIFIERS or devise_report.is_devise_run(run_dir):
+            continue  # word vectors, DeViSE (its own tables) and the like: no Table 4 cell
         results_path = _results_path(run_dir, split)
         if results_path is None:
             what = "results.json" if split == "test" else f"results_{split}.json (or a results.json for {split!r})"
@@ -402,6 +405,19 @@ def write(tbl: dict[str, Any], out_dir: str) -> tuple[str, str]:
     return md_path, json_path
 
 
+def write_devise(rows: Sequence[dict[str, Any]], out_dir: str) -> tuple[str, str]:
+    """Writes DeViSE's Tables 1 and 2 (``tfpipe.tasks.devise.report``) as ``devise.md`` and
+    ``devise.json`` into ``out_dir``; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    md_path, json_path = os.path.join(out_dir, "devise.md"), os.path.join(out_dir, "devise.json")
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(devise_report.to_markdown(rows))
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump(devise_report.to_json(rows), f, indent=2)
+        f.write("\n")
+    return md_path, json_path
+
+
 def run_dirs_from(args_dirs: Sequence[str], runs_glob: str | None) -> list[str]:
     """The explicit run directories plus the directories matching ``runs_glob``, each once."""
     found = list(args_dirs)
@@ -459,9 +475,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs_glob = args.runs_glob
     if runs_glob is None and not args.run_dirs:
         runs_glob = os.path.join(paths.DEFAULT_RUNS_DIR, "*")
-    rows = collect(run_dirs_from(args.run_dirs, runs_glob), split=args.split)
+    found = run_dirs_from(args.run_dirs, runs_glob)
+    rows = collect(found, split=args.split)
     if peers is not None:
         rows += peer_rows(peers)
+    devise_rows = devise_report.collect(found, split=args.split)
+    if devise_rows:
+        md_path, json_path = write_devise(devise_rows, args.out)
+        print(devise_report.to_markdown(devise_rows))
+        print(f"wrote {md_path} and {json_path}\n")
+        if not rows:
+            return 0
     if not rows:
         print("error: no evaluated runs found (train with python -m tfpipe.train --config "
               "configs/<model>_<dataset>.yaml, then python -m tfpipe.evaluate --model_dir DIR)",

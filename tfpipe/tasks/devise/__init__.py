@@ -495,6 +495,7 @@ class Devise(Task):
             "split": split, "model": cfg.model_name, "task": self.name, "model_dir": model_dir,
             "data_dir": data_dir, "dataset": data.name, "num_examples": int(len(y)),
             "candidate_classes": len(seen.labels), **table1,
+            "label_dim": None if seen.matrix is None or cfg.model_name == SOFTMAX else int(seen.matrix.shape[1]),
             "chance": evaluation.chance(len(y), y, len(seen.labels), graph, flat_ks=evaluation.FLAT_KS,
                                         hierarchical_ks=evaluation.HIERARCHICAL_KS),
             "classes_without_synset": [r["text"] for r in seen.labels if not r.get("synset")],
