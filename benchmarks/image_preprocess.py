@@ -20,7 +20,6 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import argparse
 import collections
 import json
 import tempfile
@@ -83,7 +82,9 @@ def beam_records(data_dir: str) -> dict[str, list[bytes]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from tfpipe import cli
+
+    parser = cli.ArgumentParser(prog="python -m benchmarks.image_preprocess", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="flowers102",
                         choices=("tiny_imagenet", "flowers102", "cub100"))
     parser.add_argument("--data_root", default=SHARED_DATA)

@@ -27,8 +27,8 @@ CLIS = [
     ("tfpipe.config", "python -m tfpipe.config"),
     ("tfpipe.text.thesaurus", "python -m tfpipe.text.thesaurus"),
 ] + [(f"benchmarks.{name}", f"python -m benchmarks.{name}") for name in (
-    "comparison_models", "index_search", "input_pipeline", "peers", "preprocess_throughput",
-    "skipgram", "train_throughput")]
+    "comparison_models", "devise_serving", "feature_extraction", "image_preprocess", "index_search",
+    "input_pipeline", "peers", "preprocess_throughput", "skipgram", "train_throughput")]
 
 
 def _main(module: str):
