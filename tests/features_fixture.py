@@ -9,10 +9,11 @@ import numpy as np
 
 def write_features_dir(path: str, *, names: Sequence[str], classes: Sequence[dict[str, Any]],
                        splits: dict[str, list[tuple[str, np.ndarray, int]]], features: dict[str, Any],
-                       seed: int = 0) -> str:
-    """Writes ``splits`` (split -> ``(record id, pooled vector, class index)`` rows, shuffled with
+                       seed: int = 0, outputs: dict[str, list[int]] | None = None) -> str:
+    """Writes ``splits`` (split -> ``(record id, feature vector, class index)`` rows, shuffled with
     ``seed``) as one shard each, with a manifest holding the class table ``classes`` and the
-    ``features`` block (model, image size, ...; the layout of the pooled output is added)."""
+    ``features`` block (model, image size, ...; the layout of ``outputs`` is added: name -> shape,
+    the vector being their flattened concatenation in that order; default ``{"pooled": [d]}``)."""
     from tfpipe.data import feature_records, records, schema
     from tfpipe.data import manifest as manifest_lib
 
@@ -30,7 +31,7 @@ def write_features_dir(path: str, *, names: Sequence[str], classes: Sequence[dic
         order = rng.permutation(len(recs))
         shard = records.write_shard(path, records.shard_name(split, 0, 1), [recs[j] for j in order])
         written[split] = manifest_lib.Split(count=len(recs), class_counts=counts, shards=[shard])
-    outputs, view_dim = feature_records.layout({"pooled": [dim]})
+    outputs, view_dim = feature_records.layout(outputs or {"pooled": [dim]})
     total = sum(s.count for s in written.values())
     manifest = manifest_lib.Manifest(
         alphabet="", alphabet_chars="", l0=0, max_words=0, vocab_file="", vocab_words=0, class_names=list(names),

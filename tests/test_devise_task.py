@@ -313,3 +313,67 @@ def test_label_sets_are_checked(features_dir, tmp_path):
     task.check(cfg)  # the data is checked when the run starts
     with pytest.raises(config_lib.ConfigError, match=r"model.label_sets.u: .*nothing"):
         devise.require_vectors(cfg)
+
+
+# --------------------------------------------------------------------------- stage 2: the visual top
+
+
+def test_the_visual_top_continues_the_full_model_from_its_stride16_map():
+    import keras
+
+    from tfpipe.models import vision
+
+    full = vision.build("efficientnet_lite0", image_size=32, outputs=("stride16", "pooled"), trainable="frozen")
+    top = vision.top("efficientnet_lite0", tap="stride16", image_size=32)
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
+    out = full(images)
+    np.testing.assert_allclose(np.asarray(top(out["stride16"])), np.asarray(out["pooled"]), atol=1e-5)
+    kinds = {type(layer).__name__ for layer in top.layers if layer.trainable_weights}
+    assert "BatchNormalization" not in kinds and "Conv2D" in kinds and "DepthwiseConv2D" in kinds
+    assert all(not w.trainable for layer in top.layers if isinstance(layer, keras.layers.BatchNormalization)
+               for w in layer.weights)
+    with pytest.raises(ValueError, match=r"valid|one of"):
+        vision.top("efficientnet_lite0", tap="stride32")
+
+
+def test_stage_2_fine_tunes_the_top_from_cached_maps_starting_from_the_stage_1_projection(tmp_path):
+    from tests.features_fixture import write_features_dir, write_word_vectors
+    from tfpipe.training import loop
+
+    rng = np.random.default_rng(1)
+    shape, pooled = [2, 2, 112], 1280  # stride16 at 32 px, EfficientNet-Lite0
+    texts = ["goldfish", "tabby cat", "school bus"]
+    centres = rng.normal(size=(3, int(np.prod(shape)))).astype(np.float32)
+    splits = {s: [(f"{s}/{c}/{n}", np.concatenate([np.maximum(centres[c] + rng.normal(size=centres.shape[1]) * 0.3, 0),
+                                                   rng.normal(size=pooled)]).astype(np.float32), c)
+                  for c in range(3) for n in range(per)] for s, per in (("train", 6), ("test", 2))}
+    names = [f"n{i}" for i in range(3)]
+    classes = [{"index": i, "name": names[i], "text": t, "synset": None} for i, t in enumerate(texts)]
+    data = write_features_dir(str(tmp_path / "features"), names=names, classes=classes, splits=splits,
+                              features={"model": "efficientnet_lite0", "image_size": 32, "crop_fraction": 0.875,
+                                        "precision": "float32"}, outputs={"stride16": shape, "pooled": [pooled]})
+    vectors = write_word_vectors(str(tmp_path / "vectors"), ["goldfish", "tabby", "cat", "school", "bus"], 6)
+
+    def cfg(model, epochs):
+        return config_lib.from_dict({"task": "devise", "data": {"dir": data}, "model": model,
+                                     "train": {"epochs": epochs, "batch_size": 6, "learning_rate": 0.01,
+                                               "schedule": "constant"}, "eval": {"split": "test", "batch_size": 64}})
+
+    stage1 = str(tmp_path / "stage1")
+    loop.run(tasks.resolve(c := cfg({"name": "devise", "label_vectors": vectors}, 1)), c, stage1, verbose=0)
+    stage2_cfg = cfg({"name": "devise", "label_vectors": vectors, "visual_top": "stride16", "init_from": stage1}, 1)
+    # Before training: the stage-1 projection is copied; the top holds ImageNet weights.
+    model = devise.build_model("devise", input_dim=int(np.prod(shape)), num_classes=3,
+                               label_matrix=np.eye(3, 6, dtype=np.float32),
+                               visual_top=devise.visual_top_spec(stage2_cfg, tasks.get("devise").open_data(stage2_cfg)))
+    assert devise.init_head(model, stage1) == ["projection"]
+    np.testing.assert_array_equal(model.get_layer("projection").get_weights()[0],
+                                  devise.load_model(stage1).get_layer("projection").get_weights()[0])
+    stage2 = str(tmp_path / "stage2")
+    train = loop.run(tasks.resolve(stage2_cfg), stage2_cfg, stage2, verbose=0)
+    assert train["epochs_run"] == 1 and train["params"] > 2_000_000  # the top's 2.7 M weights take part
+    with open(os.path.join(stage2, "results.json")) as f:
+        assert json.load(f)["num_examples"] == 6
+    bad = cfg({"name": "devise", "label_vectors": vectors, "visual_top": "stride8"}, 1)
+    with pytest.raises(config_lib.ConfigError, match=r"visual_top='stride8'; valid: stride16"):
+        tasks.get("devise").check(bad)

@@ -65,3 +65,23 @@ def build(name: str, **config: Any) -> keras.Model:
     """Builds the visual model ``name`` (``image_size=224``, ``weights``, ``trainable``,
     ``outputs``, ...); an unknown key raises ``ValueError`` naming the valid keys."""
     return registry.call(_builder(name), config, kind="vision model", name=name)
+
+
+TOP_TAPS = ("stride16",)
+
+
+def top(name: str, *, tap: str = "stride16", image_size: int = 224) -> keras.Model:
+    """The part of visual model ``name`` above its feature map ``tap``: ``tap`` map -> ``pooled``,
+    with the full model's (ImageNet) weights, trainable, batch normalisation frozen (inference
+    statistics and affine terms kept: the usual fine-tuning of a pretrained ConvNet with small
+    batches).  DeViSE's second stage (Frome et al. 2013, section 3.3) fine-tunes these top blocks
+    from cached ``tap`` maps; for EfficientNet-Lite0 and ``stride16`` they are blocks 11-15 (stages
+    6-7) and the head convolution, 2.7 M parameters."""
+    if tap not in TOP_TAPS:
+        raise ValueError(f"tap={tap!r}: the visual top starts at one of {list(TOP_TAPS)}")
+    full = build(name, image_size=image_size, outputs=(tap, "pooled"), trainable="all")
+    sub = keras.Model(full.output[tap], full.output["pooled"], name=f"{name}_top_{tap}")
+    for layer in sub.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return sub

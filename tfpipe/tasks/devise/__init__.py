@@ -91,6 +91,8 @@ MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "label_seed": (0, (RANDOM,)),
     "conse_top": (10, (SOFTMAX,)),
     "scann_from": (10_000, MODELS),
+    "visual_top": (None, MODELS),
+    "init_from": (None, MODELS),
 }
 OUTPUT = "pooled"
 LABELS_FILE = labels_lib.LABELS_FILE
@@ -106,15 +108,26 @@ def _keras():
     return keras
 
 
-def build_model(name: str, *, input_dim: int, num_classes: int, label_matrix: np.ndarray | None = None):
+def build_model(name: str, *, input_dim: int, num_classes: int, label_matrix: np.ndarray | None = None,
+                visual_top: dict[str, Any] | None = None):
     """The Keras model of ``name``: ``features [B, input_dim]`` -> softmax probabilities
-    (``devise_softmax``) or DeViSE scores ``T M v`` (``[B, C]`` with ``T = label_matrix``)."""
+    (``devise_softmax``) or DeViSE scores ``T M v`` (``[B, C]`` with ``T = label_matrix``).
+
+    ``visual_top`` (``{"model", "tap", "shape", "image_size"}``): the features are the flattened
+    ``tap`` maps and the visual model's top (``tfpipe.models.vision.top``) turns them into ``v``
+    before the head: DeViSE's stage 2."""
     keras = _keras()
     from tfpipe.models import heads
 
     inputs = keras.Input(shape=(int(input_dim),), name="features")
+    v = inputs
+    if visual_top is not None:
+        from tfpipe.models import vision
+
+        maps = keras.layers.Reshape(tuple(visual_top["shape"]), name="feature_map")(inputs)
+        v = vision.top(visual_top["model"], tap=visual_top["tap"], image_size=visual_top["image_size"])(maps)
     if name == SOFTMAX:
-        out = heads.apply("softmax", inputs, num_classes=int(num_classes))
+        out = heads.apply("softmax", v, num_classes=int(num_classes))
         return keras.Model(inputs, out, name=name)
     if label_matrix is None:
         raise ValueError(f"model {name!r} needs its label matrix")
@@ -123,7 +136,7 @@ def build_model(name: str, *, input_dim: int, num_classes: int, label_matrix: np
         raise ValueError(f"{table.shape[0]} label vectors for {num_classes} classes")
     from tfpipe.layers import LabelScores
 
-    projected = heads.apply("projection", inputs, dim=int(table.shape[1]), use_bias=False, name="projection")
+    projected = heads.apply("projection", v, dim=int(table.shape[1]), use_bias=False, name="projection")
     scores_layer = LabelScores(table.shape[0], table.shape[1], name="label_scores")
     out = scores_layer(projected)
     scores_layer.table.assign(table)
@@ -202,6 +215,15 @@ def _check_model(cfg: config_lib.Config) -> None:
         raise config_lib.ConfigError("model.label_sets needs model.label_vectors: the zero-shot labels' vectors")
     if not isinstance(model_key(cfg, "center_vectors"), bool):
         raise config_lib.ConfigError(f"model.center_vectors={cfg.model.get('center_vectors')!r} must be true or false")
+    if model_key(cfg, "visual_top") is not None:
+        from tfpipe.models import vision
+
+        if model_key(cfg, "visual_top") not in vision.TOP_TAPS:
+            raise config_lib.ConfigError(f"model.visual_top={model_key(cfg, 'visual_top')!r}; valid: "
+                                         f"{', '.join(vision.TOP_TAPS)} (the cached map the fine-tuned top starts from)")
+    init = model_key(cfg, "init_from")
+    if init is not None and not isinstance(init, str):
+        raise config_lib.ConfigError(f"model.init_from={init!r} must be a run directory (stage 1)")
     for key in ("conse_top", "scann_from"):
         value = model_key(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -222,6 +244,9 @@ def require_vectors(cfg: config_lib.Config) -> None:
             f"model.label_vectors={path!r}: {_vectors_file(path)} does not exist (train the skip-gram run "
             "first: python -m tfpipe.train --config configs/skipgram_text_corpora_ns.yaml, or point at a "
             "word2vec file)")
+    init = model_key(cfg, "init_from")
+    if init and not os.path.exists(os.path.join(init, "model.keras")):
+        raise config_lib.ConfigError(f"model.init_from={init!r}: no model.keras there (train the stage-1 run first)")
     from tfpipe.training import datasets
 
     for name, spec in labels_lib.parse_label_sets(model_key(cfg, "label_sets")).items():
@@ -266,15 +291,35 @@ def zero_shot_sets(cfg: config_lib.Config) -> list[labels_lib.LabelSet]:
             for name, spec in labels_lib.parse_label_sets(model_key(cfg, "label_sets")).items()]
 
 
+def feature_output(cfg: config_lib.Config) -> str:
+    """The stored output a run reads: ``pooled``, or the ``model.visual_top`` map (stage 2)."""
+    return model_key(cfg, "visual_top") or OUTPUT
+
+
+def visual_top_spec(cfg: config_lib.Config, data) -> dict[str, Any] | None:
+    """``build_model``'s ``visual_top`` for a run, from the features manifest (None: stage 1)."""
+    tap = model_key(cfg, "visual_top")
+    if not tap:
+        return None
+    info = data.manifest.features
+    entries = {e["name"]: e for e in info["outputs"]}
+    if tap not in entries:
+        raise config_lib.ConfigError(
+            f"model.visual_top={tap!r} but {data.path} stores {', '.join(entries)}: extract the maps with "
+            f"python -m beam_jobs.extract_features --outputs {tap} --output_dir <a new features dir>")
+    return {"model": info["model"], "tap": tap, "shape": list(entries[tap]["shape"]),
+            "image_size": int(info["image_size"])}
+
+
 def read_split(data, split: str, *, batch_size: int, verify: str,
-               holdout=None) -> tuple[np.ndarray, np.ndarray]:
+               holdout=None, output: str = OUTPUT) -> tuple[np.ndarray, np.ndarray]:
     """``(features float32[n, d], class index int64[n])`` of a stored split (the mean of its
     views); ``holdout`` (``pipeline.Holdout``): only the records on its side (the stable hash of
     each record id, as every task's ``data.validation_fraction`` holdout)."""
     from tfpipe.data import feature_records, pipeline
 
     xs, ys = [], []
-    for x, y, ids in feature_records.make_feature_dataset(data, split, output=OUTPUT, views="mean",
+    for x, y, ids in feature_records.make_feature_dataset(data, split, output=output, views="mean",
                                                           batch_size=max(batch_size, 1024), training=False,
                                                           cache=False, verify=verify, with_ids=True):
         if holdout is not None:
@@ -282,7 +327,7 @@ def read_split(data, split: str, *, batch_size: int, verify: str,
             x, y = x.numpy()[keep], y.numpy()[keep]
         xs.append(np.asarray(x))
         ys.append(np.asarray(y))
-    dim = int({e["name"]: e for e in data.manifest.features["outputs"]}[OUTPUT]["size"])
+    dim = int({e["name"]: e for e in data.manifest.features["outputs"]}[output]["size"])
     if not xs:
         return np.zeros([0, dim], np.float32), np.zeros([0], np.int64)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
@@ -294,12 +339,13 @@ def read_run_split(cfg: config_lib.Config, data, split: str, *, batch_size: int)
     from tfpipe.training import datasets
 
     stored, holdout = datasets.stored_split(cfg, split)
-    return read_split(data, stored, batch_size=batch_size, verify=cfg.data.verify, holdout=holdout)
+    return read_split(data, stored, batch_size=batch_size, verify=cfg.data.verify, holdout=holdout,
+                      output=feature_output(cfg))
 
 
-def read_splits(data, splits, *, batch_size: int, verify: str) -> tuple[np.ndarray, np.ndarray]:
+def read_splits(data, splits, *, batch_size: int, verify: str, output: str = OUTPUT) -> tuple[np.ndarray, np.ndarray]:
     """``read_split`` of several stored splits, concatenated."""
-    parts = [read_split(data, s, batch_size=batch_size, verify=verify) for s in splits]
+    parts = [read_split(data, s, batch_size=batch_size, verify=verify, output=output) for s in splits]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
@@ -388,7 +434,10 @@ class Devise(Task):
 
         name = cfg.model_name
         model = build_model(name, input_dim=x_train.shape[1], num_classes=len(candidates),
-                            label_matrix=None if name == SOFTMAX else seen.matrix)
+                            label_matrix=None if name == SOFTMAX else seen.matrix,
+                            visual_top=visual_top_spec(cfg, data))
+        if model_key(cfg, "init_from") and first_epoch == 0:
+            init_head(model, model_key(cfg, "init_from"))
         optimizer = make_optimizer(cfg)
         if name == SOFTMAX:
             loss = keras.losses.SparseCategoricalCrossentropy()
@@ -529,7 +578,8 @@ class Devise(Task):
 
         data = datasets.open_data(zs.data_dir)
         with datasets.reading(data, zs.splits):
-            x, y = read_splits(data, zs.splits, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
+            x, y = read_splits(data, zs.splits, batch_size=cfg.eval.batch_size, verify=cfg.data.verify,
+                               output=feature_output(cfg))
         keep, pos = to_candidates(y, zs.classes)
         x, truth = x[keep], pos[keep]
         out: dict[str, Any] = {"data_dir": zs.data_dir, "splits": zs.splits, "images": int(len(truth)),
@@ -584,6 +634,29 @@ class Devise(Task):
         names = ", ".join(f"{n} ({v['candidates']} labels)" for n, v in info["signatures"].items())
         return [f"exported {out}  (images string[None] -> top-{info['k']} labels, texts, scores; signatures: {names})",
                 f"try: python -m tfpipe.predict --model {out} --image FILE.jpg [--labels SIGNATURE]"]
+
+
+def init_head(model, run_dir: str) -> list[str]:
+    """Stage 2 starts from stage 1: the weights of every layer of ``run_dir``'s ``model.keras``
+    that ``model`` has under the same name (the projection M, or the softmax layer), checked
+    to have the same shapes; returns the layer names copied."""
+    stage1 = load_model(run_dir)
+    ours = {layer.name: layer for layer in model.layers}
+    copied = []
+    for layer in stage1.layers:
+        if not layer.weights or layer.name not in ours or layer.name == "label_scores":
+            continue
+        target = ours[layer.name]
+        shapes = [tuple(w.shape) for w in layer.get_weights()]
+        if shapes != [tuple(w.shape) for w in target.get_weights()]:
+            raise config_lib.ConfigError(f"model.init_from={run_dir!r}: layer {layer.name!r} has shapes {shapes}, "
+                                         f"this model {[tuple(w.shape) for w in target.get_weights()]} "
+                                         "(the runs must rank the same candidates in the same label space)")
+        target.set_weights(layer.get_weights())
+        copied.append(layer.name)
+    if not copied:
+        raise config_lib.ConfigError(f"model.init_from={run_dir!r}: no layer of its model.keras matches this model")
+    return copied
 
 
 def _metrics_line(results: dict[str, Any]) -> str:

@@ -83,7 +83,7 @@ def write(log_dir: str, cfg, model, sets: dict, index, results: dict[str, Any], 
         embeddings.append(projector.Embedding("label_vectors", np.concatenate(label_vecs), label_rows))
     if cfg.model_name != devise.SOFTMAX and index is not None:
         xs, ys, ids = [], [], []
-        for x, y, i in feature_records.make_feature_dataset(data, cfg.eval.split, output=devise.OUTPUT,
+        for x, y, i in feature_records.make_feature_dataset(data, cfg.eval.split, output=devise.feature_output(cfg),
                                                             batch_size=SAMPLE, cache=False, with_ids=True):
             xs.append(x.numpy())
             ys.append(y.numpy())

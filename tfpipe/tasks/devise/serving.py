@@ -8,7 +8,8 @@ One graph (Frome et al. 2013, section 3.3, "at test time"): decode the bytes
 features were made from (``tfpipe.data.image_pipeline.eval_view`` with the features manifest's
 image size and crop fraction) -> the visual model (``tfpipe.models.vision.build``: the
 manifest's model, frozen, its ImageNet weights read from the installed package at export time)
--> the run's ``model.keras`` up to the projection ``M v`` -> the nearest labels of the candidate
+-> the run's ``model.keras`` up to the projection ``M v`` (a stage-2 run: the frozen visual model
+up to its ``model.visual_top`` map, then the run's fine-tuned top and ``M``) -> the nearest labels of the candidate
 set in the run's label index (``labels.build_index``), searched in the graph by
 ``tfpipe.index.saved_model.search_module`` (exact below ``model.scann_from`` labels, ScaNN's
 ops from there up; each signature's search holds only its own candidates, so no label of another
@@ -77,7 +78,8 @@ def export(model_dir: str, cfg, out: str, *, model, k: int = DEFAULT_K) -> str:
         raise ValueError(f"{data.path} holds {features['views']} views per image; the exported model computes "
                          "the single eval view, so export a run trained on --views 1 features")
     size, crop = int(features["image_size"]), float(features["crop_fraction"])
-    visual = vision.build(features["model"], image_size=size, outputs=(devise.OUTPUT,), trainable="frozen")
+    tap = devise.feature_output(cfg)  # pooled, or the map a stage-2 run's visual top starts from
+    visual = vision.build(features["model"], image_size=size, outputs=(tap,), trainable="frozen")
     sets, label_index = labels_lib.load(model_dir)
     text_of = {labels_lib.label_key(s.name, r["name"]): r["text"] for s in sets.values() for r in s.labels}
     softmax = cfg.model_name == devise.SOFTMAX
@@ -119,8 +121,9 @@ def export(model_dir: str, cfg, out: str, *, model, k: int = DEFAULT_K) -> str:
                 return image_pipeline.eval_view(image, size, crop)
 
             views = tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
-            pooled = self.visual(views, training=False)[devise.OUTPUT]
-            return tf.cast(self.head(tf.cast(pooled, tf.float32), training=False), tf.float32)
+            features = self.visual(views, training=False)[tap]
+            features = tf.reshape(tf.cast(features, tf.float32), [tf.shape(features)[0], -1])
+            return tf.cast(self.head(features, training=False), tf.float32)
 
         def answer(self, name, images):
             embedding = self.embed(images)
