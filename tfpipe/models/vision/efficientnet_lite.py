@@ -307,7 +307,11 @@ def efficientnet_lite0(
             name="logits", dtype="float32")(h)
     model = keras.Model(images, {name: taps[name] for name in outputs}, name="efficientnet_lite0")
     if weights == "imagenet":
-        load_torch_weights(model, imagenet_state_dict(weights_path))
+        # Every weight of the network (up to the pooled output; the logits layer when asked for)
+        # is filled through the whole graph, so outputs that stop early (stride16 alone) load too.
+        whole = {**{name: taps[name] for name in ("stride16", "stride32", "pooled")},
+                 **({"logits": taps["logits"]} if "logits" in outputs else {})}
+        load_torch_weights(keras.Model(images, whole, name="efficientnet_lite0"), imagenet_state_dict(weights_path))
     return set_trainable(model, trainable)
 
 
