@@ -81,7 +81,7 @@ def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, A
             model_cfg = (yaml.safe_load(f) or {}).get("model") or {}
         row_label, dim = label(results, model_cfg)
         rows.append({"label": row_label, "dim": dim, "run_dir": run_dir, "results": results})
-    order = {"Softmax baseline": 0, "DeViSE": 1, "Random": 2}
+    order = {"Softmax": 0, "DeViSE": 1, "Random": 2}
     return sorted(rows, key=lambda r: (order.get(r["label"].split(" ")[0], 3), r["label"], r["dim"]))
 
 
@@ -90,22 +90,28 @@ def _time(results: dict[str, Any]) -> str:
     return "" if t is None else f"{t:.0f} s"
 
 
+def _cells(values: dict[str, Any], hit_ks: Sequence[str], hp_ks: Sequence[str]) -> list[str]:
+    """hit@k in percent and hierarchical precision@k of one result (blank where k was not defined)."""
+    hp = values["hierarchical_precision_at_k"]
+    return ([f"{100 * values['hit_at_k'][k]:.1f}" for k in hit_ks]
+            + [f"{hp[k]:.3f}" if k in hp else "" for k in hp_ks])
+
+
+def _line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def table1(rows: Sequence[dict[str, Any]]) -> list[str]:
     head = ["Model", "dim", *[f"hit@{k}" for k in TABLE1_HITS], *[f"hp@{k}" for k in TABLE1_HP], "candidates",
             "images", "training time", "run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         res = r["results"]
-        hits = [f"{100 * res['hit_at_k'][k]:.1f}" for k in TABLE1_HITS]
-        hps = [f"{res['hierarchical_precision_at_k'][k]:.3f}" if k in res["hierarchical_precision_at_k"] else ""
-               for k in TABLE1_HP]
-        lines.append("| " + " | ".join([r["label"], r["dim"], *hits, *hps, str(res["candidate_classes"]),
-                                        str(res["num_examples"]), _time(res), os.path.basename(r["run_dir"])]) + " |")
+        lines.append(_line([r["label"], r["dim"], *_cells(res, TABLE1_HITS, TABLE1_HP), str(res["candidate_classes"]),
+                            str(res["num_examples"]), _time(res), os.path.basename(r["run_dir"])]))
     if rows and "chance" in rows[0]["results"]:
-        ch = rows[0]["results"]["chance"]
-        lines.append("| " + " | ".join(["Chance", "N/A", *[f"{100 * ch['hit_at_k'][k]:.1f}" for k in TABLE1_HITS],
-                                        *[f"{ch['hierarchical_precision_at_k'].get(k, float('nan')):.3f}"
-                                          for k in TABLE1_HP], "", "", "", ""]) + " |")
+        lines.append(_line(["Chance", "N/A", *_cells(rows[0]["results"]["chance"], TABLE1_HITS, TABLE1_HP),
+                            "", "", "", ""]))
     lines += ["", "The paper (ImageNet 1K, for orientation only):", "",
               "| Model | dim | " + " | ".join(f"hit@{k}" for k in TABLE1_HITS) + " | "
               + " | ".join(f"hp@{k}" for k in TABLE1_HP) + " |", "|" + "---|" * 10]
@@ -121,25 +127,19 @@ def table2(rows: Sequence[dict[str, Any]]) -> list[str]:
         for name, zs in r["results"].get("zero_shot", {}).items():
             sets.setdefault(name, []).append((r["label"] + (f" {r['dim']}" if r["dim"] != "N/A" else ""), zs, r))
     lines: list[str] = []
-    head = ["Model", "row", "candidates", *[f"hit@{k}" for k in TABLE2_KS], *[f"hp@{k}" for k in TABLE2_KS]]
+    head = ["Model", "row", "candidates", *[f"hit@{k}" for k in TABLE2_KS], *[f"hp@{k}" for k in TABLE2_KS],
+            "training time"]
     for name, entries in sets.items():
         zs0 = entries[0][1]
         lines += ["", f"**{name}** ({zs0['images']} images of {zs0['candidates']} classes with a label vector; "
                   f"{len(zs0['uncovered_classes'])} classes without one; {len(zs0['classes_without_synset'])} "
                   "without a WordNet synset)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for model, zs, _ in entries:
+        for model, zs, r in entries:
             for row, v in zs["rows"].items():
-                lines.append("| " + " | ".join([model, row, str(v["candidates"]),
-                                                *[f"{100 * v['hit_at_k'][k]:.1f}" for k in TABLE2_KS],
-                                                *[f"{v['hierarchical_precision_at_k'][k]:.3f}"
-                                                  if k in v["hierarchical_precision_at_k"] else "" for k in TABLE2_KS]])
-                             + " |")
+                lines.append(_line([model, row, str(v["candidates"]), *_cells(v, TABLE2_KS, TABLE2_KS),
+                                    _time(r["results"])]))
         for row, v in zs0.get("chance", {}).items():
-            lines.append("| " + " | ".join(["Chance", row, str(v["candidates"]),
-                                            *[f"{100 * v['hit_at_k'][k]:.1f}" for k in TABLE2_KS],
-                                            *[f"{v['hierarchical_precision_at_k'][k]:.3f}"
-                                              if k in v["hierarchical_precision_at_k"] else "" for k in TABLE2_KS]])
-                         + " |")
+            lines.append(_line(["Chance", row, str(v["candidates"]), *_cells(v, TABLE2_KS, TABLE2_KS), ""]))
     if sets:
         lines += ["", "The paper's 2-hop ImageNet zero-shot set (for orientation only):", "",
                   "| Model | candidates | " + " | ".join(f"hit@{k}" for k in TABLE2_KS) + " | "
