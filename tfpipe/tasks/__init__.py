@@ -11,7 +11,7 @@ config without one gets the task whose models include ``model.name``.
     results = loop.run(task, cfg, model_dir)
     task.evaluate(model_dir, ...); task.export(model_dir, ...)
 
-Adding a task is a new module here, named after the task, holding a
+Adding a task is a new module (or package) here, named after the task, holding a
 :func:`register`-ed subclass of ``Task``; plus configs.  Listing the tasks does not
 import them (nor TensorFlow).
 """

@@ -1,61 +1,44 @@
-"""``task: devise``: DeViSE on frozen visual features (Frome et al. 2013, section 3.3, Table 1).
+"""``task: devise``: DeViSE and its baselines on cached visual features (Frome et al. 2013).
 
     python -m tfpipe.train --config configs/devise_tiny_imagenet.yaml
     python -m tfpipe.evaluate --model_dir artifacts/runs/devise_tiny_imagenet
+    python -m tfpipe.export --model_dir artifacts/runs/devise_tiny_imagenet
 
-Reads a features data directory (``kind: features``, ``beam_jobs.extract_features``:
-the pooled 1280-d EfficientNet-Lite0 output standing for the paper's 4,096-d top
-layer, held fixed as the paper does in its first stage) and trains one of three
-models (``model.name``), the three rows of the paper's Table 1:
+Reads a features data directory (``kind: features``, ``beam_jobs.extract_features``: the pooled
+1280-d EfficientNet-Lite0 output standing for the paper's 4,096-d top layer, held fixed as in its
+first stage) and trains one of three models (``model.name``), the rows of the paper's Table 1:
 
-``devise_softmax``  the softmax baseline: pooled feature -> dense softmax over the
-                    training classes (sparse cross-entropy).
+``devise_softmax``  the softmax baseline: pooled feature -> dense softmax over the training
+                    classes (sparse cross-entropy).  With ``model.label_vectors`` it ranks the
+                    classes those vectors cover and gives ConSE's zero-shot rows.
 ``devise``          pooled feature ``v`` -> linear projection ``M`` (no bias) into the
-                    word-vector space; the score of class ``j`` is ``t_j . M v`` against
-                    the frozen, unit-normed label matrix ``T`` of the training classes;
-                    the hinge rank loss of eq. 1 with margin ``model.margin`` (0.1), in
-                    ``model.loss_form`` ``truncated`` (the paper's: the wrong labels
-                    visited in a random order, the sum stopped at the first one that
-                    violates the margin) or ``full`` (the whole sum).  The label vectors
-                    are ``tfpipe.embeddings.label_vectors.label_vector`` of each class's
-                    readable text (the class table's ``text``: Tiny-ImageNet's
-                    ``words.txt`` names, synonyms split at commas) in the skip-gram run
-                    (or word2vec file) ``model.label_vectors``, unit-normed.
-``devise_random``   the same with random unit label vectors (``model.dim``, seeded by
-                    ``model.label_seed``): the paper's "random embeddings" row.
+                    word-vector space; the score of class ``j`` is ``t_j . M v`` against the
+                    frozen, unit-normed label matrix ``T`` (``labels``: ``model.label_vectors``,
+                    ``model.center_vectors``); the hinge rank loss of eq. 1 with margin
+                    ``model.margin`` (0.1), ``model.loss_form`` ``truncated`` (the paper's: the
+                    wrong labels visited in a random order, the sum stopped at the first one that
+                    violates the margin) or ``full``.
+``devise_random``   the same with random unit label vectors (``model.dim``, ``model.label_seed``)
+                    on the classes ``model.classes_with_vectors`` covers.
 
-The classes: the training classes are the classes with images in ``train`` (Tiny-ImageNet
-split by class: the 162 seen ones), in class-table order.  **A training class without a
-label vector** (no word of any of its synonyms in the vocabulary) cannot be a DeViSE target:
-it is left out of the candidate set, and its images out of training and evaluation; it is
-printed when the run starts and listed in ``labels.json``, ``train_results.json`` and
-``results.json`` (``uncovered_classes``, with the images left out per split).  A class covered
-only in part (some words of its first covered synonym missing) keeps the mean of its covered
-words and is listed as ``partial_classes``.  The softmax baseline and the random embeddings
-use every training class, or with ``model.classes_with_vectors: <the same vectors>`` only the
-classes those vectors cover (the devise run's candidates: the three rows then rank the same
-classes; the others are listed as uncovered the same way).  Evaluation images of a class that is not a candidate (an unseen
-class) are left out and counted as well (zero-shot evaluation is not part of this task yet).
+Stage 2 (section 3.3, "back-propagated into the core visual model"): ``model.visual_top:
+stride16`` reads the cached stride-16 maps instead and trains the visual model's top blocks on
+them (``tfpipe.models.vision.top``), starting from the stage-1 run ``model.init_from``.
 
-Training: ``train.batch_size``, ``train.epochs``, ``train.learning_rate`` with
-``train.schedule`` (constant, paper_step, cosine), ``train.seed``; the optimizer is
-``model.optimizer``: ``adagrad`` (the default, the paper's; ``keras.optimizers.Adagrad``, whose
-initial accumulator is 0.1) or one of ``train.optimizer``'s choices (``sgd`` ... read with the
-``train`` section's momentum, weight decay and clipping) -- ``train.optimizer`` itself has no
-Adagrad and is not read.  The features of ``train`` and of the validation split
-(``eval.validation_split``, else ``eval.split``) are read once into memory
-(``feature_records.make_feature_dataset``, the mean of the stored views); epoch ``e`` visits the
-train split in a permutation drawn from ``(train.seed, e)`` and the truncated loss's visiting
-orders from ``(model.loss_seed, optimizer step)``, so a resumed run is exact.  Validation
-metric: ``val_accuracy`` (flat hit@1 over the candidates), which picks the best epoch.
+The training classes are those with images in ``train`` (Tiny-ImageNet by class: the 162 seen
+ones).  A class without a label vector is left out of the candidates, and its images out of
+training and evaluation, printed and listed (``uncovered_classes``); zero-shot candidate sets are
+``model.label_sets`` (``labels``).  Training: ``train.batch_size``, ``train.epochs``,
+``train.learning_rate`` with ``train.schedule`` (constant, paper_step, cosine), ``train.seed``;
+``model.optimizer``: ``adagrad`` (the default, the paper's; Keras' initial accumulator 0.1) or one
+of ``train.optimizer``'s choices.  The features are read once into memory; epoch ``e`` visits train
+in a permutation drawn from ``(train.seed, e)`` and the truncated loss's orders come from
+``(model.loss_seed, optimizer step)``, so a resumed run is exact.  ``val_accuracy`` (flat hit@1 on
+``data.validation_fraction``'s holdout of train, else the validation split) picks the best epoch.
 
-Evaluation (at the end of training into ``results.json``, and by ``python -m tfpipe.evaluate``
-for any split): flat hit@1/2/5/10 (``metrics.top_k_accuracy``) over the candidate classes and
-hierarchical precision@2/5/10/20 (``metrics.hierarchical_precision_at_k``; @1 equals hit@1)
-over WordNet's hypernym graph of the candidates' synsets (``wordnet.hierarchy_edges``).  The run
-directory also holds ``model.keras`` (features in, scores or probabilities over the candidates
-out) and ``labels.json`` (the candidates in score order: class index, name, text, synset, the
-words their vectors came from).
+After training: ``evaluation`` (Tables 1 and 2 into ``results.json``), ``monitoring``
+(TensorBoard projector and mistakes image), ``labels`` (``labels.json`` and ``label_index/``),
+``serving`` (``tfpipe.export``), ``report`` (``tfpipe.report``).
 """
 from __future__ import annotations
 
