@@ -166,6 +166,16 @@ def test_each_model_trains_through_the_shared_loop_and_writes_results(features_d
         labels = json.load(f)
     assert [r["index"] for r in labels["sets"]["seen"]["labels"]] == list(range(results["candidate_classes"]))
     assert "zero_shot" not in results  # no model.label_sets
+    # TensorBoard extras: the mistakes image always; the projector with the label vectors where there are any.
+    logs = os.path.join(run_dir, "logs")
+    assert os.listdir(os.path.join(logs, "mistakes"))
+    has_vectors = model["name"] != "devise_softmax" or "label_vectors" in model
+    assert os.path.exists(os.path.join(logs, "projector", "projector_config.pbtxt")) == has_vectors
+    if model["name"] != "devise_softmax":
+        from tfpipe.training import projector
+
+        rows = projector.read_metadata_tsv(os.path.join(logs, "projector", "image_embeddings.tsv"))
+        assert len(rows) == results["num_examples"] and {r["kind"] for r in rows} == {"image"}
 
 
 # --------------------------------------------------------------------------- errors
