@@ -387,3 +387,32 @@ def test_stage_2_fine_tunes_the_top_from_cached_maps_starting_from_the_stage_1_p
     bad = cfg({"name": "devise", "label_vectors": vectors, "visual_top": "stride8"}, 1)
     with pytest.raises(config_lib.ConfigError, match=r"visual_top='stride8'; valid: stride16"):
         tasks.get("devise").check(bad)
+
+
+def test_the_gradient_of_eq_1_with_respect_to_M_is_the_sum_over_violators_by_hand():
+    import keras
+    import tensorflow as tf
+
+    kernel = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # Keras Dense: x @ kernel, i.e. M = kernel^T
+    s2 = np.sqrt(0.5)
+    table = np.array([[1.0, 0.0], [0.0, 1.0], [s2, s2]])
+    model = _model(table, kernel)
+    v = np.array([[0.5, 0.0, 0.0], [0.3, 0.0, 0.1]], np.float32)
+    y = np.array([0, 1])
+    # Example 1 violates nothing.  Example 2 (label 1): both wrong labels violate, so
+    # d loss_2 / d kernel = v_2 (t_0 - t_1)^T + v_2 (t_2 - t_1)^T; the batch mean halves it.
+    v2 = v[1][:, None]
+    expect_full = (v2 @ (table[0] - table[1])[None] + v2 @ (table[2] - table[1])[None]) / 2
+    step = keras.Variable(0, dtype="int64", trainable=False)
+    kernel_var = model.get_layer("projection").kernel
+    for form, seed in (("full", 0),) + tuple(("truncated", k) for k in range(6)):
+        loss = devise.hinge_loss(3, margin=0.1, form=form, seed=seed)
+        loss.attach(step)
+        with tf.GradientTape() as tape:
+            value = loss(y, model(v))
+        grad = tape.gradient(value, kernel_var).numpy()
+        if form == "full":
+            np.testing.assert_allclose(grad, expect_full, atol=1e-6)
+        else:  # one violator, whichever the order visits first
+            options = [v2 @ (table[j] - table[1])[None] / 2 for j in (0, 2)]
+            assert min(np.abs(grad - o).max() for o in options) < 1e-6
