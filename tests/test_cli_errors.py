@@ -24,7 +24,7 @@ CLIS = [
     ("tfpipe.tune", "python -m tfpipe.tune"),
     ("tfpipe.neighbors", "python -m tfpipe.neighbors"),
     ("tfpipe.index.__main__", "python -m tfpipe.index"),
-    ("tfpipe.config", "python -m tfpipe.config"),
+    ("tfpipe.config.__main__", "python -m tfpipe.config"),
     ("tfpipe.text.thesaurus", "python -m tfpipe.text.thesaurus"),
 ] + [(f"benchmarks.{name}", f"python -m benchmarks.{name}") for name in (
     "comparison_models", "devise_serving", "feature_extraction", "image_preprocess", "index_search",
@@ -221,11 +221,12 @@ def test_report_run_dirs_peers_and_out(places, capsys, tmp_path):
 
 
 def test_train_and_config_with_a_directory_as_config(places, capsys):
-    from tfpipe import config, train
+    from tfpipe import train
+    from tfpipe.config import __main__ as config_cli
 
     assert train.main(["--config", places["empty"], "--print_config"]) == 2
     assert "is a directory, not a YAML config" in _one_line_error(capsys)
-    assert config.main([places["empty"]]) == 2
+    assert config_cli.main([places["empty"]]) == 2
     assert "is a directory, not a YAML config" in _one_line_error(capsys)
 
 

@@ -143,12 +143,20 @@ def test_default_run_dir_is_named_after_the_config():
     assert config.default_model_dir(None).endswith("char_cnn_small_default")
 
 
-def test_cli_lists_keys_and_rejects_bad_override(capsys):
-    assert config.main([]) == 0
+def test_cli_lists_keys_and_rejects_bad_override_and_validates_through_the_task(capsys):
+    from tfpipe.config import __main__ as config_cli
+
+    assert config_cli.main([]) == 0
     out = capsys.readouterr().out
     assert "lr_decay_every: 3" in out and "mixed_precision: auto" in out
-    assert config.main(["--set", "train.nope=1"]) == 2
+    assert config_cli.main(["--set", "train.nope=1"]) == 2
     assert "valid keys" in capsys.readouterr().err
+    # A devise config is checked by its task (its models are not classification models).
+    assert config_cli.main([os.path.join(config.REPO_ROOT, "configs", "devise_tiny_imagenet.yaml")]) == 0
+    assert "task: devise" in capsys.readouterr().out
+    assert config_cli.main([os.path.join(config.REPO_ROOT, "configs", "devise_tiny_imagenet.yaml"),
+                            "--set", "model.loss_form=sum"]) == 2
+    assert "valid forms: truncated, full" in capsys.readouterr().err
 
 
 def test_lstm_configs_clip_the_global_gradient_norm_at_5():

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import types
 import typing
 from typing import Any, Iterable, Sequence
@@ -38,7 +37,7 @@ SECTIONS = ("data", "model", "train", "eval")
 TASK_KEY = "task"  # the one top-level key that is not a section
 
 # Repository root (the parent of the ``tfpipe`` package): configs/ lives here.
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_CONFIG = os.path.join("configs", "char_cnn_small_default.yaml")
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
@@ -499,35 +498,3 @@ def describe() -> str:
             choices = f" [{'|'.join(meta['choices'])}]" if meta.get("choices") else ""
             lines.append(f"  {field.name}: {default}  #{choices} {meta['help']}")
     return "\n".join(lines)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tfpipe.config [FILE] [--set k=v ...]``: print the keys, or a resolved config."""
-    from tfpipe import cli
-
-    parser = cli.ArgumentParser(
-        prog="python -m tfpipe.config",
-        description="With no FILE: list every config key, its default and meaning. "
-        "With FILE: print the validated config after overrides.",
-    )
-    parser.add_argument("config", nargs="?", help="YAML config file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override one key (repeatable)")
-    args = parser.parse_args(argv)
-    if args.config is None and not args.overrides:
-        print(describe())
-        return 0
-    try:
-        cfg = load(args.config, args.overrides)
-        from tfpipe import tasks
-
-        tasks.resolve(cfg)  # the config's task checks its model and keys (classification: validate_model)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(cfg.to_yaml(), end="")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
