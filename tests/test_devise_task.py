@@ -383,7 +383,19 @@ def test_stage_2_fine_tunes_the_top_from_cached_maps_starting_from_the_stage_1_p
     train = loop.run(tasks.resolve(stage2_cfg), stage2_cfg, stage2, verbose=0)
     assert train["epochs_run"] == 1 and train["params"] > 2_000_000  # the top's 2.7 M weights take part
     with open(os.path.join(stage2, "results.json")) as f:
-        assert json.load(f)["num_examples"] == 6
+        first = json.load(f)
+    assert first["num_examples"] == 6
+    # A fresh process loads the saved stage-2 model (its visual top's custom initializers) and
+    # evaluates it to the same figures.
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "tfpipe.evaluate", "--model_dir", stage2], cwd=repo,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr
+    with open(os.path.join(stage2, "results.json")) as f:
+        assert json.load(f)["hit_at_k"] == pytest.approx(first["hit_at_k"])
     bad = cfg({"name": "devise", "label_vectors": vectors, "visual_top": "stride8"}, 1)
     with pytest.raises(config_lib.ConfigError, match=r"visual_top='stride8'; valid: stride16"):
         tasks.get("devise").check(bad)

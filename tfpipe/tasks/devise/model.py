@@ -103,6 +103,7 @@ def load_model(model_dir: str):
     import keras
 
     import tfpipe.layers  # noqa: F401  (registers LabelScores for loading)
+    import tfpipe.models.vision  # noqa: F401  (registers a stage-2 visual top's initializers)
     from tfpipe.training import runs
 
     return keras.saving.load_model(os.path.join(model_dir, runs.MODEL_FILE), compile=False)
