@@ -33,7 +33,6 @@ scaled from its own size in one step.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Any
@@ -160,20 +159,16 @@ def export(model_dir: str, cfg, out: str, *, model, k: int = DEFAULT_K) -> str:
                     "scores": f"float32[batch, <= {k}]", "embedding": "float32[batch, d]"},
     }
     os.makedirs(os.path.join(out, "assets.extra"), exist_ok=True)
-    with open(os.path.join(out, INFO_FILE), "w", encoding="utf-8") as f:
-        json.dump(info, f, indent=2)
-        f.write("\n")
+    runs.write_json(os.path.join(out, INFO_FILE), info)
     shutil.copy(os.path.join(model_dir, runs.CONFIG_FILE), os.path.join(out, "assets.extra", runs.CONFIG_FILE))
     return out
 
 
 def read_info(model: str) -> dict[str, Any] | None:
     """``assets.extra/devise.json`` of an exported devise model, or None for another export."""
-    path = os.path.join(model, INFO_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    from tfpipe.training import runs
+
+    return runs.read_json(os.path.join(model, INFO_FILE))
 
 
 def predict(model: str, images: list[bytes], *, labels: str | None = None) -> list[dict[str, Any]]:
