@@ -56,16 +56,18 @@ def is_devise_run(run_dir: str) -> bool:
 
 
 def label(results: dict[str, Any], model_cfg: dict[str, Any]) -> tuple[str, str]:
-    """``(row label, dim)`` of a run, e.g. ``("DeViSE (truncated, centered)", "500")``."""
+    """``(row label, dim)`` of a run, e.g. ``("DeViSE (truncated, centered)", "500")``; a stage-2
+    run (``model.visual_top``) says "top fine-tuned" (its training time is stage 2's alone)."""
     name = results.get("model")
     dim = str(results.get("label_dim") or "N/A")
+    tuned = ", top fine-tuned" if model_cfg.get("visual_top") else ""  # stage 2
     if name == "devise_softmax":
-        return "Softmax baseline", "N/A"
+        return "Softmax baseline" + (" (top fine-tuned)" if tuned else ""), "N/A"
     form = results.get("loss_form") or model_cfg.get("loss_form") or "truncated"
     if name == "devise_random":
-        return f"Random embeddings ({form})", dim
+        return f"Random embeddings ({form}{tuned})", dim
     vectors = "centered" if model_cfg.get("center_vectors") else "raw vectors"
-    return f"DeViSE ({form}, {vectors})", dim
+    return f"DeViSE ({form}, {vectors}{tuned})", dim
 
 
 def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, Any]]:
