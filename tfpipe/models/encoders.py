@@ -25,6 +25,9 @@ encoder                input          embedding
                                       Reed et al. 4.3), ``[B, units]``
 ``word_mean``          ``word_ids``   mean of the word vectors (Reed et al. 4.4's word2vec
                                       baseline), ``[B, embedding_dim]``
+``char_cnn_rnn``       ``chars``      Reed et al.'s hybrid CNN-RNN (4.2): three conv + pool stages,
+``word_cnn_rnn``       ``word_ids``   a ReLU RNN, the mean over time, linear: ``[B, dim]``
+                                      (``tfpipe.models.cnn_rnn``)
 ``bag``                a bag kind     the sparse bag-of-features vector itself, a :class:`Bag`
                                       (BoW, n-grams, their TFIDF, bag-of-means: Zhang et al.
                                       section 3; Reed et al. 4.4's BoW)
