@@ -43,7 +43,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import argparse
 import glob
 import json
-import platform
 import statistics
 import sys
 import time
@@ -84,31 +83,21 @@ def read_images(images_dir: str, n: int) -> list[bytes]:
     return [tf.io.parse_single_example(r, spec)["image"].numpy() for r in tf.data.TFRecordDataset(paths).take(n)]
 
 
-def run_config(run_dir: str) -> dict[str, Any]:
-    import yaml
-
-    with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
 # --------------------------------------------------------------------------- images -> top-5
 
 
 def image_paths(run_dir: str, export_dir: str, engine: str):
     """``{"serving": fn, "in_process": fn}``, each ``list[bytes] -> (top-5 labels [B][5], M v [B, d])``,
     and what to report about them."""
-    import keras
     import tensorflow as tf
 
     from tfpipe.data import image_pipeline
     from tfpipe.models.vision.features import Extractor
     from tfpipe.tasks import devise
     from tfpipe.tasks.devise import labels as labels_lib, serving
+    from tfpipe.tasks.devise.model import projection_model
 
-    info = serving.read_info(export_dir) or {}
-    if info.get("needs_scann_ops"):
-        import scann  # noqa: F401
-    seen = tf.saved_model.load(export_dir).signatures[labels_lib.SEEN]
+    seen, info = serving.signature(export_dir, labels_lib.SEEN)
 
     def serve(images):
         out = seen(images=tf.constant(images, dtype=tf.string))
@@ -117,7 +106,7 @@ def image_paths(run_dir: str, export_dir: str, engine: str):
     size, crop = int(info["image_size"]), float(info["crop_fraction"])
     extractor = Extractor(info["visual_model"], image_size=size, outputs=(devise.OUTPUT,), engine=engine)
     model = devise.load_model(run_dir)
-    head = keras.Model(model.inputs, model.get_layer("projection").output)
+    head = projection_model(model)
     _, label_index = labels_lib.load(run_dir)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
@@ -165,15 +154,11 @@ def time_images(paths, images: list[bytes], batch_size: int, passes: int) -> dic
 # --------------------------------------------------------------------------- label search at scale
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def label_set(run_dir: str, word_vectors: str, center: bool, size: int, pair_words: int,
               seed: int) -> tuple[np.ndarray, list[str], dict[str, Any]]:
     """``(unit vectors [n, d], labels, counts)``: the run's labels, the words, two-word phrases."""
     from tfpipe.embeddings import label_vectors as lv
+    from tfpipe.index.base import unit_rows
     from tfpipe.tasks.devise import labels as labels_lib
 
     _, label_index = labels_lib.load(run_dir)
@@ -259,11 +244,10 @@ def query_embeddings(run_dir: str, features_dir: str, n: int) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import keras
-    import tensorflow as tf
-
     load_before, started = list(os.getloadavg()), time.time()
-    cfg = run_config(args.run_dir)
+    from tfpipe.training import runs
+
+    cfg = runs.read_saved_config(args.run_dir)
     export_dir = args.export_dir or os.path.join(args.run_dir, "export")
     images = read_images(args.images_dir, args.images)
     log(f"{len(images)} test images read")
@@ -286,9 +270,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "label_search": {"labels": counts, "queries": int(len(queries)), "features_dir": features_dir,
                          "k": K_SEARCH, **search},
         "cpu": cpu_info(),
-        "env": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-                "numpy": np.__version__, "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
-                "wall_s": round(time.time() - started, 1)},
+        "env": output.environment(started, load_before),
     }
 
 

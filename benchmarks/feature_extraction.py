@@ -164,7 +164,6 @@ def run(*, model_name: str = "efficientnet_lite0", num_images: int = 200, batch_
     """The JSON document this benchmark prints (see the module docstring); ``model_name`` another
     registered visual model (with its default weights, each build seeded alike)."""
     import keras
-    import tensorflow as tf
 
     from tfpipe.models.vision.features import Extractor
 
@@ -211,9 +210,7 @@ def run(*, model_name: str = "efficientnet_lite0", num_images: int = 200, batch_
         "paths": paths,
         "ratios": ratios,
         "cpu": cpu_info(),
-        "env": {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-                "numpy": np.__version__, "loadavg_before": load_before, "loadavg_after": list(os.getloadavg()),
-                "wall_s": round(time.time() - started, 1)},
+        "env": output.environment(started, load_before),
     }
 
 

@@ -213,9 +213,8 @@ class Devise(Task):
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
         from tfpipe.tasks.devise import monitoring
 
-        sets_saved, index_saved = labels_lib.load(model_dir)
         results["tensorboard_extras"] = monitoring.write(os.path.join(model_dir, runs.LOG_DIR), cfg, model,
-                                                         sets_saved, index_saved, evaluated, data=plan.data)
+                                                         {s.name: s for s in sets}, index, evaluated, data=plan.data)
         results["eval"] = {k: evaluated[k] for k in ("split", "num_examples", "hit_at_k", "hierarchical_precision_at_k")}
         print(f"tfpipe.train: {cfg.model_name} on {evaluated['split']} ({evaluated['num_examples']} images): "
               + _metrics_line(evaluated), flush=True)

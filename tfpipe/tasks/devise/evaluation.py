@@ -52,11 +52,10 @@ def conse_embedding(probabilities: np.ndarray, label_matrix: np.ndarray, top: in
 
 def embed(model, features: np.ndarray, *, batch_size: int) -> np.ndarray:
     """The projected image ``M v`` of a DeViSE (or random-embeddings) model: its ``projection``
-    layer's output."""
-    import keras
+    layer's output (``model.projection_model``)."""
+    from tfpipe.tasks.devise.model import projection_model
 
-    sub = keras.Model(model.inputs, model.get_layer("projection").output)
-    return np.asarray(sub.predict(features, batch_size=batch_size, verbose=0), np.float32)
+    return np.asarray(projection_model(model).predict(features, batch_size=batch_size, verbose=0), np.float32)
 
 
 def ranked_scores(index, queries: np.ndarray, candidates: Sequence[str], k: int) -> np.ndarray:

@@ -129,9 +129,10 @@ def word_table(path: str, *, center: bool = False):
 
 def random_matrix(n: int, dim: int, seed: int) -> np.ndarray:
     """``n`` random unit vectors (the paper's "random embeddings" row), from ``seed``."""
+    from tfpipe.index.base import unit_rows
+
     rng = np.random.default_rng(int(seed))
-    m = rng.standard_normal((n, int(dim))).astype(np.float32)
-    return m / np.linalg.norm(m, axis=1, keepdims=True)
+    return unit_rows(rng.standard_normal((n, int(dim))).astype(np.float32))
 
 
 def seen_set(manifest, classes: Sequence[int], *, vectors: str | None, restrict: str | None = None,

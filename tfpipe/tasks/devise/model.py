@@ -75,6 +75,14 @@ def make_optimizer(cfg: config_lib.Config):
     return optimizers.make_optimizer(dataclasses.replace(t, optimizer=name))
 
 
+def projection_model(model):
+    """The part of a DeViSE (or random-embeddings) model up to its ``projection`` layer: features
+    in, the projected image ``M v`` out (what the label index is searched with)."""
+    keras = _keras()
+
+    return keras.Model(model.inputs, model.get_layer("projection").output)
+
+
 def init_head(model, run_dir: str) -> list[str]:
     """Stage 2 starts from stage 1: the weights of every layer of ``run_dir``'s ``model.keras``
     that ``model`` has under the same name (the projection M, or the softmax layer), checked

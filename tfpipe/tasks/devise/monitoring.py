@@ -48,6 +48,7 @@ def _thumbnails(image_dir: str, split: str, ids: list[str]) -> np.ndarray | None
 def write(log_dir: str, cfg, model, sets: dict, index, results: dict[str, Any], *, data) -> dict[str, Any]:
     """Writes the projector and the mistakes image; returns what was written."""
     from tfpipe.data import feature_records
+    from tfpipe.index.base import unit_rows
     from tfpipe.tasks import devise
     from tfpipe.tasks.devise import evaluation
     from tfpipe.tasks.devise import labels as labels_lib
@@ -94,8 +95,7 @@ def write(log_dir: str, cfg, model, sets: dict, index, results: dict[str, Any], 
         keep, pos = devise.to_candidates(y, seen.classes)
         x, y, ids = x[keep], pos[keep], [k for k, good in zip(ids, keep) if good]
         if len(y):
-            q = evaluation.embed(model, x, batch_size=cfg.eval.batch_size)
-            q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            q = unit_rows(evaluation.embed(model, x, batch_size=cfg.eval.batch_size))
             top1 = index.nearest(q, 1, subset=labels_lib.SEEN).labels
             key_text = dict(zip(seen.keys, texts))
             rows = [{"kind": "image", "set": f"{cfg.eval.split} images", "text": texts[t], "top1": key_text[p[0]]}

@@ -47,12 +47,18 @@ def _read(path: str) -> dict[str, Any] | None:
         return None
 
 
-def is_devise_run(run_dir: str) -> bool:
+def _saved_config(run_dir: str) -> dict[str, Any]:
+    """A run directory's ``config.yaml`` (``{}`` when there is none or it is unreadable)."""
+    from tfpipe.training import runs
+
     try:
-        with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
-            return (yaml.safe_load(f) or {}).get("task") == "devise"
-    except OSError:
-        return False
+        return runs.read_saved_config(run_dir) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
+def is_devise_run(run_dir: str) -> bool:
+    return _saved_config(run_dir).get("task") == "devise"
 
 
 def label(results: dict[str, Any], model_cfg: dict[str, Any]) -> tuple[str, str]:
@@ -74,14 +80,13 @@ def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, A
     """One record per evaluated devise run: ``label``, ``dim``, ``results``, ``run_dir``."""
     rows = []
     for run_dir in run_dirs:
-        if not is_devise_run(run_dir):
+        cfg = _saved_config(run_dir)
+        if cfg.get("task") != "devise":
             continue
         results = _read(os.path.join(run_dir, "results.json" if split == "test" else f"results_{split}.json"))
         if not results or "hit_at_k" not in results:
             continue
-        with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
-            model_cfg = (yaml.safe_load(f) or {}).get("model") or {}
-        row_label, dim = label(results, model_cfg)
+        row_label, dim = label(results, cfg.get("model") or {})
         rows.append({"label": row_label, "dim": dim, "run_dir": run_dir, "results": results})
     order = {"Softmax": 0, "DeViSE": 1, "Random": 2}
     return sorted(rows, key=lambda r: (order.get(r["label"].split(" ")[0], 3), r["label"], r["dim"]))
@@ -103,10 +108,22 @@ def _line(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _header(head: Sequence[str]) -> list[str]:
+    return [_line(head), "|" + "---|" * len(head)]
+
+
+def _paper(title: str, second: str, rows, hit_ks: Sequence[str], hp_ks: Sequence[str]) -> list[str]:
+    """The paper's rows ``(model, second column, hits %, hierarchical precisions)`` under ``title``."""
+    lines = ["", title, "", *_header(["Model", second, *[f"hit@{k}" for k in hit_ks], *[f"hp@{k}" for k in hp_ks]])]
+    for name, col, hits, hps in rows:
+        lines.append(_line([name, col, *[f"{h:.1f}" for h in hits], *[f"{p:.3f}" for p in hps]]))
+    return lines
+
+
 def table1(rows: Sequence[dict[str, Any]]) -> list[str]:
     head = ["Model", "dim", *[f"hit@{k}" for k in TABLE1_HITS], *[f"hp@{k}" for k in TABLE1_HP], "candidates",
             "images", "training time", "run"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _header(head)
     for r in rows:
         res = r["results"]
         lines.append(_line([r["label"], r["dim"], *_cells(res, TABLE1_HITS, TABLE1_HP), str(res["candidate_classes"]),
@@ -114,13 +131,8 @@ def table1(rows: Sequence[dict[str, Any]]) -> list[str]:
     if rows and "chance" in rows[0]["results"]:
         lines.append(_line(["Chance", "N/A", *_cells(rows[0]["results"]["chance"], TABLE1_HITS, TABLE1_HP),
                             "", "", "", ""]))
-    lines += ["", "The paper (ImageNet 1K, for orientation only):", "",
-              "| Model | dim | " + " | ".join(f"hit@{k}" for k in TABLE1_HITS) + " | "
-              + " | ".join(f"hp@{k}" for k in TABLE1_HP) + " |", "|" + "---|" * 10]
-    for name, dim, hits, hps in PAPER_TABLE1:
-        lines.append(f"| {name} | {dim} | " + " | ".join(f"{h:.1f}" for h in hits) + " | "
-                     + " | ".join(f"{p:.3f}" for p in hps) + " |")
-    return lines
+    return lines + _paper("The paper (ImageNet 1K, for orientation only):", "dim", PAPER_TABLE1,
+                          TABLE1_HITS, TABLE1_HP)
 
 
 def table2(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -135,7 +147,7 @@ def table2(rows: Sequence[dict[str, Any]]) -> list[str]:
         zs0 = entries[0][1]
         lines += ["", f"**{name}** ({zs0['images']} images of {zs0['candidates']} classes with a label vector; "
                   f"{len(zs0['uncovered_classes'])} classes without one; {len(zs0['classes_without_synset'])} "
-                  "without a WordNet synset)", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                  "without a WordNet synset)", "", *_header(head)]
         for model, zs, r in entries:
             for row, v in zs["rows"].items():
                 lines.append(_line([model, row, str(v["candidates"]), *_cells(v, TABLE2_KS, TABLE2_KS),
@@ -143,12 +155,8 @@ def table2(rows: Sequence[dict[str, Any]]) -> list[str]:
         for row, v in zs0.get("chance", {}).items():
             lines.append(_line(["Chance", row, str(v["candidates"]), *_cells(v, TABLE2_KS, TABLE2_KS), ""]))
     if sets:
-        lines += ["", "The paper's 2-hop ImageNet zero-shot set (for orientation only):", "",
-                  "| Model | candidates | " + " | ".join(f"hit@{k}" for k in TABLE2_KS) + " | "
-                  + " | ".join(f"hp@{k}" for k in TABLE2_KS) + " |", "|" + "---|" * 12]
-        for name, n, hits, hps in PAPER_TABLE2:
-            lines.append(f"| {name} | {n} | " + " | ".join(f"{h:.1f}" for h in hits) + " | "
-                         + " | ".join(f"{p:.3f}" for p in hps) + " |")
+        lines += _paper("The paper's 2-hop ImageNet zero-shot set (for orientation only):", "candidates",
+                        PAPER_TABLE2, TABLE2_KS, TABLE2_KS)
     return lines
 
 

@@ -88,9 +88,9 @@ def export(model_dir: str, cfg, out: str, *, model, k: int = DEFAULT_K) -> str:
         searches = {labels_lib.SEEN: None}
         counts, engines = {labels_lib.SEEN: len(keys)}, {labels_lib.SEEN: "softmax"}
     else:
-        import keras
+        from tfpipe.tasks.devise.model import projection_model
 
-        head = keras.Model(model.inputs, model.get_layer("projection").output)
+        head = projection_model(model)
         by_signature = candidate_keys(label_index.subsets, labels_lib.SEEN)
         row = {key: i for i, key in enumerate(label_index.labels)}
         vectors = label_index.index.vectors
@@ -171,10 +171,10 @@ def read_info(model: str) -> dict[str, Any] | None:
     return runs.read_json(os.path.join(model, INFO_FILE))
 
 
-def predict(model: str, images: list[bytes], *, labels: str | None = None) -> list[dict[str, Any]]:
-    """Each image's top-k labels from an exported devise model (``tf.saved_model.load`` alone):
-    ``[{"labels": [...], "texts": [...], "scores": [...]}]``; ``labels``: the signature (a candidate
-    set; default ``seen``), an unknown one names the valid ones."""
+def signature(model: str, labels: str | None = None):
+    """``(the signature of candidate set labels, the export's info)`` of an exported devise model,
+    loaded with ``tf.saved_model.load`` alone (ScaNN's ops registered first when a search needs
+    them); ``labels`` None: ``seen``; an unknown one names the valid ones."""
     import tensorflow as tf
 
     info = read_info(model) or {}
@@ -184,8 +184,16 @@ def predict(model: str, images: list[bytes], *, labels: str | None = None) -> li
         raise ValueError(f"--labels {name!r} is not a candidate set of {model}; valid: {', '.join(valid)}")
     if info.get("needs_scann_ops"):
         import scann  # noqa: F401  (registers ScaNN's TensorFlow ops)
-    loaded = tf.saved_model.load(model)
-    out = loaded.signatures[name](images=tf.constant(images, dtype=tf.string))
+    return tf.saved_model.load(model).signatures[name], info
+
+
+def predict(model: str, images: list[bytes], *, labels: str | None = None) -> list[dict[str, Any]]:
+    """Each image's top-k labels from an exported devise model (``signature``):
+    ``[{"labels": [...], "texts": [...], "scores": [...]}]``; ``labels``: the candidate set."""
+    import tensorflow as tf
+
+    serve, _ = signature(model, labels)
+    out = serve(images=tf.constant(images, dtype=tf.string))
     result = []
     for i in range(len(images)):
         result.append({"labels": [x.decode("utf-8") for x in out["labels"][i].numpy()],
