@@ -138,3 +138,9 @@ def test_predict_names_the_valid_candidate_sets_and_refuses_a_text_model_flag_mi
     assert "not both" in capsys.readouterr().err
     assert predict.main(["--model", exported["out"], "--image", image + ".missing"]) == 2
     assert "no such file" in capsys.readouterr().err
+    not_an_image = os.path.join(os.path.dirname(exported["out"]), "notes.jpg")
+    with open(not_an_image, "w") as f:
+        f.write("not an image\n")
+    assert predict.main(["--model", exported["out"], "--image", image, "--image", not_an_image]) == 2
+    err = capsys.readouterr().err
+    assert "undecodable_image" in err and "notes.jpg" in err and "Traceback" not in err

@@ -101,16 +101,27 @@ def _predict_images(args) -> int:
     if serving.read_info(args.model) is None:
         return cli.print_error(f"--model {args.model} is not a devise export (no {serving.INFO_FILE}): "
                                "--image needs one (python -m tfpipe.export --model_dir <a devise run>)")
+    from tfpipe.data import images as images_lib
+
     images = []
     for path in args.image:
         if not os.path.isfile(path):
             return cli.print_error(f"--image {path}: no such file")
-        with open(path, "rb") as f:
-            images.append(f.read())
+        try:  # the image job's checks and reasons (empty_file, undecodable_image, truncated_image, ...)
+            data = images_lib.read_file(path)
+            images_lib.prepare(data, images_lib.Resize("none"), name=path)
+        except images_lib.ImageError as e:
+            return cli.print_error(f"--image {e}")
+        images.append(data)
+    import tensorflow as tf
+
     try:
         results = serving.predict(args.model, images, labels=args.labels)
     except ValueError as e:
         return cli.print_error(str(e))
+    except tf.errors.InvalidArgumentError as e:  # a format PIL reads but the graph's decoder does not
+        return cli.print_error(f"--image: the exported model cannot decode one of {args.image} (JPEG, PNG, GIF "
+                               f"and BMP are decoded in the graph): {e.message.splitlines()[0]}")
     for path, result in zip(args.image, results):
         if args.json:
             print(json.dumps({"image": path, **result}, ensure_ascii=False))
