@@ -1,8 +1,9 @@
 """Reusable Keras layers (written with ``keras.ops`` so they run on every backend)."""
+from tfpipe.layers.index_conv import IndexConv1D
 from tfpipe.layers.label_scores import LabelScores
 from tfpipe.layers.onehot import OneHot
 from tfpipe.layers.peephole_lstm import PeepholeLSTMCell
 from tfpipe.layers.pooling import MeanOverTime
 from tfpipe.layers.sparse_linear import SparseLinear
 
-__all__ = ["LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell", "SparseLinear"]
+__all__ = ["IndexConv1D", "LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell", "SparseLinear"]

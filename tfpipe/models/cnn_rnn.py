@@ -1,4 +1,6 @@
-"""Reed et al. (2016)'s hybrid CNN-RNN text encoders (section 4.2 and the authors' code), registered.
+"""Reed et al. (2016)'s text encoders (sections 4.2-4.4 and the authors' Torch code), registered.
+
+The hybrid CNN-RNN encoders:
 
 A convolutional stack shortens the text to a few frames, a recurrent layer with ReLU units reads
 them, and the text's embedding is a linear map of the mean of the recurrent outputs over time
@@ -18,14 +20,45 @@ Every convolution is 'valid' with stride 1 and a ReLU; a pooling ``(size, stride
 ``±init_range`` (0.08, the code's), biases at zero.  The one-hot layer, the word embedding and
 the mean over time are the project's (``tfpipe.layers.OneHot``, ``word_cnn.word_embedding``,
 ``tfpipe.layers.MeanOverTime``).  :func:`frame_lengths` is the arithmetic above.
+
+The code's other encoders (``modules/*.lua``):
+
+``char_cnn_doc``   DocumentCNNShort, the CNN without the RNN: ``chars [B, 201]`` -> one-hot (70)
+                   -> three times Conv(256, k4) + ReLU -> MaxPool(3, 3): frames 201 -> 198 -> 66
+                   -> 63 -> 21 -> 18 -> 6 (:data:`DOC_CHAR_STAGES`) -> flatten 1536 -> linear 1024
+                   (no nonlinearity: the code's ``Linear, Dropout, Linear``) -> dropout -> linear
+                   ``[B, dim]``.
+``word_cnn_doc``   DocumentCNNWord: ``word_ids [B, 30]`` -> Conv(256, k3) over the one-hot
+                   vocabulary + ReLU (Torch's TemporalConvolution(vocab_size, 256, 3):
+                   :class:`tfpipe.layers.IndexConv1D`, the exact convolution as a gather, no
+                   separate embedding) -> MaxPool(3, 3) -> Conv(256, k3) + ReLU -> Conv(256, k3)
+                   + ReLU: frames 30 -> 28 -> 9 -> 7 -> 5 (:data:`DOC_WORD_STAGES`) -> flatten
+                   1280 -> linear 1024 -> dropout -> linear ``[B, dim]``.  (The code's comments
+                   say 10, 8, 6 frames, but its ``Reshape(1280)`` = 5 x 256 is the arithmetic
+                   here.)
+``char_lstm``      the character LSTM (LSTM.lua, section 4.3): ``chars [B, 201]`` -> one-hot (70)
+                   -> LSTM(512) -> the mean of its outputs ``[B, units]``; no linear map (the
+                   task's projection head follows, as for ``word_lstm``).  Steps after the text's
+                   last non-zero character (the trailing padding) are masked: they neither
+                   update the state nor enter the mean.  A 0 inside the text (a character
+                   outside the alphabet) is read as the all-zero frame, as in the code.  The
+                   gates are Keras' (input, forget, cell, output; the code's i2h and h2h biases
+                   sum to Keras' one bias), with no forget-gate bias of 1.
+``attributes``     the attribute baseline (AttributeEncoder.lua, a linear map of the class's
+                   attribute vector): the embedding is the ``attributes`` input ``float32
+                   [B, num_attributes]`` itself, and the task's projection head is the linear map.
+
+The code draws every parameter, biases included, from U(-0.08, 0.08); here the weights are
+drawn so and the biases start at zero, as for the CNN-RNNs above.
 """
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import keras
+from keras import ops
 
-from tfpipe.layers import MeanOverTime, OneHot
+from tfpipe.layers import IndexConv1D, MeanOverTime, OneHot
 from tfpipe.models import encoders
 from tfpipe.models.encoders import Encoding
 from tfpipe.models.word_cnn import EMBEDDING_DIM, check_vocab_size, word_embedding
@@ -38,6 +71,10 @@ REED_WORDS = 30              # section 5: "30 for word-level models"
 CHAR_STAGES = ((384, 4, 3, 3), (512, 4, 3, 3), (256, 4, 3, 2))
 WORD_STAGES = ((512, 3, None, None), (512, 2, 3, 3), (512, 2, None, None))
 CHAR_RNN_UNITS, WORD_RNN_UNITS = 256, 512
+DOC_CHAR_STAGES = ((256, 4, 3, 3), (256, 4, 3, 3), (256, 4, 3, 3))              # DocumentCNNShort
+DOC_WORD_STAGES = ((256, 3, 3, 3), (256, 3, None, None), (256, 3, None, None))  # DocumentCNNWord
+DOC_HIDDEN = 1024            # the document CNNs' first linear layer
+CHAR_LSTM_UNITS = 512
 
 
 def frame_lengths(length: int, stages: Sequence[tuple[int, int, int | None, int | None]]) -> list[int]:
@@ -59,23 +96,41 @@ def _uniform(init_range: float) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-float(init_range), float(init_range))
 
 
+def _pool(h: Any, pool: int | None, stride: int | None, i: int) -> Any:
+    if not pool:
+        return h
+    return keras.layers.MaxPooling1D(pool_size=pool, strides=stride, padding="valid", name=f"pool{i}")(h)
+
+
+def conv_stages(frames: Any, stages: Sequence[tuple[int, int, int | None, int | None]],
+                init: keras.initializers.Initializer, *, start: int = 1) -> Any:
+    """The 'valid' ReLU convolutions ``conv{i}`` and poolings ``pool{i}`` of ``stages`` (numbered
+    from ``start``) on ``frames [B, L, D]``."""
+    h = frames
+    for i, (filters, kernel, pool, stride) in enumerate(stages, start=start):
+        h = keras.layers.Conv1D(filters, kernel, padding="valid", activation="relu", kernel_initializer=init,
+                                bias_initializer="zeros", name=f"conv{i}")(h)
+        h = _pool(h, pool, stride, i)
+    return h
+
+
+def _check_dim(dim: int) -> int:
+    if int(dim) < 1:
+        raise ValueError(f"dim must be positive, got {dim}")
+    return int(dim)
+
+
 def cnn_rnn_trunk(frames: Any, *, stages: Sequence[tuple[int, int, int | None, int | None]], rnn_units: int,
                   dim: int, init_range: float) -> Any:
     """The shared stack on ``frames [B, L, D]``: the convolutions and poolings of ``stages``, the
     ReLU recurrence, the mean over time and the linear map to ``[B, dim]`` (the module docstring)."""
     init = _uniform(init_range)
-    h = frames
-    for i, (filters, kernel, pool, stride) in enumerate(stages, start=1):
-        h = keras.layers.Conv1D(filters, kernel, padding="valid", activation="relu", kernel_initializer=init,
-                                bias_initializer="zeros", name=f"conv{i}")(h)
-        if pool:
-            h = keras.layers.MaxPooling1D(pool_size=pool, strides=stride, padding="valid", name=f"pool{i}")(h)
+    h = conv_stages(frames, stages, init)
     h = keras.layers.SimpleRNN(int(rnn_units), activation="relu", return_sequences=True, kernel_initializer=init,
                                recurrent_initializer=init, bias_initializer="zeros", name="rnn")(h)
     h = MeanOverTime(name="mean")(h)
-    if int(dim) < 1:
-        raise ValueError(f"dim must be positive, got {dim}")
-    return keras.layers.Dense(int(dim), kernel_initializer=init, bias_initializer="zeros", name="embedding_out")(h)
+    return keras.layers.Dense(_check_dim(dim), kernel_initializer=init, bias_initializer="zeros",
+                              name="embedding_out")(h)
 
 
 @encoders.register("char_cnn_rnn", features=("chars",))
@@ -102,3 +157,88 @@ def word_cnn_rnn(*, dim: int, vocab_size: int, max_words: int = REED_WORDS, embe
                                initializer=_uniform(init_range), who=name)
     return Encoding(word_ids, cnn_rnn_trunk(frames, stages=WORD_STAGES, rnn_units=rnn_units, dim=dim,
                                             init_range=init_range))
+
+
+def doc_cnn_head(h: Any, *, dim: int, dropout: float, init: keras.initializers.Initializer) -> Any:
+    """The document CNNs' head on the last frames ``[B, T, C]``: ``flatten`` (frame-major, like
+    Torch's Reshape) -> ``fc1`` linear 1024 (no nonlinearity) -> ``dropout`` -> ``embedding_out``
+    linear ``[B, dim]``."""
+    dim = _check_dim(dim)
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(DOC_HIDDEN, kernel_initializer=init, bias_initializer="zeros", name="fc1")(h)
+    h = keras.layers.Dropout(float(dropout), name="dropout")(h)
+    return keras.layers.Dense(dim, kernel_initializer=init, bias_initializer="zeros", name="embedding_out")(h)
+
+
+@encoders.register("char_cnn_doc", features=("chars",))
+def char_cnn_doc(*, dim: int, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE, dropout: float = 0.0,
+                 init_range: float = INIT_RANGE) -> Encoding:
+    """Reed et al.'s character CNN (DocumentCNNShort.lua): ``chars [B, l0]`` -> ``[B, dim]``
+    (the module docstring)."""
+    frame_lengths(l0, DOC_CHAR_STAGES)
+    init = _uniform(init_range)
+    chars = keras.Input(shape=(int(l0),), dtype="uint8", name="chars")
+    h = conv_stages(OneHot(int(alphabet_size), name="one_hot")(chars), DOC_CHAR_STAGES, init)
+    return Encoding(chars, doc_cnn_head(h, dim=dim, dropout=dropout, init=init))
+
+
+@encoders.register("word_cnn_doc", features=("word_ids",))
+def word_cnn_doc(*, dim: int, vocab_size: int, max_words: int = REED_WORDS, dropout: float = 0.0,
+                 init_range: float = INIT_RANGE) -> Encoding:
+    """Reed et al.'s word CNN (DocumentCNNWord.lua): ``word_ids [B, max_words]`` -> ``[B, dim]``;
+    its first convolution runs over the one-hot vocabulary (word id ``i >= 1`` -> position
+    ``i - 1``, id 0 the zero frame) as :class:`~tfpipe.layers.IndexConv1D`."""
+    name = "word_cnn_doc"
+    check_vocab_size(vocab_size, name)
+    frame_lengths(max_words, DOC_WORD_STAGES)
+    init = _uniform(init_range)
+    word_ids = keras.Input(shape=(int(max_words),), dtype="int64", name="word_ids")
+    (filters, kernel, pool, stride), rest = DOC_WORD_STAGES[0], DOC_WORD_STAGES[1:]
+    h = IndexConv1D(int(vocab_size), filters, kernel, activation="relu", kernel_initializer=init,
+                    bias_initializer="zeros", name="conv1")(word_ids)
+    h = conv_stages(_pool(h, pool, stride, 1), rest, init, start=2)
+    return Encoding(word_ids, doc_cnn_head(h, dim=dim, dropout=dropout, init=init))
+
+
+@keras.saving.register_keras_serializable(package="tfpipe")
+class TrailingPaddingMask(keras.layers.Layer):
+    """ids ``[B, L]`` -> bool ``[B, L]``: true up to and including the last non-zero id of each row,
+    false on the trailing zeros (the padding after a text); zeros inside a text stay true.  A
+    right-padded mask, so Keras' LSTM may still use cuDNN."""
+
+    def call(self, ids):
+        seen = ops.cumsum(ops.cast(ops.flip(ops.not_equal(ids, 0), axis=1), "int32"), axis=1)
+        return ops.flip(seen > 0, axis=1)
+
+    def compute_output_spec(self, ids):
+        return keras.KerasTensor(ids.shape, dtype="bool")
+
+
+@encoders.register("char_lstm", features=("chars",))
+def char_lstm(*, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE, units: int = CHAR_LSTM_UNITS,
+              init_range: float = INIT_RANGE) -> Encoding:
+    """Reed et al.'s character LSTM: ``chars [B, l0]`` -> one-hot -> ``lstm`` -> ``mean`` over the
+    steps before the trailing padding: ``[B, units]`` (the module docstring)."""
+    if int(units) < 1:
+        raise ValueError(f"char_lstm: units must be positive, got {units}")
+    if int(l0) < 1:
+        raise ValueError(f"char_lstm: l0 must be positive, got {l0}")
+    init = _uniform(init_range)
+    chars = keras.Input(shape=(int(l0),), dtype="uint8", name="chars")
+    mask = TrailingPaddingMask(name="mask")(chars)
+    frames = OneHot(int(alphabet_size), name="one_hot")(chars)
+    h = keras.layers.LSTM(int(units), return_sequences=True, kernel_initializer=init, recurrent_initializer=init,
+                          bias_initializer="zeros", unit_forget_bias=False, name="lstm")(frames, mask=mask)
+    return Encoding(chars, MeanOverTime(name="mean")(h, mask=mask))
+
+
+@encoders.register("attributes", features=("attributes",))
+def attributes(*, num_attributes: int) -> Encoding:
+    """Reed et al.'s attribute encoder: the class attribute vector ``attributes float32
+    [B, num_attributes]`` is the embedding (its linear map is the task's projection head)."""
+    if int(num_attributes) < 1:
+        raise ValueError(f"attributes: num_attributes must be positive, got {num_attributes}")
+    vector = keras.Input(shape=(int(num_attributes),), dtype="float32", name="attributes")
+    return Encoding(vector, vector)

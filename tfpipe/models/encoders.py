@@ -14,24 +14,32 @@ first part, written once and used both ways:
 * :func:`build_encoder` ``(name, **config)`` returns the encoder alone as a
   ``keras.Model`` from the input to the embedding.
 
-=====================  =============  ==============================================================
-encoder                input          embedding
-=====================  =============  ==============================================================
-``char_cnn_small``     ``chars``      Char-CNN trunk (Zhang et al. 2.3, Tables 1-2): ``fc8`` after
-``char_cnn_large``                    dropout, ``[B, fc_units]`` (1024 / 2048)
-``word_cnn_lk_*``      ``word_ids``   the same trunk on a lookup table / static word2vec
-``word_cnn_w2v_*``                    (Zhang et al. section 3), ``[B, fc_units]``
-``word_lstm``          ``word_ids``   mean of the 512-unit LSTM outputs (Zhang et al. section 3;
-                                      Reed et al. 4.3), ``[B, units]``
-``word_mean``          ``word_ids``   mean of the word vectors (Reed et al. 4.4's word2vec
-                                      baseline), ``[B, embedding_dim]``
-``char_cnn_rnn``       ``chars``      Reed et al.'s hybrid CNN-RNN (4.2): three conv + pool stages,
-``word_cnn_rnn``       ``word_ids``   a ReLU RNN, the mean over time, linear: ``[B, dim]``
-                                      (``tfpipe.models.cnn_rnn``)
-``bag``                a bag kind     the sparse bag-of-features vector itself, a :class:`Bag`
-                                      (BoW, n-grams, their TFIDF, bag-of-means: Zhang et al.
-                                      section 3; Reed et al. 4.4's BoW)
-=====================  =============  ==============================================================
+=====================  ==============  ==============================================================
+encoder                input           embedding
+=====================  ==============  ==============================================================
+``char_cnn_small``     ``chars``       Char-CNN trunk (Zhang et al. 2.3, Tables 1-2): ``fc8`` after
+``char_cnn_large``                     dropout, ``[B, fc_units]`` (1024 / 2048)
+``word_cnn_lk_*``      ``word_ids``    the same trunk on a lookup table / static word2vec
+``word_cnn_w2v_*``                     (Zhang et al. section 3), ``[B, fc_units]``
+``word_lstm``          ``word_ids``    mean of the 512-unit LSTM outputs (Zhang et al. section 3;
+                                       Reed et al. 4.3), ``[B, units]``
+``word_mean``          ``word_ids``    mean of the word vectors (Reed et al. 4.4's word2vec
+                                       baseline), ``[B, embedding_dim]``
+``char_cnn_rnn``       ``chars``       Reed et al.'s hybrid CNN-RNN (4.2): three conv + pool stages,
+``word_cnn_rnn``       ``word_ids``    a ReLU RNN, the mean over time, linear: ``[B, dim]``
+                                       (``tfpipe.models.cnn_rnn``, as the rest of Reed et al.'s)
+``char_cnn_doc``       ``chars``       Reed et al.'s CNN without the RNN (4.2; DocumentCNNShort /
+``word_cnn_doc``       ``word_ids``    DocumentCNNWord): ReLU convs + pools, flatten, linear, dropout,
+                                       linear: ``[B, dim]``; the word one convolves the one-hot
+                                       vocabulary (``tfpipe.layers.IndexConv1D``)
+``char_lstm``          ``chars``       mean of the 512-unit LSTM outputs over the one-hot characters
+                                       before the trailing padding (Reed et al. 4.3), ``[B, units]``
+``attributes``         ``attributes``  the class attribute vector itself (Reed et al.'s attribute
+                                       encoder is a linear map: the head), ``[B, num_attributes]``
+``bag``                a bag kind      the sparse bag-of-features vector itself, a :class:`Bag`
+                                       (BoW, n-grams, their TFIDF, bag-of-means: Zhang et al.
+                                       section 3; Reed et al. 4.4's BoW)
+=====================  ==============  ==============================================================
 
 The encoders are written in the module of their architecture
 (``tfpipe.models.char_cnn`` etc.), next to the paper's arithmetic for them
@@ -48,6 +56,7 @@ from typing import Any, Callable, Sequence
 import keras
 
 from tfpipe.data.features import FEATURES
+from tfpipe.data.inputs import CLASS_VECTORS
 from tfpipe.models import DATA_KEYS, registry
 
 
@@ -105,10 +114,12 @@ _FEATURES: dict[str, tuple[str, ...]] = {}
 
 def register(name: str, *, features: Sequence[str]) -> Callable[[Encoder], Encoder]:
     """Decorator registering an encoder (keyword-only arguments, returns an :class:`Encoding`)
-    under ``name``; ``features`` (among ``tfpipe.data.features.FEATURES``) are the inputs it takes."""
+    under ``name``; ``features`` (among ``tfpipe.data.features.FEATURES`` and
+    ``tfpipe.data.inputs.CLASS_VECTORS``) are the inputs it takes."""
     features = tuple(features)
-    if not features or set(features) - set(FEATURES):
-        raise ValueError(f"features {list(features)} for encoder {name!r}; valid features: {list(FEATURES)}")
+    valid = FEATURES + CLASS_VECTORS
+    if not features or set(features) - set(valid):
+        raise ValueError(f"features {list(features)} for encoder {name!r}; valid features: {list(valid)}")
 
     def decorate(fn: Encoder) -> Encoder:
         if name in _ENCODERS and _ENCODERS[name] is not fn:

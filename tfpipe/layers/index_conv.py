@@ -1,0 +1,80 @@
+"""``IndexConv1D``: a 1-D convolution over one-hot frames, computed as a gather of kernel rows.
+
+A 'valid', stride-1 convolution of one-hot frames (Torch's ``TemporalConvolution`` over a
+one-hot text, e.g. Reed et al. (2016)'s word CNN over the vocabulary) multiplies each kernel
+tap by a vector with a single 1: it picks one row of the tap.  So, for ids ``[B, L]``,
+
+    ``out[b, t] = bias + sum_{j < k} W[j, ids[b, t + j] - 1]``
+
+(``W [k, vocab_size, filters]``, the very kernel ``keras.layers.Conv1D`` would hold for
+``vocab_size`` input channels), with the ids of :class:`tfpipe.layers.OneHot`: id ``i`` in
+``1..vocab_size`` is one-hot position ``i - 1``, and id 0 (and any id outside ``1..vocab_size``)
+is the all-zero row, which adds nothing.  That is ``OneHot(vocab_size)`` followed by
+``Conv1D(filters, kernel_size, padding="valid")`` with the same kernel and bias, without forming
+the ``[B, L, vocab_size]`` one-hot tensor or multiplying by its zeros.
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="tfpipe")
+class IndexConv1D(keras.layers.Layer):
+    """Integer ids ``[B, L]`` -> ``[B, L - kernel_size + 1, filters]`` (see the module docstring).
+
+    The kernel ``[kernel_size, vocab_size, filters]`` and bias ``[filters]`` are variables of the
+    layer's variable dtype (float32 under a mixed policy) and are cast to the compute dtype in
+    the call.  ``activation`` is applied after the bias.  Written with ``keras.ops`` only.
+    """
+
+    def __init__(self, vocab_size: int, filters: int, kernel_size: int, activation=None,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        for key, value in (("vocab_size", vocab_size), ("filters", filters), ("kernel_size", kernel_size)):
+            if int(value) < 1:
+                raise ValueError(f"{key} must be positive, got {value}")
+        self.vocab_size = int(vocab_size)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.activation = keras.activations.get(activation)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        length = input_shape[-1]
+        if length is not None and int(length) < self.kernel_size:
+            raise ValueError(f"inputs of {length} steps are shorter than the kernel ({self.kernel_size})")
+        self.kernel = self.add_weight(name="kernel", shape=(self.kernel_size, self.vocab_size, self.filters),
+                                      initializer=self.kernel_initializer)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
+
+    def call(self, ids):
+        ids = ops.cast(ids, "int32")
+        # Row 0 of the padded kernel is the all-zero one-hot row: ids outside 1..vocab_size go there.
+        ids = ops.where(ops.logical_and(ids >= 1, ids <= self.vocab_size), ids, ops.zeros_like(ids))
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        kernel = ops.concatenate([ops.zeros((self.kernel_size, 1, self.filters), dtype=kernel.dtype), kernel], axis=1)
+        steps = ops.shape(ids)[1] - self.kernel_size + 1
+        out = None
+        for j in range(self.kernel_size):
+            tap = ops.take(kernel[j], ids[:, j:j + steps], axis=0)  # [B, steps, filters]
+            out = tap if out is None else out + tap
+        out = out + ops.cast(self.bias, self.compute_dtype)
+        return self.activation(out) if self.activation is not None else out
+
+    def compute_output_shape(self, input_shape):
+        length = input_shape[1]
+        steps = None if length is None else int(length) - self.kernel_size + 1
+        return (input_shape[0], steps, self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "activation": keras.activations.serialize(self.activation),
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+        }
