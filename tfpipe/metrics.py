@@ -400,9 +400,10 @@ def precision_at_k(scores: np.ndarray, relevance: np.ndarray, k: int) -> np.ndar
     return _pessimistic_hits(s, rel, k) / k
 
 
-def average_precision(scores: np.ndarray, relevance: np.ndarray) -> np.ndarray:
+def average_precision(scores: np.ndarray, relevance: np.ndarray, k: int | None = None) -> np.ndarray:
     """``float64[Q]``: per query row, average precision = the mean over its relevant items of the
-    precision at each one's rank (the standard non-interpolated AP).
+    precision at each one's rank (the standard non-interpolated AP).  With ``k``, AP@k: the sum of
+    the precision at each relevant rank within the top ``k``, over ``min(k, number relevant)``.
 
     Ranking: by decreasing score, tied irrelevant items before tied relevant
     ones (pessimistic, deterministic).  A query with no relevant item has no
@@ -416,12 +417,17 @@ def average_precision(scores: np.ndarray, relevance: np.ndarray) -> np.ndarray:
     order = np.lexsort((rel, -s), axis=1)  # primary: score descending; then irrelevant (False) first
     r = np.take_along_axis(rel, order, axis=1).astype(np.float64)
     precision = np.cumsum(r, axis=1) / np.arange(1, s.shape[1] + 1)
-    return (precision * r).sum(axis=1) / r.sum(axis=1)
+    if k is None:
+        return (precision * r).sum(axis=1) / r.sum(axis=1)
+    if not 1 <= int(k) <= s.shape[1]:
+        raise ValueError(f"k={k} must be in [1, {s.shape[1]}] (the number of items)")
+    k = int(k)
+    return (precision[:, :k] * r[:, :k]).sum(axis=1) / np.minimum(r.sum(axis=1), k)
 
 
-def mean_average_precision(scores: np.ndarray, relevance: np.ndarray) -> float:
-    """mAP: the mean over query rows of ``average_precision``."""
-    return float(average_precision(scores, relevance).mean())
+def mean_average_precision(scores: np.ndarray, relevance: np.ndarray, k: int | None = None) -> float:
+    """mAP (mAP@k with ``k``): the mean over query rows of ``average_precision``."""
+    return float(average_precision(scores, relevance, k).mean())
 
 
 def _class_queries(scores: np.ndarray, labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -449,11 +455,12 @@ def class_query_precision_at_k(scores: np.ndarray, labels: Sequence[int], k: int
     return float(precision_at_k(queries, rel, k).mean())
 
 
-def class_query_map(scores: np.ndarray, labels: Sequence[int]) -> float:
-    """Mean over class queries of the true average precision of the images they rank (see
-    ``class_query_precision_at_k`` for the layout and ``average_precision`` for AP and ties)."""
+def class_query_map(scores: np.ndarray, labels: Sequence[int], k: int | None = None) -> float:
+    """Mean over class queries of the true average precision of the images they rank, over the
+    top ``k`` with ``k`` (see ``class_query_precision_at_k`` for the layout and
+    ``average_precision`` for AP@k and ties)."""
     queries, rel = _class_queries(scores, labels)
-    return mean_average_precision(queries, rel)
+    return mean_average_precision(queries, rel, k)
 
 
 # --------------------------------------------------------------------------- image-text retrieval

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 
 from tfpipe import config as config_lib
+from tfpipe.data.feature_records import read_split  # noqa: F401  (re-exported: the task's reader)
 from tfpipe.tasks.devise.keys import OUTPUT, model_key
 
 def training_classes(manifest) -> list[int]:
@@ -32,28 +33,6 @@ def visual_top_spec(cfg: config_lib.Config, data) -> dict[str, Any] | None:
             f"python -m beam_jobs.extract_features --outputs {tap} --output_dir <a new features dir>")
     return {"model": info["model"], "tap": tap, "shape": list(entries[tap]["shape"]),
             "image_size": int(info["image_size"])}
-
-
-def read_split(data, split: str, *, batch_size: int, verify: str,
-               holdout=None, output: str = OUTPUT) -> tuple[np.ndarray, np.ndarray]:
-    """``(features float32[n, d], class index int64[n])`` of a stored split (the mean of its
-    views); ``holdout`` (``pipeline.Holdout``): only the records on its side (the stable hash of
-    each record id, as every task's ``data.validation_fraction`` holdout)."""
-    from tfpipe.data import feature_records, pipeline
-
-    xs, ys = [], []
-    for x, y, ids in feature_records.make_feature_dataset(data, split, output=output, views="mean",
-                                                          batch_size=max(batch_size, 1024), training=False,
-                                                          cache=False, verify=verify, with_ids=True):
-        if holdout is not None:
-            keep = pipeline.in_holdout(ids, holdout.fraction).numpy() == holdout.take
-            x, y = x.numpy()[keep], y.numpy()[keep]
-        xs.append(np.asarray(x))
-        ys.append(np.asarray(y))
-    dim = int({e["name"]: e for e in data.manifest.features["outputs"]}[output]["size"])
-    if not xs:
-        return np.zeros([0, dim], np.float32), np.zeros([0], np.int64)
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
 
 
 def read_run_split(cfg: config_lib.Config, data, split: str, *, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
