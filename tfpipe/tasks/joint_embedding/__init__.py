@@ -70,7 +70,7 @@ class RunTexts:
             self.texts, self.attribute_matrix = texts_lib.read_attributes(model_key(cfg, "attributes"), class_names)
         else:
             self.texts = texts_lib.read_descriptions(model_key(cfg, "descriptions"), class_names)
-        self.vectors = None
+        self.vectors, self.vector_dim = None, None
         if enc.vectors:
             path = model_key(cfg, "word_vectors")
             self.vectors = os.path.join(path, "vectors.bin") if os.path.isdir(path) else path
@@ -78,7 +78,9 @@ class RunTexts:
             if enc.vectors:
                 from tfpipe.embeddings.label_vectors import WordTable
 
-                vocab = texts_lib.vocabulary(self.texts.texts, known=WordTable.load(model_key(cfg, "word_vectors")))
+                table = WordTable.load(model_key(cfg, "word_vectors"))
+                self.vector_dim = table.dim
+                vocab = texts_lib.vocabulary(self.texts.texts, known=table)
             else:
                 rows = np.flatnonzero(self.texts.of_classes(vocab_classes))
                 vocab = texts_lib.vocabulary([self.texts.texts[r] for r in rows])
@@ -96,7 +98,11 @@ class RunTexts:
         return {"word_ids": texts_lib.word_ids(chosen, self.vocab, length)}
 
     def model_kwargs(self, dim: int) -> dict[str, Any]:
-        return {"dim": dim, "vocab": self.vocab, "vectors": self.vectors,
+        if self.vectors and self.vector_dim is None:
+            from tfpipe.embeddings.label_vectors import WordTable
+
+            self.vector_dim = WordTable.load(model_key(self.cfg, "word_vectors")).dim
+        return {"dim": dim, "vocab": self.vocab, "vectors": self.vectors, "vector_dim": self.vector_dim,
                 "num_attributes": None if self.attribute_matrix is None else self.attribute_matrix.shape[1]}
 
 
@@ -104,6 +110,18 @@ def covered(classes: list[int], texts: texts_lib.Texts, names) -> tuple[list[int
     """``(classes with a text, names of those without)``."""
     counts = texts.count(len(names))
     return [c for c in classes if counts[c] > 0], [names[c] for c in classes if counts[c] == 0]
+
+
+IMAGE_MEAN_FILE = "image_mean.npy"
+
+
+def image_embedding(x: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
+    """``theta(v)``: ``v`` itself (``mean`` None, the code's ``-image_noop``), or with
+    ``model.image_norm: center_l2`` ``(v - mean) / |v - mean|`` with the training images' ``mean``."""
+    if mean is None:
+        return np.asarray(x, np.float32)
+    c = np.asarray(x, np.float32) - mean
+    return (c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def positions(labels: np.ndarray, classes: list[int]) -> np.ndarray:
@@ -185,6 +203,8 @@ class JointEmbedding(Task):
                 val = read_split(data, "val", batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
         keep = np.isin(y, fit)
         x, y = x[keep], y[keep]
+        mean = x.mean(axis=0).astype(np.float32) if model_key(cfg, "image_norm") == "center_l2" else None
+        x = image_embedding(x, mean)
         text_rows = np.flatnonzero(run_texts.texts.of_classes(fit))
         text_inputs = run_texts.inputs(text_rows)
         dim = int(x.shape[1])
@@ -208,7 +228,7 @@ class JointEmbedding(Task):
             vkeep = np.isin(val[1], val_classes)
             callbacks.append(_validation_callback(
                 text_model, run_texts.inputs(vrows), positions(run_texts.texts.labels[vrows], val_classes),
-                val[0][vkeep], positions(val[1][vkeep], val_classes), len(val_classes), cfg.eval.batch_size))
+                image_embedding(val[0][vkeep], mean), positions(val[1][vkeep], val_classes), len(val_classes), cfg.eval.batch_size))
             monitor, mode = "val_top1", "max"
             val_info = {"val_classes": len(val_classes), "val_images": int(vkeep.sum()),
                         "val_classes_without_text": val_uncovered}
@@ -224,7 +244,7 @@ class JointEmbedding(Task):
                     describe=describe, splits=["train", "val"], data=data, callbacks=callbacks, monitor=monitor,
                     monitor_mode=mode,
                     state={"text_model": text_model, "texts": run_texts, "fit": fit, "fit_uncovered": fit_uncovered,
-                           "train_images": int(len(y)), "train_texts": int(len(text_rows)), **val_info})
+                           "image_mean": mean, "train_images": int(len(y)), "train_texts": int(len(text_rows)), **val_info})
 
     def finish(self, cfg, plan: Plan, model_dir: str, run: dict[str, Any]) -> dict[str, Any]:
         from tfpipe.training import runs
@@ -232,6 +252,8 @@ class JointEmbedding(Task):
         state = plan.state
         text_model, run_texts = state["text_model"], state["texts"]
         text_model.save(os.path.join(model_dir, "text_encoder.keras"))
+        if state["image_mean"] is not None:
+            np.save(os.path.join(model_dir, IMAGE_MEAN_FILE), state["image_mean"])
         names = list(plan.data.manifest.class_names)
         runs.write_json(os.path.join(model_dir, TEXTS_FILE), {
             "reads": run_texts.reads, "vocab": run_texts.vocab, "source": run_texts.texts.source,
@@ -255,10 +277,13 @@ class JointEmbedding(Task):
                   f"{run.get('best_epoch')}: training the final model on train + val classes for "
                   f"{final.train.epochs} epochs in {os.path.join(model_dir, FINAL_DIR)}", flush=True)
             final_dir = os.path.join(model_dir, FINAL_DIR)
-            if runs.is_finished(final_dir):
+            saved = runs.read_saved_config(final_dir)
+            same = (saved is not None and not runs.config_differences(saved, final)
+                    and saved.get("train", {}).get("epochs") == final.train.epochs)
+            if same and runs.is_finished(final_dir):
                 final_results = runs.read_json(os.path.join(final_dir, runs.TRAIN_RESULTS))
-            else:
-                final_results = loop.run(self, final, final_dir, verbose=2)
+            else:  # resumes an unfinished final run of this config; replaces one of another config
+                final_results = loop.run(self, final, final_dir, verbose=2, fresh=saved is not None and not same)
             results["selection_time_s"] = run.get("training_time_s")
             results["final_model"] = {k: final_results.get(k) for k in
                                       ("fit_classes", "train_images", "train_texts", "epochs", "training_time_s",
@@ -268,11 +293,12 @@ class JointEmbedding(Task):
         else:
             evaluated = self.evaluate(model_dir, cfg, data_dir=plan.data.path, split=cfg.eval.split,
                                       text_model=text_model, run_texts=run_texts, trained=results)
+            print(f"tfpipe.train: zero-shot on {evaluated['split']} ({evaluated['classes']} classes, "
+                  f"{evaluated['images']} images): {_line(evaluated['metrics'])}; chance {_line(evaluated['chance'])}",
+                  flush=True)
         results["eval_results"] = evaluated
         runs.write_json(os.path.join(model_dir, runs.RESULTS), {**evaluated, **{k: results[k] for k in TRAIN_KEYS
                                                                                if k in results}})
-        print(f"tfpipe.train: zero-shot on {evaluated['split']} ({evaluated['classes']} classes, {evaluated['images']} "
-              f"images): {_line(evaluated['metrics'])}; chance {_line(evaluated['chance'])}", flush=True)
         return results
 
     def final_config(self, cfg, run: dict[str, Any]) -> config_lib.Config:
@@ -315,7 +341,9 @@ class JointEmbedding(Task):
         with datasets.reading(data, [split]):
             x, y = read_split(data, split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
         keep = np.isin(y, classes)
-        x, y = x[keep], positions(y[keep], classes)
+        mean_file = os.path.join(model_dir, IMAGE_MEAN_FILE)
+        mean = np.load(mean_file) if model_key(cfg, "image_norm") == "center_l2" else None
+        x, y = image_embedding(x[keep], mean), positions(y[keep], classes)
         rows = np.flatnonzero(run_texts.texts.of_classes(classes))
         text_pos = positions(run_texts.texts.labels[rows], classes)
         phi = embed_texts(text_model, run_texts.inputs(rows), cfg.eval.batch_size)

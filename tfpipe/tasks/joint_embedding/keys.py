@@ -15,7 +15,8 @@ SJE = "sje"
 MODELS = (SJE,)
 EMBEDDINGS = ("ds", "da")      # DS-SJE (both directions of eq. 1), DA-SJE (the image direction only)
 LOSS_FORMS = ("code", "max")   # the authors' code (sum over violators / B^2), the paper's eqs. 5-7
-SELECTION = ("val", "none")    # model selection on the val classes then train + val, or train alone
+SELECTION = ("val", "none")
+IMAGE_NORMS = ("none", "center_l2")  # theta(v) = v (the code's), or v minus the training images' mean, unit length    # model selection on the val classes then train + val, or train alone
 
 
 class TextEncoder(NamedTuple):
@@ -59,6 +60,7 @@ MODEL_KEYS: dict[str, Any] = {
     "max_words": 30,             # words kept by the word-sequence encoders (section 5)
     "bag_words": 200,            # words read by BoW and word2vec (no order: the whole description)
     "selection": "val",
+    "image_norm": "none",
     "encoder_options": {},       # extra keyword arguments of the registered encoder (units, dropout ...)
     "figure4_draws": 10,         # random subsets per text count in the Figure 4 analog
     "scann_from": 10_000,        # text -> image search: exact below this many images, ScaNN above
@@ -93,6 +95,7 @@ def check_model(cfg: config_lib.Config) -> None:
     _choice(cfg, "embedding", EMBEDDINGS)
     _choice(cfg, "loss_form", LOSS_FORMS)
     _choice(cfg, "selection", SELECTION)
+    _choice(cfg, "image_norm", IMAGE_NORMS)
     enc = encoder_of(cfg)
     if enc.reads == "attributes":
         if not model_key(cfg, "attributes"):

@@ -29,7 +29,7 @@ def _keras():
 
 
 def encoder_kwargs(cfg: config_lib.Config, *, dim: int, vocab: list[str] | None, vectors: str | None,
-                   num_attributes: int | None) -> dict[str, Any]:
+                   vector_dim: int | None, num_attributes: int | None) -> dict[str, Any]:
     """The registered encoder's keyword arguments for this run (its own keys only, then
     ``model.encoder_options``)."""
     from tfpipe.models import encoders
@@ -44,7 +44,7 @@ def encoder_kwargs(cfg: config_lib.Config, *, dim: int, vocab: list[str] | None,
     if vocab is not None:
         offered.update(vocab_size=vocab_size(len(vocab)), num_features=len(vocab))
     if enc.vectors:
-        offered.update(vocab=list(vocab or []), embeddings=vectors)
+        offered.update(vocab=list(vocab or []), embeddings=vectors, embedding_dim=int(vector_dim))
     if num_attributes is not None:
         offered["num_attributes"] = int(num_attributes)
     accepted = set(encoders.config_keys(enc.registered))
