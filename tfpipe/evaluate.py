@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(format_table(results))
+    from tfpipe import tasks
+
+    text = tasks.get(results["task"]).format_results(results) if results.get("task") in tasks.names() else None
+    print(text or format_table(results))
     print(f"\nwrote {path}")
     return 0
 

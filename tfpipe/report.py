@@ -29,7 +29,8 @@ Markdown and ``"best": true`` in JSON; ties are all marked.
 
 Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the Markdown.  Devise runs
 (``task: devise``) are not Table 4 cells: they make Frome et al. 2013's Tables 1 and 2
-(``tfpipe.tasks.devise.report``), written as ``OUT/devise.md`` and ``OUT/devise.json``.
+(``tfpipe.tasks.devise.report``), written as ``OUT/devise.md`` and ``OUT/devise.json``; joint_embedding
+runs make Reed et al. 2016's Table 1 (``tfpipe.tasks.joint_embedding.report``), ``OUT/sje.md`` and ``OUT/sje.json``.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ import yaml
 from tfpipe import cli
 from tfpipe import paths
 from tfpipe.tasks.devise import report as devise_report
+from tfpipe.tasks.joint_embedding import report as sje_report
 
 # Table 4 of the paper, in its order.
 PAPER_ROWS = (
@@ -225,8 +227,9 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
             warn(f"{run_dir}: not a directory; skipped")
             continue
         cfg_path = os.path.join(run_dir, "config.yaml")
-        if _model_name(cfg_path) in NOT_CLASSIFIERS or devise_report.is_devise_run(run_dir):
-            continue  # word vectors, DeViSE (its own tables) and the like: no Table 4 cell
+        if (_model_name(cfg_path) in NOT_CLASSIFIERS or devise_report.is_devise_run(run_dir)
+                or sje_report.is_joint_embedding_run(run_dir)):
+            continue  # word vectors, DeViSE and SJE (their own tables) and the like: no Table 4 cell
         results_path = _results_path(run_dir, split)
         if results_path is None:
             what = "results.json" if split == "test" else f"results_{split}.json (or a results.json for {split!r})"
@@ -405,17 +408,26 @@ def write(tbl: dict[str, Any], out_dir: str) -> tuple[str, str]:
     return md_path, json_path
 
 
-def write_devise(rows: Sequence[dict[str, Any]], out_dir: str) -> tuple[str, str]:
-    """Writes DeViSE's Tables 1 and 2 (``tfpipe.tasks.devise.report``) as ``devise.md`` and
-    ``devise.json`` into ``out_dir``; returns their paths."""
+def _write_pair(out_dir: str, stem: str, markdown: str, value: Any) -> tuple[str, str]:
+    """Writes ``OUT/<stem>.md`` and ``OUT/<stem>.json``; returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
-    md_path, json_path = os.path.join(out_dir, "devise.md"), os.path.join(out_dir, "devise.json")
+    md_path, json_path = os.path.join(out_dir, f"{stem}.md"), os.path.join(out_dir, f"{stem}.json")
     with open(md_path, "w", encoding="utf-8") as f:
-        f.write(devise_report.to_markdown(rows))
+        f.write(markdown)
     with open(json_path, "w", encoding="utf-8") as f:
-        json.dump(devise_report.to_json(rows), f, indent=2)
+        json.dump(value, f, indent=2)
         f.write("\n")
     return md_path, json_path
+
+
+def write_devise(rows: Sequence[dict[str, Any]], out_dir: str) -> tuple[str, str]:
+    """DeViSE's Tables 1 and 2 (``tfpipe.tasks.devise.report``): ``devise.md`` and ``devise.json``."""
+    return _write_pair(out_dir, "devise", devise_report.to_markdown(rows), devise_report.to_json(rows))
+
+
+def write_sje(rows: Sequence[dict[str, Any]], out_dir: str) -> tuple[str, str]:
+    """Reed et al.'s Table 1 analog (``tfpipe.tasks.joint_embedding.report``): ``sje.md`` and ``sje.json``."""
+    return _write_pair(out_dir, "sje", sje_report.to_markdown(rows), sje_report.to_json(rows))
 
 
 def run_dirs_from(args_dirs: Sequence[str], runs_glob: str | None) -> list[str]:
@@ -484,8 +496,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         md_path, json_path = write_devise(devise_rows, args.out)
         print(devise_report.to_markdown(devise_rows))
         print(f"wrote {md_path} and {json_path}\n")
-        if not rows:
-            return 0
+    sje_rows = sje_report.collect(found, split=args.split)
+    if sje_rows:
+        md_path, json_path = write_sje(sje_rows, args.out)
+        print(sje_report.to_markdown(sje_rows))
+        print(f"wrote {md_path} and {json_path}\n")
+    if (devise_rows or sje_rows) and not rows:
+        return 0
     if not rows:
         print("error: no evaluated runs found (train with python -m tfpipe.train --config "
               "configs/<model>_<dataset>.yaml, then python -m tfpipe.evaluate --model_dir DIR)",

@@ -142,22 +142,27 @@ def make_feature_dataset(
 
 
 def read_split(data, split: str, *, batch_size: int, verify: str,
-               holdout=None, output: str = "pooled") -> tuple[np.ndarray, np.ndarray]:
+               holdout=None, output: str = "pooled", with_ids: bool = False):
     """``(features float32[n, d], class index int64[n])`` of a stored split (the mean of its
-    views); ``holdout`` (``pipeline.Holdout``): only the records on its side (the stable hash of
-    each record id, as every task's ``data.validation_fraction`` holdout)."""
+    views), and with ``with_ids`` the record ids (``list[str]``) third; ``holdout``
+    (``pipeline.Holdout``): only the records on its side (the stable hash of each record id, as
+    every task's ``data.validation_fraction`` holdout)."""
     from tfpipe.data import pipeline
 
-    xs, ys = [], []
+    xs, ys, names = [], [], []
     for x, y, ids in make_feature_dataset(data, split, output=output, views="mean",
                                           batch_size=max(batch_size, 1024), training=False,
                                           cache=False, verify=verify, with_ids=True):
+        ids = ids.numpy()
         if holdout is not None:
             keep = pipeline.in_holdout(ids, holdout.fraction).numpy() == holdout.take
-            x, y = x.numpy()[keep], y.numpy()[keep]
+            x, y, ids = x.numpy()[keep], y.numpy()[keep], ids[keep]
         xs.append(np.asarray(x))
         ys.append(np.asarray(y))
+        names.extend(i.decode("utf-8") for i in ids)
     dim = int({e["name"]: e for e in data.manifest.features["outputs"]}[output]["size"])
     if not xs:
-        return np.zeros([0, dim], np.float32), np.zeros([0], np.int64)
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+        out = (np.zeros([0, dim], np.float32), np.zeros([0], np.int64))
+    else:
+        out = (np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64))
+    return (*out, names) if with_ids else out

@@ -5,6 +5,7 @@
         [--param key=value ...]
     python -m tfpipe.index search --index DIR (--vector FILE.npy | --text "...") [--k 10]
         [--candidates FILE.txt] [--json] [--param key=value ...]
+    python -m tfpipe.index search --model_dir RUN --text "a flower with yellow petals" [--k 10]
     python -m tfpipe.index evaluate --index DIR --queries FILE.npy [--k 10] [--batch-size N]
         [--param key=value ...]
     python -m tfpipe.index export --index DIR --out SAVEDMODEL_DIR [--k 10]
@@ -16,7 +17,9 @@ how long it took).  ``--param`` values are read as JSON when they parse
 (``num_leaves=2000``, ``reorder_k=null``), else as strings.
 
 ``search --text`` averages the vectors of the text's words (an index of word
-vectors only) and leaves those words out of the answer.  ``--vector`` takes a
+vectors only) and leaves those words out of the answer.  With ``--model_dir`` (a
+joint_embedding run) the text goes through the run's trained text encoder instead and
+searches the run's index of its evaluated images (``--index`` defaults to it).  ``--vector`` takes a
 ``.npy`` of one query ``[d]`` or several ``[b, d]``.  Output: one block per
 query of ``rank  score  label`` lines, or with ``--json`` one JSON line per
 query.
@@ -151,9 +154,22 @@ def _print_results(res: index.SearchResult, as_json: bool, notes: dict[str, Any]
 def cmd_search(args: argparse.Namespace) -> int:
     from tfpipe.index import manifest, sources
 
-    idx = index.load(args.index)
     candidates = manifest.read_labels(args.candidates) if args.candidates else None
     search_params = parse_params(args.param)
+    if args.model_dir is not None:
+        from tfpipe import tasks
+        from tfpipe.training import runs
+
+        if args.text is None:
+            raise ValueError("--model_dir encodes --text through the run's text encoder: give --text")
+        query, run_index = tasks.of_config(runs.load_config(args.model_dir)).text_queries(args.model_dir, [args.text])
+        idx = index.load(args.index or run_index)
+        res = idx.search(query, min(args.k, len(idx)), candidates=candidates, **search_params)
+        _print_results(res, args.json, {"text": args.text})
+        return 0
+    if args.index is None:
+        raise ValueError("give --index DIR (or --model_dir RUN with --text)")
+    idx = index.load(args.index)
     if args.text is not None:
         query, known, unknown = sources.text_vector(idx, args.text)
         if unknown:
@@ -240,7 +256,8 @@ def parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_build)
 
     s = sub.add_parser("search", help="nearest neighbours of query vectors or of a text")
-    s.add_argument("--index", required=True)
+    s.add_argument("--index", help="index directory (default with --model_dir: the run's image index)")
+    s.add_argument("--model_dir", help="a joint_embedding run: --text goes through its text encoder")
     group = s.add_mutually_exclusive_group(required=True)
     group.add_argument("--vector", help=".npy of one query [d] or queries [b, d]")
     group.add_argument("--text", help="text whose word vectors are averaged (word-vector indexes)")
@@ -288,7 +305,7 @@ def path_problems(args: argparse.Namespace) -> str | None:
         return (cli.first_problem(("--vectors", args.vectors, cli.FILE, _VECTORS_HINT),
                                   ("--labels", args.labels, cli.FILE, _LABELS_HINT))
                 or _out_problem("--out", args.out, cli.INDEX_DIR, "an index directory"))
-    checks = [("--index", args.index, cli.INDEX_DIR)]
+    checks = [("--index", args.index, cli.INDEX_DIR)] if args.index is not None else []
     if command == "search":
         checks += [("--vector", args.vector, cli.FILE, _QUERIES_HINT),
                    ("--candidates", args.candidates, cli.FILE, _LABELS_HINT)]

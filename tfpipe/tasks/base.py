@@ -139,9 +139,20 @@ class Task:
         """Evaluates a finished run on ``split``; returns the results (the CLI writes them)."""
         raise config_lib.ConfigError(f"task {self.name!r} has no evaluation")
 
+    def format_results(self, results: dict[str, Any]) -> str | None:
+        """The text ``python -m tfpipe.evaluate`` prints for ``evaluate``'s results (None: the
+        classifier's table)."""
+        return None
+
     def export(self, model_dir: str, cfg: config_lib.Config, out: str, *, data_dir: str) -> str:
         """Writes the run's serving artifact to ``out``; returns its path."""
         raise config_lib.ConfigError(f"task {self.name!r} has no export")
+
+    def text_queries(self, model_dir: str, texts: list[str]):
+        """``[n, d]`` query vectors of raw ``texts`` through the run's trained text encoder, and the
+        index they search (``(vectors, index directory)``): ``python -m tfpipe.index search
+        --model_dir RUN --text ...``."""
+        raise config_lib.ConfigError(f"task {self.name!r} has no text encoder to query with")
 
     def export_usage(self, out: str) -> list[str]:
         """Lines ``python -m tfpipe.export`` prints about an artifact ``export`` wrote to ``out``."""

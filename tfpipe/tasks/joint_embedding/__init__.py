@@ -43,6 +43,7 @@ from tfpipe.tasks.base import Plan, Task
 from tfpipe.tasks.joint_embedding import evaluation
 from tfpipe.tasks.joint_embedding import texts as texts_lib
 from tfpipe.tasks.joint_embedding.keys import MODELS, check_model, encoder_of, model_key, require_inputs
+from tfpipe.tasks.joint_embedding.model import TEXT_MODEL_FILE, load_text_model
 
 FINAL_DIR = "final"
 TEXTS_FILE = "texts.json"
@@ -57,6 +58,21 @@ def split_classes(manifest, split: str) -> list[int]:
 def fit_splits(cfg: config_lib.Config) -> list[str]:
     """The splits whose classes train the run: ``train``, or ``train`` + ``val`` without selection."""
     return ["train"] if model_key(cfg, "selection") == "val" else ["train", "val"]
+
+
+def encode_texts(cfg: config_lib.Config, texts: list[str], vocab: list[str] | None) -> dict[str, np.ndarray]:
+    """The run's encoder inputs of raw ``texts`` (``texts`` module: chars, word ids or the BoW
+    indicator over ``vocab``); an attributes run reads class vectors, not text."""
+    reads = encoder_of(cfg).reads
+    if reads == "chars":
+        return {"chars": texts_lib.chars(texts, model_key(cfg, "l0"))}
+    if reads == "bow":
+        return texts_lib.bow(texts, vocab)
+    if reads == "word_ids":
+        length = model_key(cfg, "bag_words" if encoder_of(cfg).vectors else "max_words")
+        return {"word_ids": texts_lib.word_ids(texts, vocab, length)}
+    raise config_lib.ConfigError(f"a run of text encoder {model_key(cfg, 'encoder')!r} reads class attribute "
+                                 "vectors, not text: it has no text queries")
 
 
 class RunTexts:
@@ -87,15 +103,10 @@ class RunTexts:
         self.vocab = vocab
 
     def inputs(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        cfg, chosen = self.cfg, [self.texts.texts[r] for r in rows]
-        if self.reads == "chars":
-            return {"chars": texts_lib.chars(chosen, model_key(cfg, "l0"))}
+        """The encoder inputs of text rows ``rows``."""
         if self.reads == "attributes":
             return {"attributes": self.attribute_matrix[self.texts.labels[rows]]}
-        if self.reads == "bow":
-            return texts_lib.bow(chosen, self.vocab)
-        length = model_key(cfg, "bag_words" if encoder_of(cfg).vectors else "max_words")
-        return {"word_ids": texts_lib.word_ids(chosen, self.vocab, length)}
+        return encode_texts(self.cfg, [self.texts.texts[r] for r in rows], self.vocab)
 
     def model_kwargs(self, dim: int) -> dict[str, Any]:
         if self.vectors and self.vector_dim is None:
@@ -113,6 +124,18 @@ def covered(classes: list[int], texts: texts_lib.Texts, names) -> tuple[list[int
 
 
 IMAGE_MEAN_FILE = "image_mean.npy"
+IMAGE_INDEX_DIR = "image_index"
+
+
+def write_image_index(path: str, x: np.ndarray, labels: list[str], *, scann_from: int) -> dict[str, Any]:
+    """The index of the evaluated images' ``theta(v)`` (dot product, the compatibility of eq. 2;
+    exact below ``scann_from`` images, ScaNN above), labelled ``"<image id> (<class>)"``."""
+    from tfpipe import index
+
+    engine = "exact" if len(x) < scann_from else "scann"
+    idx = index.build(x, labels, engine=engine, metric="dot")
+    idx.save(path)
+    return {"dir": path, "engine": engine, "images": len(labels)}
 
 
 def image_embedding(x: np.ndarray, mean: np.ndarray | None) -> np.ndarray:
@@ -251,7 +274,7 @@ class JointEmbedding(Task):
 
         state = plan.state
         text_model, run_texts = state["text_model"], state["texts"]
-        text_model.save(os.path.join(model_dir, "text_encoder.keras"))
+        text_model.save(os.path.join(model_dir, TEXT_MODEL_FILE))
         if state["image_mean"] is not None:
             np.save(os.path.join(model_dir, IMAGE_MEAN_FILE), state["image_mean"])
         names = list(plan.data.manifest.class_names)
@@ -292,7 +315,8 @@ class JointEmbedding(Task):
             evaluated = final_results["eval_results"]
         else:
             evaluated = self.evaluate(model_dir, cfg, data_dir=plan.data.path, split=cfg.eval.split,
-                                      text_model=text_model, run_texts=run_texts, trained=results)
+                                      text_model=text_model, run_texts=run_texts, trained=results,
+                                      index_dir=os.path.join(model_dir, IMAGE_INDEX_DIR))
             print(f"tfpipe.train: zero-shot on {evaluated['split']} ({evaluated['classes']} classes, "
                   f"{evaluated['images']} images): {_line(evaluated['metrics'])}; chance {_line(evaluated['chance'])}",
                   flush=True)
@@ -311,6 +335,36 @@ class JointEmbedding(Task):
         final.train.restore_best = False
         return final
 
+    def run_with_model(self, model_dir: str) -> str:
+        """The run directory holding the evaluated model: ``<model_dir>/final`` after selection."""
+        final = os.path.join(model_dir, FINAL_DIR)
+        return final if os.path.isdir(os.path.join(final, IMAGE_INDEX_DIR)) else model_dir
+
+    def text_queries(self, model_dir: str, texts: list[str]) -> tuple[np.ndarray, str]:
+        """``([n, D] phi of raw texts through the run's trained text encoder, the run's index of
+        the evaluated images)``: ``python -m tfpipe.index search --model_dir RUN --text ...``."""
+        from tfpipe.training import runs
+
+        run_dir = self.run_with_model(model_dir)
+        cfg = runs.load_config(run_dir)
+        saved = runs.read_json(os.path.join(run_dir, TEXTS_FILE)) or {}
+        inputs = encode_texts(cfg, list(texts), saved.get("vocab"))
+        text_model = load_text_model(run_dir)
+        return embed_texts(text_model, inputs, 64), os.path.join(run_dir, IMAGE_INDEX_DIR)
+
+    def format_results(self, results: dict[str, Any]) -> str:
+        lines = [f"{results['embedding'].upper()}-SJE ({results['loss_form']} form), text encoder {results['encoder']}, "
+                 f"zero-shot on {results['dataset']} {results['split']}: {results['classes']} classes, "
+                 f"{results['images']} images, {results['texts']} texts",
+                 f"  {_line(results['metrics'])}", f"  chance: {_line(results['chance'])}",
+                 "  Figure 4 (texts per class -> top-1 per class): " + ", ".join(
+                     f"{r['texts']}: {100 * r['top1_per_class']:.1f}%" for r in results.get("figure4", []))]
+        if results.get("classes_without_text"):
+            lines.append(f"  left out (no text): {', '.join(results['classes_without_text'])}")
+        if results.get("training_time_s") is not None:
+            lines.append(f"  training time {results['training_time_s']:.1f} s")
+        return "\n".join(lines)
+
     def summary_line(self, results: dict[str, Any]) -> str:
         ev = results.get("eval_results", {})
         return (f"trained in {results.get('training_time_s') or 0:.1f} s; zero-shot {ev.get('split')}: "
@@ -318,31 +372,37 @@ class JointEmbedding(Task):
 
     # ------------------------------------------------------------------ after training
     def evaluate(self, model_dir: str, cfg, *, data_dir: str, split: str, text_model=None, run_texts=None,
-                 trained: dict[str, Any] | None = None) -> dict[str, Any]:
+                 trained: dict[str, Any] | None = None, index_dir: str | None = None) -> dict[str, Any]:
         """Zero-shot recognition and retrieval on ``split``'s classes (``evaluation``): the final
-        model's (``<model_dir>/final`` when the run selected on val)."""
-        import keras
-
+        model's (``<model_dir>/final`` when the run selected on val).  With ``index_dir`` it also
+        writes the index of the split's image embeddings that text queries search."""
         from tfpipe.data.feature_records import read_split
         from tfpipe.training import datasets, runs
 
         if text_model is None and model_key(cfg, "selection") == "val":
             final_dir = os.path.join(model_dir, FINAL_DIR)
-            return self.evaluate(final_dir, runs.load_config(final_dir), data_dir=data_dir, split=split)
+            results = self.evaluate(final_dir, runs.load_config(final_dir), data_dir=data_dir, split=split,
+                                    index_dir=index_dir)
+            trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
+            results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})  # selection + final
+            return results
         started = time.perf_counter()
         data = datasets.open_data(data_dir)
         datasets.check_splits(data, [split])
         names = list(data.manifest.class_names)
         if text_model is None:
-            text_model = keras.saving.load_model(os.path.join(model_dir, "text_encoder.keras"))
+            if index_dir is None and split == cfg.eval.split:
+                index_dir = os.path.join(model_dir, IMAGE_INDEX_DIR)
+            text_model = load_text_model(model_dir)
             saved = runs.read_json(os.path.join(model_dir, TEXTS_FILE)) or {}
             run_texts = RunTexts(cfg, names, vocab_classes=[], vocab=saved.get("vocab"))
         classes, uncovered = covered(split_classes(data.manifest, split), run_texts.texts, names)
         with datasets.reading(data, [split]):
-            x, y = read_split(data, split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify)
+            x, y, ids = read_split(data, split, batch_size=cfg.eval.batch_size, verify=cfg.data.verify, with_ids=True)
         keep = np.isin(y, classes)
         mean_file = os.path.join(model_dir, IMAGE_MEAN_FILE)
         mean = np.load(mean_file) if model_key(cfg, "image_norm") == "center_l2" else None
+        y_all = y
         x, y = image_embedding(x[keep], mean), positions(y[keep], classes)
         rows = np.flatnonzero(run_texts.texts.of_classes(classes))
         text_pos = positions(run_texts.texts.labels[rows], classes)
@@ -362,6 +422,9 @@ class JointEmbedding(Task):
         }
         results["zero_shot_eval_time_s"] = scored - started
         results["eval_time_s"] = time.perf_counter() - started
+        if index_dir is not None:
+            labels = [f"{i} ({names[c]})" for i, c, k in zip(ids, np.asarray(y_all), keep) if k]
+            results["image_index"] = write_image_index(index_dir, x, labels, scann_from=int(model_key(cfg, "scann_from")))
         if trained is None:
             trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
         results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})

@@ -72,6 +72,16 @@ def build_text_model(cfg: config_lib.Config, **kwargs):
     return encoding.model(emb, name="text_encoder")
 
 
+def load_text_model(run_dir: str):
+    """The trained ``phi`` saved with a run (``text_encoder.keras``), with the project's layers."""
+    import os
+
+    import tfpipe.layers  # noqa: F401  (registers the custom layers)
+    import tfpipe.models.cnn_rnn  # noqa: F401  (and the encoders' own)
+
+    return _keras().saving.load_model(os.path.join(run_dir, TEXT_MODEL_FILE))
+
+
 def uniform_init(model, init_range: float, seed: int) -> None:
     """Every trainable weight of ``model`` drawn uniform in ``+-init_range`` (the authors' code),
     in a fixed order from ``seed``."""
