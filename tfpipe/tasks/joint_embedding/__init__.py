@@ -352,6 +352,16 @@ class JointEmbedding(Task):
         text_model = load_text_model(run_dir)
         return embed_texts(text_model, inputs, 64), os.path.join(run_dir, IMAGE_INDEX_DIR)
 
+    def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
+        from tfpipe.tasks.joint_embedding import serving
+
+        return serving.export(self.run_with_model(model_dir), out)
+
+    def export_usage(self, out: str) -> list[str]:
+        from tfpipe.tasks.joint_embedding import serving
+
+        return serving.usage(out)
+
     def format_results(self, results: dict[str, Any]) -> str:
         lines = [f"{results['embedding'].upper()}-SJE ({results['loss_form']} form), text encoder {results['encoder']}, "
                  f"zero-shot on {results['dataset']} {results['split']}: {results['classes']} classes, "
