@@ -2,6 +2,8 @@
 
     python -m tfpipe.predict "some text" ["more text" ...] [--model DIR] [--json]
     python -m tfpipe.predict --model RUN/export --image FILE.jpg [--image ...] [--labels unseen] [--json]
+    python -m tfpipe.predict --model SJE_EXPORT --text "a flower with yellow petals" [--text ...] [--json]
+    python -m tfpipe.predict --model SJE_EXPORT --image FILE.jpg [--image ...] --classes CLASSES.tsv [--json]
 
 Loads the SavedModel written by ``python -m tfpipe.export`` with
 ``tf.saved_model.load`` alone (no tfpipe model code, no Keras).  A text
@@ -9,7 +11,12 @@ classifier prints, for each text, the predicted class and the probability of
 every class.  A devise export (``--image``) prints each image's top-k labels
 with their scores among the candidate set ``--labels`` (a signature of the
 export: ``seen``, a zero-shot set such as ``unseen``, or ``<set>_and_seen``;
-default ``seen``; ``tfpipe.tasks.devise.serving``).
+default ``seen``; ``tfpipe.tasks.devise.serving``).  A joint_embedding (SJE) export
+(``tfpipe.tasks.joint_embedding.serving``) prints, for each ``--text``, its nearest images of
+the run's index (``search_text``), and for each ``--image`` its top classes of the class table
+``--classes`` (``classify_images``: TSV rows ``class_name<TAB>text``, several rows per class;
+an attributes run's rows ``class_name<TAB>v1<TAB>v2...``).  The kind of export is read from its
+``assets.extra`` info file.
 """
 from __future__ import annotations
 
@@ -66,19 +73,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="text(s) to classify")
     parser.add_argument("--image", action="append", default=[], metavar="FILE",
-                        help="an image file (JPEG, PNG, ...) to label with a devise export; repeatable")
+                        help="an image file (JPEG, PNG, ...) to label with a devise export, or to classify "
+                        "among --classes with a joint_embedding export; repeatable")
     parser.add_argument("--labels", default=None,
                         help="devise export: the candidate set to rank (a signature: seen, unseen, "
                         "<set>_and_seen, ...; default seen)")
+    parser.add_argument("--text", action="append", default=[], metavar="TEXT",
+                        help="joint_embedding export: a text whose nearest images to print; repeatable")
+    parser.add_argument("--classes", default=None, metavar="FILE.tsv",
+                        help="joint_embedding export with --image: the class table, TSV rows class_name<TAB>text "
+                        "(several rows per class)")
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"exported SavedModel (default: {DEFAULT_MODEL})")
     parser.add_argument("--json", action="store_true", help="print one JSON object per text")
     args = parser.parse_args(argv)
     problem = cli.path_problem("--model", args.model, cli.SAVED_MODEL)
     if problem:
         return cli.print_error(problem)
-    if bool(args.texts) == bool(args.image):
-        return cli.print_error("give TEXT arguments (a text classifier) or --image FILE (a devise export), "
-                               "not both and not neither")
+    modes = [m for m, given in (("TEXT arguments (a text classifier)", args.texts),
+                                ("--text TEXT (a joint_embedding export's image search)", args.text),
+                                ("--image FILE (a devise or joint_embedding export)", args.image)) if given]
+    if len(modes) != 1:
+        return cli.print_error("give one of TEXT arguments (a text classifier), --text TEXT (a joint_embedding "
+                               "export's image search) or --image FILE (a devise or joint_embedding export), "
+                               + ("not both: " + " and ".join(modes) if modes else "not neither"))
+    if args.classes is not None and not args.image:
+        return cli.print_error("--classes FILE.tsv is the class table of --image FILE with a joint_embedding export: "
+                               "give --image, or drop --classes")
+    from tfpipe.tasks.joint_embedding import serving as sje_serving
+
+    joint = sje_serving.read_info(args.model) if "://" not in args.model else None
+    if joint is not None or args.text:
+        return _predict_joint(args, joint)
     if args.image:
         return _predict_images(args)
     if "://" not in args.model and not os.path.isfile(os.path.join(args.model, CLASS_NAMES_FILE)):
@@ -95,33 +120,106 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _predict_images(args) -> int:
-    from tfpipe.tasks.devise import serving
-
-    if serving.read_info(args.model) is None:
-        return cli.print_error(f"--model {args.model} is not a devise export (no {serving.INFO_FILE}): "
-                               "--image needs one (python -m tfpipe.export --model_dir <a devise run>)")
+def _read_images(paths: Sequence[str]) -> tuple[list[bytes], str | None]:
+    """The bytes of each ``--image`` file, or the one-line reason one cannot be used."""
     from tfpipe.data import images as images_lib
 
     images = []
-    for path in args.image:
+    for path in paths:
         if not os.path.isfile(path):
-            return cli.print_error(f"--image {path}: no such file")
+            return [], f"--image {path}: no such file"
         try:  # the image job's checks and reasons (empty_file, undecodable_image, truncated_image, ...)
             data = images_lib.read_file(path)
             images_lib.prepare(data, images_lib.Resize("none"), name=path)
         except images_lib.ImageError as e:
-            return cli.print_error(f"--image {e}")
+            return [], f"--image {e}"
         images.append(data)
+    return images, None
+
+
+def _decode_error(args, e) -> int:  # a format PIL reads but the graph's decoder does not
+    return cli.print_error(f"--image: the exported model cannot decode one of {args.image} (JPEG, PNG, GIF "
+                           f"and BMP are decoded in the graph): {e.message.splitlines()[0]}")
+
+
+def _predict_joint(args, info) -> int:
+    """``--text`` (search_text) or ``--image`` with ``--classes`` (classify_images) on a
+    joint_embedding export (``tfpipe.tasks.joint_embedding.serving``)."""
+    from tfpipe.tasks.joint_embedding import serving
+
+    if info is None:
+        return cli.print_error(f"--model {args.model} is not a joint_embedding export (no {serving.INFO_FILE}): "
+                               "--text needs one (python -m tfpipe.export --model_dir <a joint_embedding run>)")
+    if args.texts:
+        return cli.print_error(f"--model {args.model} is a joint_embedding export: give the query as --text TEXT "
+                               "(it returns the nearest images), not as a TEXT argument")
+    if args.labels is not None:
+        return cli.print_error("--labels picks a devise export's candidate set; a joint_embedding export ranks the "
+                               "classes of --classes FILE.tsv")
+    if args.text:
+        if serving.SEARCH_TEXT not in info.get("signatures", {}):
+            return cli.print_error(f"--model {args.model} is an export of a {info.get('encoder')} run: it reads class "
+                                   "attribute vectors, not text, so it has no --text search")
+        results = serving.search_text(args.model, args.text)
+        for result in results:
+            if args.json:
+                print(json.dumps(result, ensure_ascii=False))
+                continue
+            print(repr(result["text"][:70]))
+            for label, score in zip(result["labels"], result["scores"]):
+                print(f"  {score:9.4f}  {label}")
+        return 0
+    if args.classes is None:
+        return cli.print_error(f"--model {args.model} is a joint_embedding export: --image needs --classes FILE.tsv "
+                               "(the class table, rows class_name<TAB>text)")
+    if not os.path.isfile(args.classes):
+        return cli.print_error(f"--classes {args.classes}: no such file")
+    try:
+        classes = serving.read_class_table(args.classes, info.get("reads", ""))
+    except (ValueError, UnicodeDecodeError) as e:
+        return cli.print_error(str(e))
+    images, problem = _read_images(args.image)
+    if problem:
+        return cli.print_error(problem)
+    import tensorflow as tf
+
+    try:
+        results = serving.classify_images(args.model, images, classes)
+    except tf.errors.InvalidArgumentError as e:
+        if "decode" in e.message.lower() or "image" in e.message.lower().split(":")[0]:
+            return _decode_error(args, e)
+        return cli.print_error(f"--classes {args.classes}: {e.message.splitlines()[0]}")
+    for path, result in zip(args.image, results):
+        if args.json:
+            print(json.dumps({"image": path, **result}, ensure_ascii=False))
+            continue
+        print(path)
+        for name, score in zip(result["classes"], result["scores"]):
+            print(f"  {score:9.4f}  {name}")
+    return 0
+
+
+def _predict_images(args) -> int:
+    from tfpipe.tasks.devise import serving
+
+    if serving.read_info(args.model) is None:
+        return cli.print_error(f"--model {args.model} is not a devise or joint_embedding export (no "
+                               f"{serving.INFO_FILE}): --image needs one (python -m tfpipe.export --model_dir "
+                               "<a devise or joint_embedding run>)")
+    if args.classes is not None:
+        return cli.print_error("--classes is the class table of a joint_embedding export; a devise export ranks "
+                               "its own label sets (--labels)")
+    images, problem = _read_images(args.image)
+    if problem:
+        return cli.print_error(problem)
     import tensorflow as tf
 
     try:
         results = serving.predict(args.model, images, labels=args.labels)
     except ValueError as e:
         return cli.print_error(str(e))
-    except tf.errors.InvalidArgumentError as e:  # a format PIL reads but the graph's decoder does not
-        return cli.print_error(f"--image: the exported model cannot decode one of {args.image} (JPEG, PNG, GIF "
-                               f"and BMP are decoded in the graph): {e.message.splitlines()[0]}")
+    except tf.errors.InvalidArgumentError as e:
+        return _decode_error(args, e)
     for path, result in zip(args.image, results):
         if args.json:
             print(json.dumps({"image": path, **result}, ensure_ascii=False))
