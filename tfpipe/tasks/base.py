@@ -65,6 +65,13 @@ class Task:
 
     def check(self, cfg: config_lib.Config) -> None:
         """Raises ``config.ConfigError`` for a config this task cannot train."""
+        self.check_model_name(cfg)
+        config_lib.validate_model(cfg)
+        self._check_unused(cfg)
+
+    def check_model_name(self, cfg: config_lib.Config) -> None:
+        """A ``model.name`` this task does not train is a ``ConfigError`` naming the task's models
+        (and the task that does train it)."""
         names = self.model_names()
         if cfg.model_name not in names:
             from tfpipe import tasks
@@ -75,8 +82,6 @@ class Task:
                 f"task {self.name!r} does not train model.name={cfg.model_name!r}{hint}; its models: "
                 f"{', '.join(names)}"
             )
-        config_lib.validate_model(cfg)
-        self._check_unused(cfg)
 
     def _check_unused(self, cfg: config_lib.Config) -> None:
         defaults = config_lib.from_dict({}).flat()

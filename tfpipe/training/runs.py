@@ -215,6 +215,22 @@ def read_json(path: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+def read_json_or_none(path: str) -> dict[str, Any] | None:
+    """``read_json``, with an unreadable or malformed file read as None (reports skip such runs)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
+def saved_config_or_empty(model_dir: str) -> dict[str, Any]:
+    """A run directory's ``config.yaml`` as a dict (``{}`` when there is none or it is unreadable)."""
+    try:
+        return read_saved_config(model_dir) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+
+
 def write_json(path: str, value: Any) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

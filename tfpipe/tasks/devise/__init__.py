@@ -104,10 +104,7 @@ class Devise(Task):
         return list(MODELS)
 
     def check(self, cfg: config_lib.Config) -> None:
-        if cfg.model_name not in MODELS:
-            super().check(cfg)  # names the task's models (and another task's owner)
-            raise config_lib.ConfigError(
-                f"task 'devise' does not train model.name={cfg.model_name!r}; its models: {', '.join(MODELS)}")
+        self.check_model_name(cfg)
         if cfg.train.optimizer != config_lib.TrainConfig.optimizer:
             raise config_lib.ConfigError(
                 f"train.optimizer={cfg.train.optimizer!r} is not read by task 'devise': set model.optimizer "

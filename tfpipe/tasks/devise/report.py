@@ -12,11 +12,9 @@ precision@1/2/5/10/20; then the paper's "2-hop" ImageNet rows for orientation.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Iterable, Sequence
 
-import yaml
 
 TABLE1_HITS = ("1", "2", "5", "10")
 TABLE1_HP = ("2", "5", "10", "20")
@@ -40,21 +38,15 @@ PAPER_TABLE2 = (
 
 
 def _read(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    from tfpipe.training import runs
+
+    return runs.read_json_or_none(path)
 
 
 def _saved_config(run_dir: str) -> dict[str, Any]:
-    """A run directory's ``config.yaml`` (``{}`` when there is none or it is unreadable)."""
     from tfpipe.training import runs
 
-    try:
-        return runs.read_saved_config(run_dir) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
+    return runs.saved_config_or_empty(run_dir)
 
 
 def is_devise_run(run_dir: str) -> bool:

@@ -187,10 +187,7 @@ class JointEmbedding(Task):
         return list(MODELS)
 
     def check(self, cfg: config_lib.Config) -> None:
-        if cfg.model_name not in MODELS:
-            super().check(cfg)
-            raise config_lib.ConfigError(f"task 'joint_embedding' does not train model.name={cfg.model_name!r}; "
-                                         f"its models: {', '.join(MODELS)}")
+        self.check_model_name(cfg)
         for key, what in (("optimizer", "RMSprop, the authors' (model.rho, model.epsilon)"),
                           ("schedule", "x model.lr_decay per epoch, the authors'")):
             if getattr(cfg.train, key) != getattr(config_lib.TrainConfig, key):

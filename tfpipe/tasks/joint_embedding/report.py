@@ -11,7 +11,6 @@ analog (top-1 against the number of texts per class) of the dataset's best DS-SJ
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Iterable, Sequence
 
@@ -30,20 +29,15 @@ PAPER_CUB = {
 
 
 def _read(path: str) -> dict[str, Any] | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    from tfpipe.training import runs
+
+    return runs.read_json_or_none(path)
 
 
 def _config(run_dir: str) -> dict[str, Any]:
     from tfpipe.training import runs
 
-    try:
-        return runs.read_saved_config(run_dir) or {}
-    except Exception:  # an unreadable config is not a joint_embedding run
-        return {}
+    return runs.saved_config_or_empty(run_dir)
 
 
 def is_joint_embedding_run(run_dir: str) -> bool:
