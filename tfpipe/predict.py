@@ -158,8 +158,9 @@ def _predict_joint(args, info) -> int:
                                "classes of --classes FILE.tsv")
     if args.text:
         if serving.SEARCH_TEXT not in info.get("signatures", {}):
-            return cli.print_error(f"--model {args.model} is an export of a {info.get('encoder')} run: it reads class "
-                                   "attribute vectors, not text, so it has no --text search")
+            return cli.print_error(f"--model {args.model} is an export of an SJE run with text encoder "
+                                   f"{info.get('encoder')}: it reads class attribute vectors, not text, so it has no "
+                                   "--text search")
         results = serving.search_text(args.model, args.text)
         for result in results:
             if args.json:
@@ -170,8 +171,10 @@ def _predict_joint(args, info) -> int:
                 print(f"  {score:9.4f}  {label}")
         return 0
     if args.classes is None:
+        rows = ("class_name<TAB>attribute values" if info.get("reads") == "attributes"
+                else "class_name<TAB>text, several per class")
         return cli.print_error(f"--model {args.model} is a joint_embedding export: --image needs --classes FILE.tsv "
-                               "(the class table, rows class_name<TAB>text)")
+                               f"(the class table, rows {rows})")
     if not os.path.isfile(args.classes):
         return cli.print_error(f"--classes {args.classes}: no such file")
     try:

@@ -181,6 +181,10 @@ def export(run_dir: str, out: str, *, k: int = DEFAULT_K) -> str:
         raise ValueError(f"{data.path} holds the visual model's outputs {names}; an SJE run reads the pooled feature "
                          "alone (beam_jobs.extract_features without extra outputs)")
     size, crop = int(features["image_size"]), float(features["crop_fraction"])
+    index_dir = os.path.join(run_dir, je.IMAGE_INDEX_DIR)
+    if reads != "attributes" and not os.path.isdir(index_dir):
+        raise FileNotFoundError(f"{index_dir}: no index of the evaluated images for search_text (python -m "
+                                "tfpipe.evaluate --model_dir <the run> writes it)")
     visual = vision.build(features["model"], image_size=size, outputs=(POOLED,), trainable="frozen")
     text_model = je.load_text_model(run_dir)
     model_inputs = _model_inputs(text_model)
@@ -190,7 +194,7 @@ def export(run_dir: str, out: str, *, k: int = DEFAULT_K) -> str:
     has_text = reads != "attributes"
     search, index_info = None, None
     if has_text:
-        image_index = index_manifest.load_index(os.path.join(run_dir, je.IMAGE_INDEX_DIR))
+        image_index = index_manifest.load_index(index_dir)
         search = saved_model.search_module(image_index, min(k, len(image_index)))
         index_info = {"images": len(image_index), "search": image_index.engine, "metric": image_index.metric,
                       "k": min(k, len(image_index))}
@@ -355,8 +359,8 @@ def search_text(model: str, texts: Sequence[str]) -> list[dict[str, Any]]:
 
     loaded, info = load(model)
     if SEARCH_TEXT not in loaded.signatures:
-        raise ValueError(f"{model} is an export of a {info.get('encoder')} run (it reads class attribute vectors, "
-                         "not text): it has no text search")
+        raise ValueError(f"{model} is an export of an SJE run with text encoder {info.get('encoder')} (it reads "
+                         "class attribute vectors, not text): it has no text search")
     out = loaded.signatures[SEARCH_TEXT](texts=tf.constant(list(texts), tf.string))
     return [{"text": t, "labels": [x.decode("utf-8") for x in out["labels"][i].numpy()],
              "ids": [int(x) for x in out["ids"][i].numpy()],
