@@ -79,6 +79,15 @@ def eval_view(image: tf.Tensor, size: int, crop_fraction: float = DEFAULT_CROP_F
     return tf.ensure_shape(big[top:top + size, left:left + size], [size, size, 3])
 
 
+
+def eval_views_of_bytes(images: tf.Tensor, size: int, crop_fraction: float = DEFAULT_CROP_FRACTION) -> tf.Tensor:
+    """Encoded images ``string [B]`` (JPEG, PNG, GIF's first frame, BMP; RGB) -> their
+    :func:`eval_view` s ``float32 [B, size, size, 3]``: what a serving graph feeds its visual model."""
+    def one(b):
+        return eval_view(tf.io.decode_image(b, channels=3, expand_animations=False), size, crop_fraction)
+
+    return tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+
 def train_view(image: tf.Tensor, size: int, seed: tf.Tensor,
                crop_fraction: float = DEFAULT_CROP_FRACTION) -> tf.Tensor:
     """A random ``size x size`` crop (and a random left-right flip) of the image resized to

@@ -115,11 +115,7 @@ def export(model_dir: str, cfg, out: str, *, model, k: int = DEFAULT_K) -> str:
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
         def embed(self, images):  # traced once, shared by every signature
-            def one(b):
-                image = tf.io.decode_image(b, channels=3, expand_animations=False)
-                return image_pipeline.eval_view(image, size, crop)
-
-            views = tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+            views = image_pipeline.eval_views_of_bytes(images, size, crop)
             features = self.visual(views, training=False)[tap]
             features = tf.reshape(tf.cast(features, tf.float32), [tf.shape(features)[0], -1])
             return tf.cast(self.head(features, training=False), tf.float32)

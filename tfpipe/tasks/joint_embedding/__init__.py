@@ -334,8 +334,10 @@ class JointEmbedding(Task):
 
     def run_with_model(self, model_dir: str) -> str:
         """The run directory holding the evaluated model: ``<model_dir>/final`` after selection."""
+        from tfpipe.training import runs
+
         final = os.path.join(model_dir, FINAL_DIR)
-        return final if os.path.isdir(os.path.join(final, IMAGE_INDEX_DIR)) else model_dir
+        return final if runs.is_finished(final) else model_dir
 
     def text_queries(self, model_dir: str, texts: list[str]) -> tuple[np.ndarray, str]:
         """``([n, D] phi of raw texts through the run's trained text encoder, the run's index of

@@ -219,11 +219,7 @@ def export(run_dir: str, out: str, *, k: int = DEFAULT_K) -> str:
                                         length=length, pattern=pattern))
 
         def theta(self, images):
-            def one(b):
-                image = tf.io.decode_image(b, channels=3, expand_animations=False)
-                return image_pipeline.eval_view(image, size, crop)
-
-            views = tf.map_fn(one, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+            views = image_pipeline.eval_views_of_bytes(images, size, crop)
             v = tf.cast(self.visual(views, training=False)[POOLED], tf.float32)
             v = tf.reshape(v, [tf.shape(v)[0], -1])
             if self.mean is None:
