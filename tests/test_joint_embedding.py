@@ -468,3 +468,27 @@ def test_config_errors_name_the_valid_choices(sje_data):
     with pytest.raises(config_lib.ConfigError, match=r"does not train model.name='devise'.*sje"):
         task.check(config_lib.from_dict({"task": "joint_embedding", "data": {"dir": sje_data["data"]},
                                          "model": {"name": "devise"}}))
+
+
+def test_read_descriptions_takes_every_caption_of_image_caption_records_as_a_text_of_its_class(tmp_path):
+    # Reed et al.'s own data (text_c10 sentences per image) arrives as image_captions records: each
+    # caption becomes a text of its image's class.
+    from tfpipe.data import manifest as manifest_lib
+    from tfpipe.data import records, schema
+
+    names = ["Foo", "Bar"]
+    rows = [("img0", 0, ["a red bird", "small red wings"]), ("img1", 1, ["a blue bird"]), ("img2", 0, ["red crown"])]
+    encoded = [schema.encode_image_captions(example_id=i, image=b"\xff\xd8not-decoded", height=2, width=2,
+                                            captions=caps, label=label) for i, label, caps in rows]
+    shard = records.write_shard(str(tmp_path), records.shard_name("train", 0, 1), encoded)
+    manifest_lib.write(manifest_lib.Manifest(
+        alphabet="", alphabet_chars="", l0=0, max_words=0, vocab_file="", vocab_words=0, class_names=names,
+        splits={"train": manifest_lib.Split(count=3, class_counts=[2, 1], shards=[shard])}, compression="",
+        counts={"read": 3, "written": 3, "rejected": 0, "rejected_by_reason": {}, "augmented": 0},
+        rejected_file="", source={"writer": "tests"}, dataset="tiny_captions", kind=schema.KIND_IMAGE_CAPTIONS,
+        classes=[{"name": n} for n in names]), str(tmp_path))
+    got = texts_lib.read_descriptions(str(tmp_path), names)
+    assert sorted(zip(got.labels.tolist(), got.texts, got.ids)) == [
+        (0, "a red bird", "img0#0"), (0, "red crown", "img2#0"), (0, "small red wings", "img0#1"),
+        (1, "a blue bird", "img1#0")]
+    assert got.count(2).tolist() == [3, 1]

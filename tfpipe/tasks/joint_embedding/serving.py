@@ -48,7 +48,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tfpipe.tasks.devise.serving import DEFAULT_K
+DEFAULT_K = 5  # answers per query, as the devise export
 
 INFO_FILE = os.path.join("assets.extra", "joint_embedding.json")
 SEARCH_TEXT = "search_text"

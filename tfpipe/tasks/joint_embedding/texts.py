@@ -59,17 +59,20 @@ class Texts:
 
 
 def read_descriptions(path: str, class_names: Sequence[str]) -> Texts:
-    """The ``class_descriptions`` records of ``path`` (every split), checked against the image
-    data's ``class_names`` (same classes in the same order)."""
+    """The texts of ``path`` (every split), checked against the image data's ``class_names``
+    (same classes in the same order): ``class_descriptions`` records, or ``image_captions``
+    records (Reed et al.'s own sentences, ``beam_jobs.preprocess_images --layout reed``), each
+    caption a text of its image's class: a batch then pairs an image with a sentence of its class
+    drawn at random, where the authors' loader takes one of that image's own."""
     import tensorflow as tf
 
     from tfpipe.data import schema
     from tfpipe.data.datadir import DataDir
 
     data = DataDir.open(path)
-    if data.kind != schema.KIND_CLASS_DESCRIPTIONS:
+    if data.kind not in (schema.KIND_CLASS_DESCRIPTIONS, schema.KIND_IMAGE_CAPTIONS):
         raise TextError(f"{path} holds {data.kind!r} records, not class_descriptions (python -m "
-                        "beam_jobs.describe_classes)")
+                        "beam_jobs.describe_classes) or image_captions (Reed's text_c10 sentences)")
     names = list(data.manifest.class_names)
     if names != list(class_names):
         diff = next((i for i, (a, b) in enumerate(zip(names, class_names)) if a != b), min(len(names), len(class_names)))
@@ -77,12 +80,21 @@ def read_descriptions(path: str, class_names: Sequence[str]) -> Texts:
                         f"{len(class_names)}; the first difference is at class {diff}): describe the image data's "
                         "classes (beam_jobs.describe_classes --data_dir <its image directory>)")
     labels, texts, ids = [], [], []
+    captions = data.kind == schema.KIND_IMAGE_CAPTIONS
     for split in data.manifest.splits:
         for batch in tf.data.TFRecordDataset(data.shard_paths(split)).batch(256):
-            parsed = schema.parse(batch, kind=schema.KIND_CLASS_DESCRIPTIONS, keys=["id", "label", "text"])
-            labels.extend(parsed["label"].numpy().tolist())
-            texts.extend(t.decode("utf-8") for t in parsed["text"].numpy())
-            ids.extend(i.decode("utf-8") for i in parsed["id"].numpy())
+            if not captions:
+                parsed = schema.parse(batch, kind=data.kind, keys=["id", "label", "text"])
+                labels.extend(parsed["label"].numpy().tolist())
+                texts.extend(t.decode("utf-8") for t in parsed["text"].numpy())
+                ids.extend(i.decode("utf-8") for i in parsed["id"].numpy())
+                continue
+            parsed = schema.parse(batch, kind=data.kind, keys=["id", "label", "captions"])
+            for rid, label, caps in zip(parsed["id"].numpy(), parsed["label"].numpy(), parsed["captions"].to_list()):
+                for k, cap in enumerate(caps):
+                    labels.append(int(label))
+                    texts.append(cap.decode("utf-8"))
+                    ids.append(f"{rid.decode('utf-8')}#{k}")
     return Texts(np.asarray(labels, np.int64), texts, ids, source=path)
 
 
