@@ -325,8 +325,9 @@ def test_word_mean_is_the_mean_of_the_word2vec_rows(word2vec_file, capsys):
 
 def test_registries_list_encoders_and_heads():
     assert encoders.names() == sorted([
-        "bag", "char_cnn_large", "char_cnn_rnn", "char_cnn_small", "word_cnn_lk_large", "word_cnn_lk_small",
-        "word_cnn_rnn", "word_cnn_w2v_large", "word_cnn_w2v_small", "word_lstm", "word_mean"])
+        "attributes", "bag", "char_cnn_doc", "char_cnn_large", "char_cnn_rnn", "char_cnn_small", "char_lstm",
+        "word_cnn_doc", "word_cnn_lk_large", "word_cnn_lk_small", "word_cnn_rnn", "word_cnn_w2v_large",
+        "word_cnn_w2v_small", "word_lstm", "word_mean"])
     assert heads.names() == ["projection", "softmax"]
     assert encoders.features_of("bag") == ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")
     assert encoders.required_keys("word_cnn_w2v_small") == ["vocab_size", "max_words", "vocab", "embeddings"]
@@ -337,7 +338,7 @@ def test_registries_list_encoders_and_heads():
 
 
 def test_registry_errors_name_the_valid_choices():
-    with pytest.raises(ValueError, match=r"unknown encoder 'nope'; registered encoders: \['bag'"):
+    with pytest.raises(ValueError, match=r"unknown encoder 'nope'; registered encoders: \['attributes', 'bag'"):
         encoders.build_encoder("nope")
     with pytest.raises(ValueError, match=r"unknown head 'nope'; registered heads: \['projection', 'softmax'\]"):
         heads.build_head("nope", input_dim=3)
