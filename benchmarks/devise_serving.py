@@ -42,7 +42,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
 import glob
-import json
 import statistics
 import sys
 import time
@@ -308,10 +307,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         if not os.path.exists(path):
             fail(f"{path} does not exist: --run_dir / --export_dir must name {what}")
     result = run(args)
-    if args.out:
-        output.write(result, args.out)
-    print(json.dumps(result))
-    return result
+    return output.emit(result, args.out)
 
 
 if __name__ == "__main__":

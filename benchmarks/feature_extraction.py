@@ -40,7 +40,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -238,10 +237,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         sys.exit(2)
     result = run(model_name=args.model, num_images=args.num_images, batch_size=args.batch_size, passes=args.passes,
                  image_size=args.image_size, onnx=not args.skip_onnx)
-    if args.out:
-        output.write(result, args.out)
-    print(json.dumps(result))
-    return result
+    return output.emit(result, args.out)
 
 
 if __name__ == "__main__":

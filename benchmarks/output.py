@@ -27,3 +27,11 @@ def write(result: dict[str, Any], path: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
+
+
+def emit(result: dict[str, Any], path: str | None) -> dict[str, Any]:
+    """A benchmark's ending: the JSON document written to ``path`` (when given) and printed as one line."""
+    if path:
+        write(result, path)
+    print(json.dumps(result))
+    return result

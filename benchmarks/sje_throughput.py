@@ -53,7 +53,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
@@ -349,10 +348,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         result["training"] = training(args, cfg)
     result["zero_shot"] = zero_shot(args)
     result["env"] = output.environment(started, loadavg)
-    if args.out:
-        output.write(result, args.out)
-    print(json.dumps(result))
-    return result
+    return output.emit(result, args.out)
 
 
 if __name__ == "__main__":
