@@ -30,7 +30,6 @@ analog), ``report`` (``tfpipe.report``).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 from typing import Any
