@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence
 
+from tfpipe.training import runs
 
 TABLE1_HITS = ("1", "2", "5", "10")
 TABLE1_HP = ("2", "5", "10", "20")
@@ -37,20 +38,8 @@ PAPER_TABLE2 = (
 )
 
 
-def _read(path: str) -> dict[str, Any] | None:
-    from tfpipe.training import runs
-
-    return runs.read_json_or_none(path)
-
-
-def _saved_config(run_dir: str) -> dict[str, Any]:
-    from tfpipe.training import runs
-
-    return runs.saved_config_or_empty(run_dir)
-
-
 def is_devise_run(run_dir: str) -> bool:
-    return _saved_config(run_dir).get("task") == "devise"
+    return runs.saved_config_or_empty(run_dir).get("task") == "devise"
 
 
 def label(results: dict[str, Any], model_cfg: dict[str, Any]) -> tuple[str, str]:
@@ -72,10 +61,10 @@ def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, A
     """One record per evaluated devise run: ``label``, ``dim``, ``results``, ``run_dir``."""
     rows = []
     for run_dir in run_dirs:
-        cfg = _saved_config(run_dir)
+        cfg = runs.saved_config_or_empty(run_dir)
         if cfg.get("task") != "devise":
             continue
-        results = _read(os.path.join(run_dir, "results.json" if split == "test" else f"results_{split}.json"))
+        results = runs.read_json_or_none(os.path.join(run_dir, "results.json" if split == "test" else f"results_{split}.json"))
         if not results or "hit_at_k" not in results:
             continue
         row_label, dim = label(results, cfg.get("model") or {})

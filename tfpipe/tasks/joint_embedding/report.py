@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence
 
+from tfpipe.training import runs
+
 ORDER = ("attributes", "word2vec", "bow", "char_cnn", "char_lstm", "char_cnn_rnn", "word_cnn", "word_lstm",
          "word_cnn_rnn")
 NAMES = {"attributes": "Attributes", "word2vec": "word2vec", "bow": "Bag-of-words", "char_cnn": "Char CNN",
@@ -28,20 +30,8 @@ PAPER_CUB = {
 }
 
 
-def _read(path: str) -> dict[str, Any] | None:
-    from tfpipe.training import runs
-
-    return runs.read_json_or_none(path)
-
-
-def _config(run_dir: str) -> dict[str, Any]:
-    from tfpipe.training import runs
-
-    return runs.saved_config_or_empty(run_dir)
-
-
 def is_joint_embedding_run(run_dir: str) -> bool:
-    return _config(run_dir).get("task") == "joint_embedding"
+    return runs.saved_config_or_empty(run_dir).get("task") == "joint_embedding"
 
 
 def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, Any]]:
@@ -50,10 +40,10 @@ def collect(run_dirs: Iterable[str], *, split: str = "test") -> list[dict[str, A
     ``results``, ``training_time_s``, ``run_dir``."""
     rows = []
     for run_dir in run_dirs:
-        cfg = _config(run_dir)
+        cfg = runs.saved_config_or_empty(run_dir)
         if cfg.get("task") != "joint_embedding" or os.path.basename(os.path.normpath(run_dir)) == "final":
             continue
-        results = _read(os.path.join(run_dir, "results.json" if split == "test" else f"results_{split}.json"))
+        results = runs.read_json_or_none(os.path.join(run_dir, "results.json" if split == "test" else f"results_{split}.json"))
         if not results or "metrics" not in results:
             continue
         model = cfg.get("model") or {}
@@ -101,7 +91,7 @@ def tables(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         best = max((c for c in lines if "ds" in c and c["encoder"] != "attributes" and not c["variant"]),
                    key=lambda c: c["ds"]["top1"], default=None)
         if best is not None:
-            res = _read(os.path.join(best["ds"]["run_dir"], "results.json")) or {}
+            res = runs.read_json_or_none(os.path.join(best["ds"]["run_dir"], "results.json")) or {}
             table["figure4"] = {"encoder": best["encoder"], "rows": res.get("figure4", [])}
         out[dataset] = table
     return out
