@@ -27,7 +27,9 @@ Ranking metrics (everything below ``summary``) share these conventions:
 Papers: Frome et al. 2013 (DeViSE) section 4: flat hit@k and hierarchical
 precision@k; Reed et al. 2016 section 5.2: zero-shot top-1 (averaged per
 class) and "AP@50"; You et al. 2018 section 4, Tables 1-2: R@1/5/10, median
-rank for sentence and image retrieval and their Sum.
+rank for sentence and image retrieval and their Sum (``retrieval_summary`` from
+ranks, so Table 4's per-query "Best" of two rankings can be scored), and their
+chance level (``chance_retrieval``).
 """
 from __future__ import annotations
 
@@ -496,8 +498,48 @@ def retrieval_ranks(similarity: np.ndarray, text_to_image: Sequence[int]) -> tup
     return i2t, t2i
 
 
+def _retrieval_layout(i2t: dict, t2i: dict, ks: tuple[int, ...]) -> dict:
+    """``{"image_to_text": i2t, "text_to_image": t2i, "sum_pct": 100 * sum of every R@K}``."""
+    out = {"image_to_text": i2t, "text_to_image": t2i}
+    out["sum_pct"] = 100.0 * sum(out[d][f"r{k}"] for d in ("image_to_text", "text_to_image") for k in ks)
+    return out
+
+
+def _rank_vector(ranks: Sequence[int], name: str) -> np.ndarray:
+    r = np.asarray(ranks)
+    if r.size == 0:
+        raise ValueError(f"{name} is empty")
+    if r.ndim != 1 or r.dtype.kind not in "iu" or r.min() < 1:
+        raise ValueError(f"{name} must be a 1-D vector of 1-based integer ranks, got shape {r.shape} dtype {r.dtype}")
+    return r.astype(np.int64)
+
+
+def retrieval_summary(image_to_text_ranks: Sequence[int], text_to_image_ranks: Sequence[int],
+                      ks: Sequence[int] = (1, 5, 10)) -> dict:
+    """R@K and median rank in both directions and their Sum, from 1-based ranks (You et al. 2018,
+    Tables 1-2; the layout of ``bidirectional_retrieval``).
+
+    ``image_to_text_ranks [num_images]`` (sentence retrieval: per image, the rank
+    of its best own text) and ``text_to_image_ranks [num_texts]`` (image
+    retrieval: per text, the rank of its image), e.g. from ``retrieval_ranks``,
+    or combined per query as in You et al.'s Table 4 "Best" (the minimum of two
+    rankings' ranks).  Each direction holds ``r{K}`` (the fraction of queries
+    with rank <= K) and ``median_rank`` (``np.median`` of the ranks: the mean of
+    the two middle ranks for an even count); ``sum_pct`` is the Sum column, the
+    sum of every R@K of both directions in percent.
+    """
+    ks = _ks(ks)
+    directions = {}
+    for name, ranks in (("image_to_text", image_to_text_ranks), ("text_to_image", text_to_image_ranks)):
+        r = _rank_vector(ranks, f"{name}_ranks")
+        directions[name] = {f"r{k}": float(np.mean(r <= k)) for k in ks}
+        directions[name]["median_rank"] = float(np.median(r))
+    return _retrieval_layout(directions["image_to_text"], directions["text_to_image"], ks)
+
+
 def bidirectional_retrieval(similarity: np.ndarray, text_to_image: Sequence[int],
-                            ks: Sequence[int] = (1, 5, 10)) -> dict:
+                            ks: Sequence[int] = (1, 5, 10), *,
+                            text_to_image_similarity: np.ndarray | None = None) -> dict:
     """R@K and median rank in both directions and their Sum (You et al. 2018, Tables 1-2).
 
     ``image_to_text`` is the papers' "sentence retrieval" (an image queries
@@ -506,12 +548,83 @@ def bidirectional_retrieval(similarity: np.ndarray, text_to_image: Sequence[int]
     <= K) and ``median_rank`` (the median of the 1-based ranks; the mean of the
     two middle ranks for an even count).  ``sum_pct`` is the Sum column: the
     sum of all the R@K of both directions in percent (six values for K = 1, 5, 10).
+    See ``retrieval_summary`` for the same from ranks.
+
+    ``text_to_image_similarity`` (same shape ``[num_images, num_texts]``), when
+    given, scores image retrieval while ``similarity`` scores sentence
+    retrieval: the two directions of a model whose score is not symmetric, such
+    as You et al.'s context and early-fusion scores (section 4.4, Table 4),
+    where the query's modality supplies the attention.
     """
     ks = _ks(ks)
     i2t, t2i = retrieval_ranks(similarity, text_to_image)
-    out: dict = {}
-    for name, ranks in (("image_to_text", i2t), ("text_to_image", t2i)):
-        out[name] = {f"r{k}": float(np.mean(ranks <= k)) for k in ks}
-        out[name]["median_rank"] = float(np.median(ranks))
-    out["sum_pct"] = 100.0 * sum(out[d][f"r{k}"] for d in ("image_to_text", "text_to_image") for k in ks)
-    return out
+    if text_to_image_similarity is not None:
+        other = np.asarray(text_to_image_similarity)
+        if other.shape != np.shape(similarity):
+            raise ValueError(f"text_to_image_similarity has shape {other.shape} "
+                             f"but similarity has {np.shape(similarity)}")
+        _, t2i = retrieval_ranks(other, text_to_image)
+    return retrieval_summary(i2t, t2i, ks)
+
+
+def _distribution_median(cdf: np.ndarray) -> float:
+    """The median of a distribution on ``1..len(cdf)`` with ``cdf[r - 1] = P(rank <= r)``: the
+    first ``r`` with ``P(rank <= r) >= 1/2``, or ``r + 1/2`` when that is exactly 1/2 (the
+    ``np.median`` convention, the mean of the two middle values)."""
+    tol = 1e-12
+    r = int(np.argmax(cdf >= 0.5 - tol))  # 0-based: rank r + 1
+    return float(r + 1.5) if abs(cdf[r] - 0.5) <= tol and r + 1 < len(cdf) else float(r + 1)
+
+
+def chance_retrieval(text_to_image: Sequence[int], ks: Sequence[int] = (1, 5, 10), *,
+                     num_images: int | None = None) -> dict:
+    """The expected R@K and the median rank of a uniformly random ranking, in the layout of
+    ``bidirectional_retrieval`` (the chance level of You et al. 2018's Tables 1-4).
+
+    ``text_to_image [M]`` gives each text's image among ``N`` images (``num_images``,
+    default ``max + 1``; every image needs a text); image ``i`` has ``m_i`` texts.
+
+    * Sentence retrieval (``image_to_text``): an image ranks all ``M`` texts in a
+      random order; it scores a hit at K when any of its ``m_i`` own texts is in
+      the top K, so ``P(rank_i > r) = C(M - m_i, r) / C(M, r)`` (hypergeometric:
+      no own text among the first r) and ``E[R@K] = mean_i 1 - C(M - m_i, K) / C(M, K)``.
+      The ratio of binomials is the product ``prod_{j < r} (M - m_i - j) / (M - j)``
+      (stable for any M; 0 once ``r > M - m_i``).
+    * Image retrieval (``text_to_image``): a text ranks the ``N`` images in a random
+      order, its rank is uniform on ``1..N`` and ``E[R@K] = min(K, N) / N``.
+
+    ``median_rank`` is the median of the rank distribution (for sentence retrieval
+    the mixture over images, each weighted 1/N): the first r with
+    ``P(rank <= r) >= 1/2``, or ``r + 1/2`` when that probability is exactly 1/2,
+    as ``np.median`` would give (so ``(N + 1) / 2`` for image retrieval).  It is
+    the limit of the median rank of a random model as the test set grows, not the
+    exact expectation of a sample median.  ``sum_pct`` is 100 times the sum of the
+    expected R@K (exactly the expected Sum).
+    """
+    ks = _ks(ks)
+    m = np.asarray(text_to_image)
+    if num_images is None:
+        if m.size == 0:
+            raise ValueError("text_to_image is empty")
+        if m.dtype.kind not in "iu":
+            raise ValueError(f"text_to_image must be integer image ids, got dtype {m.dtype}")
+        num_images = int(m.max()) + 1
+    n = int(num_images)
+    m = _int_vector(m, "text_to_image", m.size, n, "image")
+    num_texts = len(m)
+    per_image = np.bincount(m, minlength=n)
+    without = np.flatnonzero(per_image == 0)
+    if without.size:
+        raise ValueError(f"image {int(without[0])} has no texts: its image-to-text rank is undefined")
+    # survival[r] = P(rank > r) for r = 0..M, mixed over images: one cumulative product per distinct m_i.
+    j = np.arange(num_texts, dtype=np.float64)
+    survival = np.zeros(num_texts + 1)
+    counts, weights = np.unique(per_image, return_counts=True)
+    for own, weight in zip(counts.tolist(), weights.tolist()):
+        factors = np.maximum(num_texts - own - j, 0.0) / (num_texts - j)
+        survival += (weight / n) * np.concatenate([[1.0], np.cumprod(factors)])
+    i2t = {f"r{k}": float(1.0 - survival[min(k, num_texts)]) for k in ks}
+    i2t["median_rank"] = _distribution_median(1.0 - survival[1:])
+    t2i = {f"r{k}": min(k, n) / n for k in ks}
+    t2i["median_rank"] = _distribution_median(np.arange(1, n + 1) / n)
+    return _retrieval_layout(i2t, t2i, ks)
