@@ -326,7 +326,7 @@ def test_word_mean_is_the_mean_of_the_word2vec_rows(word2vec_file, capsys):
 def test_registries_list_encoders_and_heads():
     assert encoders.names() == sorted([
         "attributes", "bag", "char_cnn_doc", "char_cnn_large", "char_cnn_rnn", "char_cnn_small", "char_lstm",
-        "word_cnn_doc", "word_cnn_lk_large", "word_cnn_lk_small", "word_cnn_rnn", "word_cnn_w2v_large",
+        "cse_text", "word_cnn_doc", "word_cnn_lk_large", "word_cnn_lk_small", "word_cnn_rnn", "word_cnn_w2v_large",
         "word_cnn_w2v_small", "word_lstm", "word_mean"])
     assert heads.names() == ["projection", "softmax"]
     assert encoders.features_of("bag") == ("bow", "bow_tfidf", "ngrams", "ngrams_tfidf", "bag_of_means")

@@ -1,4 +1,6 @@
 """Reusable Keras layers (written with ``keras.ops`` so they run on every backend)."""
+from tfpipe.layers.attention_context import AttentionContext
+from tfpipe.layers.conv_highway import ConvHighway
 from tfpipe.layers.index_conv import IndexConv1D
 from tfpipe.layers.label_scores import LabelScores
 from tfpipe.layers.onehot import OneHot
@@ -6,4 +8,7 @@ from tfpipe.layers.peephole_lstm import PeepholeLSTMCell
 from tfpipe.layers.pooling import MeanOverTime
 from tfpipe.layers.sparse_linear import SparseLinear
 
-__all__ = ["IndexConv1D", "LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell", "SparseLinear"]
+__all__ = [
+    "AttentionContext", "ConvHighway", "IndexConv1D", "LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell",
+    "SparseLinear",
+]

@@ -98,3 +98,4 @@ def build(name: str, **config: Any) -> keras.Model:
 # Model modules register their builders on import (keep these after the registry).
 from tfpipe.models import encoders, heads  # noqa: E402,F401
 from tfpipe.models import char_cnn, cnn_rnn, linear, skipgram, word_cnn, word_lstm, word_mean  # noqa: E402,F401
+from tfpipe.models import cse_text  # noqa: E402,F401

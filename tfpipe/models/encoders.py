@@ -34,6 +34,12 @@ encoder                input           embedding
                                        vocabulary (``tfpipe.layers.IndexConv1D``)
 ``char_lstm``          ``chars``       mean of the 512-unit LSTM outputs over the one-hot characters
                                        before the trailing padding (Reed et al. 4.3), ``[B, units]``
+``cse_text``           ``word_ids``    You et al. (2018)'s text CNN (3.3, Figure 3): word2vec
+                                       embedding, causal n-gram convolutions (kernels 1, 3, 5, 7),
+                                       three convolutional highways (eqs. 7-8), the max over the real
+                                       words: ``[B, 4 * filters]`` (1024); also sets ``local`` (the
+                                       second highway's ``[B, T, 1024]``) and ``local_mask``
+                                       (``tfpipe.models.cse_text``)
 ``attributes``         ``attributes``  the class attribute vector itself (Reed et al.'s attribute
                                        encoder is a linear map: the head), ``[B, num_attributes]``
 ``bag``                a bag kind      the sparse bag-of-features vector itself, a :class:`Bag`
@@ -82,11 +88,17 @@ class Encoding:
 
     ``finish`` runs once the model holding the layers exists (the word models
     fill their word2vec rows there, keeping the matrix out of the saved config).
+    Encoders with local (per-word or per-region) features also set ``local``,
+    a ``[B, T, C]`` tensor, and ``local_mask``, ``float32 [B, T]`` with 1 for
+    the real positions and 0 for padding (You et al. 2018's intermediate
+    features, section 3.2); the others leave them None.
     """
 
     inputs: Any
     embedding: Any
     finish: Callable[[], None] | None = None
+    local: Any = None
+    local_mask: Any = None
 
     @property
     def dim(self) -> int:
