@@ -85,6 +85,15 @@ Unlabelled corpora (``dictd``, ``nltk_zip``, ``mediawiki``, ``text``: GCIDE, NLT
 Wikipedia dumps, plain text; ``tfpipe.data.text_corpora``) have the one class ``text``; their
 rows are entries or paragraphs, not lines.  DeViSE's word vectors from all of
 ``../shared/data/text``: the command in ``configs/skipgram_text_corpora.yaml``.
+
+Image captions (``captions_csv``: a CSV whose header names an image and a caption column,
+Flickr8k's ``image,caption``) are unlabelled text too, one row per caption.
+``--exclude_images SPLIT_FILE:SPLIT[,SPLIT...]`` leaves out the captions of the images that
+an ``image<TAB>split`` file (``tfpipe.data.image_splits.read_image_splits``) puts in those
+splits, so that no caption of an evaluated image shapes word vectors: they are neither
+written nor rejected but counted as the manifest's ``counts.excluded`` (``read = written +
+rejected + excluded``), with the file, splits and number of images in ``source.exclude_images``.
+The word vectors of the CSE image-sentence retrieval runs: ``configs/skipgram_cse_text.yaml``.
 """
 from __future__ import annotations
 
@@ -154,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ignore the labels: every row gets the one class 'text' (a corpus for "
              "unsupervised training, e.g. word2vec, from corpora of different formats and "
              "classes). Rows are still read, checked and split by their own format and labels.")
+    src.add_argument(
+        "--exclude_images", metavar="SPLIT_FILE:SPLIT[,SPLIT...]", default="",
+        help="Leave out the captions (captions_csv rows) of the images that SPLIT_FILE, an "
+             "'image<TAB>split' TSV with a header (e.g. ../shared/data/flickr8k_1k/split.tsv), "
+             "assigns to the given splits, matched by image file base name: e.g. "
+             "../shared/data/flickr8k_1k/split.tsv:val,test keeps every validation and test "
+             "caption out of the data. They are not rejects: the manifest counts them as "
+             "counts.excluded (read = written + rejected + excluded). Needs a captions_csv "
+             "input.")
     src.add_argument(
         "--classes", metavar="FILE", default=None,
         help="Class names, one per line, in label order. Wins over classes.txt beside a "
@@ -462,6 +480,14 @@ def parse(argv: Sequence[str] | None = None):
             except (ValueError, OSError) as e:
                 parser.error(f"class names ({fmt}): {e}")
             class_lists[fmt] = found
+            if fmt == "captions_csv":  # a header naming the image and caption columns
+                from tfpipe.data import text_corpora
+
+                for path in paths:
+                    try:
+                        text_corpora.caption_header(path, encodings[fmt], args.max_line_chars)
+                    except (ValueError, OSError) as e:
+                        parser.error(f"captions_csv input {path!r}: {e}")
             group_classes[fmt] = found.names
             _check_unknown_labels(parser, fmt, found, args.unknown_labels)
             if fmt == "line_per_class" and len(group_classes[fmt]) < 2 and not args.unlabelled:
@@ -546,6 +572,12 @@ def parse(argv: Sequence[str] | None = None):
         info.update(format="embedded", embedded={"train": args.embedded_train,
                                                  "test": args.embedded_test,
                                                  "seed": args.embedded_seed})
+    exclude_images = _check_exclude_images(parser, args.exclude_images, formats)
+    if exclude_images:
+        info["exclude_images"] = {"file": exclude_images["file"],
+                                  "splits": exclude_images["splits"],
+                                  "images": len(exclude_images["images"]),
+                                  "formats": exclude_images["formats"]}
     if args.unlabelled and not args.input:
         info["unlabelled"] = {"classes_read": {info["format"]: list(class_names)}}
         class_names = [pl.UNLABELLED_CLASS]
@@ -590,8 +622,47 @@ def parse(argv: Sequence[str] | None = None):
         augment_p=args.augment_p,
         augment_q=args.augment_q,
         augment_info=augment_info.get("info", {}),
+        exclude_images=frozenset(exclude_images.get("images", ())),
     )
     return cfg, _direct_defaults(list(pipeline_args))
+
+
+_EXCLUDE_FORM = ("--exclude_images SPLIT_FILE:SPLIT[,SPLIT...], e.g. "
+                 "../shared/data/flickr8k_1k/split.tsv:val,test")
+
+
+def _check_exclude_images(parser: argparse.ArgumentParser, spec: str,
+                          formats: Sequence[str]) -> dict:
+    """Parses and checks ``--exclude_images`` (before Beam starts); ``{}`` when not given, else
+    ``{"file", "splits", "images" (sorted base names), "formats"}``."""
+    if not spec:
+        return {}
+    from tfpipe.data import image_splits
+
+    path, colon, names = spec.rpartition(":")
+    splits = [s.strip() for s in names.split(",")] if colon else []
+    if not path or not splits or not all(splits):
+        parser.error(f"--exclude_images {spec!r}: give {_EXCLUDE_FORM}")
+    _check_file(parser, "--exclude_images", path,
+                "give the image<TAB>split file, e.g. ../shared/data/flickr8k_1k/split.tsv")
+    try:
+        assigned = image_splits.read_image_splits(path)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        parser.error(f"--exclude_images {spec!r}: {e} (an image<TAB>split TSV with a header)")
+    valid = sorted(set(assigned.values()))
+    unknown = [s for s in splits if s not in valid]
+    if unknown:
+        parser.error(f"--exclude_images {spec!r}: {path} assigns no image to split(s) {unknown}; "
+                     f"its splits: {valid} ({_EXCLUDE_FORM})")
+    keyed = [f for f in formats if f in corpora.IMAGE_KEYED_FORMATS]
+    if not keyed:
+        parser.error(f"--exclude_images applies to the inputs whose rows belong to images "
+                     f"({', '.join(corpora.IMAGE_KEYED_FORMATS)}); no input has that format: "
+                     f"write e.g. --input captions_csv:PATH")
+    images = sorted({os.path.basename(image) for image, split in assigned.items()
+                     if split in splits})
+    return {"file": path, "splits": list(dict.fromkeys(splits)), "images": images,
+            "formats": keyed}
 
 
 def _classes_phrase(found) -> str:
@@ -736,8 +807,10 @@ def summary(data) -> str:
                              "model cannot learn them")
     counts = manifest.counts
     reasons = ", ".join(f"{k}={v}" for k, v in counts["rejected_by_reason"].items()) or "none"
+    excluded = (f" + excluded {counts['excluded']} (captions of the --exclude_images images)"
+                if "excluded" in counts else "")
     lines.append(f"  read {counts['read']} = written {counts['written']} + rejected "
-                 f"{counts['rejected']} (by reason: {reasons})")
+                 f"{counts['rejected']}{excluded} (by reason: {reasons})")
     outside = counts["rejected_by_reason"].get("label_out_of_range", 0)
     if outside:
         lines.append(f"  WARNING: {outside} row(s) had labels outside the "

@@ -65,6 +65,9 @@ class JobConfig:
     augment_p: float = 0.5
     augment_q: float = 0.5
     augment_info: dict[str, Any] = dataclasses.field(default_factory=dict)  # manifest settings
+    # --exclude_images: base names of the images whose captions (captions_csv rows) are left out
+    # and counted as excluded; empty: no exclusion (and no counts.excluded in the manifest)
+    exclude_images: frozenset[str] = frozenset()
 
     @property
     def count_ngram_max(self) -> int:

@@ -3,7 +3,8 @@ runner pickles them by reference, also when the CLI runs as ``__main__``).
 
 Graph::
 
-    sources ─ReadSource (one DoFn call per file: stable line numbers)─▶ Reshuffle
+    sources ─ReadSource (one DoFn call per file: stable line numbers; --exclude_images rows
+      counted and dropped here)─▶ Reshuffle
       ─▶ [--romanize: Romanize every text (in parallel, after the reshuffle)]
       ├─ rejected ─▶ sorted ─▶ rejected.jsonl (dead letter)
       └─ good ─┬─ carve: ((group, label), order key) ─CombineGlobally(StratifiedSplit)─▶
@@ -21,8 +22,8 @@ Graph::
                      (vocab side input, built once per worker) in batches, write_shard
     shard entries + counts + vocab ─▶ records.build_manifest (the builder of
     records.write_dataset too) ─▶ manifest.json, written last after checking
-    read == written + rejected (read is counted by the readers themselves) and
-    records == written + augmented copies.
+    read == written + rejected (+ excluded with --exclude_images; read is counted by the
+    readers themselves) and records == written + augmented copies.
 """
 from __future__ import annotations
 
@@ -61,18 +62,25 @@ _NAMESPACE = "tfpipe.preprocess"
 
 
 class ReadSource(beam.DoFn):
-    """Reads one source sequentially (stable line numbers); emits ``(split, order, item)``."""
+    """Reads one source sequentially (stable line numbers); emits ``(split, order, item)``.
 
-    def __init__(self, class_names: tuple[str, ...]):
+    ``exclude_images``: the captions of those images (``captions_csv`` sources) are not emitted
+    but counted, on the ``excluded_count`` output."""
+
+    def __init__(self, class_names: tuple[str, ...], exclude_images: frozenset = frozenset()):
         self._class_names = tuple(class_names)
+        self._exclude_images = frozenset(exclude_images)
         self._read = beam.metrics.Metrics.counter(_NAMESPACE, "rows_read")
         self._rejected = beam.metrics.Metrics.counter(_NAMESPACE, "rows_rejected")
+        self._excluded = beam.metrics.Metrics.counter(_NAMESPACE, "rows_excluded")
 
     def _items(self, src: Source) -> Iterator[corpora.Item]:
         if src.kind == "file":
             opts = corpora.ReadOptions(src.classes or self._class_names, src.encoding,
                                        src.max_line_chars, src.source)
-            return corpora.read_file(src.fmt, src.path, opts)
+            exclude = (self._exclude_images if src.fmt in corpora.IMAGE_KEYED_FORMATS
+                       else frozenset())
+            return corpora.read_file(src.fmt, src.path, opts, exclude_images=exclude)
         if src.kind == "tfds":
             return corpora.read_tfds(src.tfds, src.path, src.start, src.end)
         if src.kind == "embedded":
@@ -80,15 +88,20 @@ class ReadSource(beam.DoFn):
         raise ValueError(f"unknown source kind {src.kind!r}")
 
     def process(self, src: Source):
-        read = 0
+        read = excluded = 0
         for item in self._items(src):
             read += 1
+            if isinstance(item, corpora.Excluded):
+                excluded += 1
+                continue
             if isinstance(item, corpora.Rejected):
                 self._rejected.inc()
             yield src.split, (src.index, item.row), item
         self._read.inc(read)
+        self._excluded.inc(excluded)
         # Counted here, independently of what later stages do with the rows.
         yield beam.pvalue.TaggedOutput("read_count", read)
+        yield beam.pvalue.TaggedOutput("excluded_count", excluded)
 
 
 _ROMANIZERS: dict = {}
@@ -479,14 +492,14 @@ def _write_rejected(rows: list, output_dir: str) -> str:
 
 class WriteManifest(beam.DoFn):
     """Writes ``manifest.json`` last (``records.build_manifest``, which checks ``read ==
-    written + rejected`` for the source rows and that the shards hold the written rows plus
-    the augmented copies)."""
+    written + rejected`` (``+ excluded`` with ``--exclude_images``) for the source rows and
+    that the shards hold the written rows plus the augmented copies)."""
 
     def __init__(self, cfg: JobConfig):
         self._cfg = cfg
 
     def process(self, _, shards, class_counts, read, reasons, vocab, vocab_file, rejected_file,
-                ngrams, augment_stats):
+                ngrams, augment_stats, excluded):
         cfg = self._cfg
         split_shards, split_counts = {}, {}
         for split in SPLITS:
@@ -523,6 +536,7 @@ class WriteManifest(beam.DoFn):
             source=cfg.source_info,
             dataset=cfg.dataset,
             romanize=cfg.romanize,
+            excluded=excluded if cfg.exclude_images else None,
         )
         yield manifest_lib.write(manifest, cfg.output_dir)
 
@@ -535,7 +549,8 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
     read = (
         p
         | "Sources" >> beam.Create(list(cfg.sources))
-        | "Read" >> beam.ParDo(ReadSource(cfg.class_names)).with_outputs("read_count", main="items")
+        | "Read" >> beam.ParDo(ReadSource(cfg.class_names, cfg.exclude_images)).with_outputs(
+            "read_count", "excluded_count", main="items")
     )
     items = read.items | "Reshuffle" >> beam.Reshuffle()
     if cfg.romanize:
@@ -573,6 +588,7 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
 
     # Counts.
     read_count = read.read_count | "SumRead" >> beam.CombineGlobally(sum)
+    excluded_count = read.excluded_count | "SumExcluded" >> beam.CombineGlobally(sum)
     class_counts = (
         rows
         | "SplitAndLabel" >> beam.Map(_split_and_label)
@@ -648,5 +664,6 @@ def build(p: beam.Pipeline, cfg: JobConfig) -> beam.PCollection:
             beam.pvalue.AsSingleton(rejected_file),
             beam.pvalue.AsSingleton(ngrams),
             beam.pvalue.AsSingleton(augment_stats),
+            beam.pvalue.AsSingleton(excluded_count),
         )
     )

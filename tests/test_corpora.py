@@ -207,8 +207,8 @@ def test_jsonl(tmp_path):
 
 
 def test_registry_and_helpers(tmp_path):
-    assert corpora.names() == ["dictd", "jsonl", "line_per_class", "mediawiki", "nltk_zip", "text", "trec",
-                              "tsv", "zhang_csv"]
+    assert corpora.names() == ["captions_csv", "dictd", "jsonl", "line_per_class", "mediawiki",
+                               "nltk_zip", "text", "trec", "tsv", "zhang_csv"]
     with pytest.raises(ValueError, match="valid formats: .*zhang_csv"):
         corpora.get_format("csv")
     assert corpora.guess_format(["a/train.csv", "b/test.csv"]) == "zhang_csv"

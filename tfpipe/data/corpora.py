@@ -31,10 +31,13 @@ Formats (``--format`` of ``beam_jobs.preprocess``):
     tabs).
 ``jsonl``
     One JSON object per line: ``{"text": str, "label": str | int}``.
-``dictd``, ``nltk_zip``, ``mediawiki``, ``text``
-    Unlabelled corpora (GCIDE, NLTK corpus zips, Wikipedia dumps, plain text), one class
-    ``text``; their rows are entries or paragraphs, not lines: see
-    :mod:`tfpipe.data.text_corpora`.
+``dictd``, ``nltk_zip``, ``mediawiki``, ``text``, ``captions_csv``
+    Unlabelled corpora (GCIDE, NLTK corpus zips, Wikipedia dumps, plain text, image
+    captions as ``image,caption`` CSV), one class ``text``; their rows are entries,
+    paragraphs or captions, not lines: see :mod:`tfpipe.data.text_corpora`.  The rows
+    of ``captions_csv`` belong to images: :func:`read_file`'s ``exclude_images`` leaves
+    the captions of given images out as :class:`Excluded` rows (not rejections), so
+    ``read == written + rejected + excluded``.
 
 For ``tsv`` and ``jsonl`` a label is looked up first as a class *name*; if it is
 not a name but an integer it is a **0-based class index**.  Class names come
@@ -69,13 +72,13 @@ import collections
 import csv
 import json
 import os
-from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Collection, Iterable, Iterator, NamedTuple, Sequence
 
 from tfpipe.data import text_corpora
 from tfpipe.data.rows import (  # noqa: F401  (re-exported: the readers' row types)
     DEFAULT_MAX_LINE_CHARS, RAW_CHARS, LINE_TOO_LONG, INVALID_ENCODING, BLANK_LINE, UNBALANCED_QUOTES,
     MALFORMED_CSV, WRONG_FIELD_COUNT, MALFORMED_LINE, BAD_JSON, BAD_LABEL, LABEL_OUT_OF_RANGE,
-    EMPTY_TEXT, NOT_CONTENT, MALFORMED_XML, REASONS, RawExample, Rejected,
+    EMPTY_TEXT, NOT_CONTENT, MALFORMED_XML, REASONS, RawExample, Rejected, Excluded,
     Item, open_binary, path_exists, _Line, _iter_lines, _truncate,
     _raw, _decoded_lines, ReadOptions,
 )
@@ -385,9 +388,13 @@ FORMATS: dict[str, Format] = {
         Format("mediawiki", "utf-8", _unlabelled("mediawiki"),
                "MediaWiki XML dump (.xml[.bz2]), one example per article paragraph"),
         Format("text", "utf-8", _unlabelled("text"), "plain text, one example per paragraph"),
+        Format("captions_csv", "utf-8", _unlabelled("captions_csv"),
+               "image captions, CSV with a header naming an image and a caption column "
+               "(Flickr8k image,caption), one example per caption"),
     )
 }
-UNLABELLED_FORMATS = ("dictd", "nltk_zip", "mediawiki", "text")
+UNLABELLED_FORMATS = ("dictd", "nltk_zip", "mediawiki", "text", "captions_csv")
+IMAGE_KEYED_FORMATS = text_corpora.IMAGE_KEYED  # rows belong to images: exclude_images applies
 
 _EXTENSIONS = {".csv": "zhang_csv", ".label": "trec", ".tsv": "tsv", ".jsonl": "jsonl",
                ".json": "jsonl", ".dict": "dictd", ".dz": "dictd", ".zip": "nltk_zip",
@@ -583,11 +590,20 @@ def source_names(paths: Sequence[str]) -> list[str]:
     return list(paths)
 
 
-def read_file(fmt: str, path: str, opts: ReadOptions) -> Iterator[Item]:
-    """Yields one ``RawExample`` or ``Rejected`` per line of ``path``."""
+def read_file(fmt: str, path: str, opts: ReadOptions,
+              exclude_images: Collection[str] = ()) -> Iterator[Item | Excluded]:
+    """Yields one ``RawExample`` or ``Rejected`` per row of ``path`` (a line, or an entry,
+    paragraph or caption of the unlabelled formats).  ``exclude_images`` (image file base
+    names; formats of :data:`IMAGE_KEYED_FORMATS` only): those images' rows come out as
+    ``Excluded`` instead."""
     reader = get_format(fmt).read
     if not opts.source:
         opts = opts._replace(source=os.path.basename(path))
+    if exclude_images:
+        if fmt not in IMAGE_KEYED_FORMATS:
+            raise ValueError(f"exclude_images applies to the formats whose rows belong to "
+                             f"images ({list(IMAGE_KEYED_FORMATS)}), not {fmt!r}")
+        return reader(path, opts, exclude_images=frozenset(exclude_images))
     return reader(path, opts)
 
 

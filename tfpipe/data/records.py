@@ -487,6 +487,7 @@ def build_manifest(
     source: Mapping[str, Any],
     dataset: str,
     romanize: str,
+    excluded: int | None = None,
 ) -> manifest_lib.Manifest:
     """The manifest of a written text data directory: the one builder of the Beam job and
     :func:`write_dataset`.
@@ -496,9 +497,11 @@ def build_manifest(
     ``rejected_by_reason`` those rejected, ``augmented`` the thesaurus copies written, and
     the ``augmentation`` record is ``{}`` when there were none.  ``alphabet`` is a
     ``tfpipe.text.alphabet`` name; ``ngram_max`` is recorded as 0 without an
-    ``ngram_file``.  Checks the row accounting first: ``read == written + rejected``, where
-    ``written`` is the records in the shards less the augmented copies, and the shards
-    hold as many records as the class counts add up to (a ``RuntimeError`` otherwise).
+    ``ngram_file``.  ``excluded``: the rows left out on purpose (``--exclude_images``), recorded
+    as ``counts["excluded"]``; None (no exclusion asked for) records no such count.  Checks the
+    row accounting first: ``read == written + rejected (+ excluded)``, where ``written`` is the
+    records in the shards less the augmented copies, and the shards hold as many records as
+    the class counts add up to (a ``RuntimeError`` otherwise).
     """
     by_reason = dict(sorted(rejected_by_reason.items()))
     rejected = sum(by_reason.values())
@@ -509,12 +512,18 @@ def build_manifest(
     }
     stored = sum(s.records for entry in splits.values() for s in entry.shards)
     written = stored - augmented
-    if (set(shards) - set(splits) or read != written + rejected
+    left_out = excluded or 0
+    if (set(shards) - set(splits) or read != written + rejected + left_out
             or stored != sum(e.count for e in splits.values())):
         raise RuntimeError(
             f"row accounting failed: read={read}, written={written}, rejected={rejected}, "
-            f"augmented copies={augmented}, records in shards={stored}"
+            + (f"excluded={excluded}, " if excluded is not None else "")
+            + f"augmented copies={augmented}, records in shards={stored}"
         )
+    counts = {"read": read, "written": written, "rejected": rejected,
+              "rejected_by_reason": by_reason, "augmented": augmented}
+    if excluded is not None:
+        counts["excluded"] = excluded
     chars = alphabet_lib.get(alphabet)
     return manifest_lib.Manifest(
         alphabet=chars.name,
@@ -526,8 +535,7 @@ def build_manifest(
         class_names=list(class_names),
         splits=splits,
         compression=compression,
-        counts={"read": read, "written": written, "rejected": rejected,
-                "rejected_by_reason": by_reason, "augmented": augmented},
+        counts=counts,
         rejected_file=rejected_file,
         source=dict(source),
         dataset=dataset,

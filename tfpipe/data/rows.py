@@ -3,9 +3,11 @@
 A reader turns one input row into a :class:`RawExample` (a good row) or a
 :class:`Rejected` (a row for the dead-letter file, with a reason of
 :data:`REASONS`), never raising on bad rows, so ``read == written + rejected``
-can be checked downstream.  :func:`open_binary` opens local, remote and
-gzipped files; :func:`_decoded_lines` gives a file's numbered, decoded lines
-or the rejections of too-long and undecodable ones.  The labelled formats
+can be checked downstream (``+ excluded``: an :class:`Excluded` row is one that
+a reader left out on purpose, e.g. a caption of a held-out image).
+:func:`open_binary` opens local, remote and gzipped files; :func:`_decoded_lines`
+gives a file's numbered, decoded lines or the rejections of too-long and undecodable
+ones.  The labelled formats
 (:mod:`tfpipe.data.corpora`), the unlabelled ones (:mod:`tfpipe.data.text_corpora`)
 and the image listings (:mod:`tfpipe.data.image_sources`) all build on this module.
 """
@@ -72,6 +74,18 @@ class Rejected(NamedTuple):
     reason: str
     detail: str
     raw: str
+
+
+class Excluded(NamedTuple):
+    """A good row left out on purpose (``--exclude_images``: a caption of a held-out image).
+
+    Not a rejection: it is not written to the dead letter but counted apart, so that
+    ``read == written + rejected + excluded``.  ``key`` is what excluded it (the image).
+    """
+
+    source: str
+    row: int
+    key: str
 
 
 Item = RawExample | Rejected

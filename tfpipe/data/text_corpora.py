@@ -1,4 +1,5 @@
-"""Unlabelled text corpora for ``beam_jobs.preprocess``: ``dictd``, ``nltk_zip``, ``mediawiki``, ``text``.
+"""Unlabelled text corpora for ``beam_jobs.preprocess``: ``dictd``, ``nltk_zip``, ``mediawiki``, ``text``,
+``captions_csv``.
 
 The readers of :mod:`tfpipe.data.corpora` for corpora with no labels (word vectors: DeViSE's
 language model).  Their one class is ``text`` (label 0), so they mix with each other, and with
@@ -34,6 +35,21 @@ line formats.  ``row`` is unique within a file (it orders the file's rows for th
     line, joined by one space).  Id ``<file>:<first line of the paragraph>``.  Undecodable or
     over-long lines are rejected as for the line formats (and end the paragraph).
 
+``captions_csv``
+    Image captions as CSV with a header line naming an image column (``image``, else
+    ``image_id``, ``image_name``, ``filename`` or ``file_name``) and a caption column
+    (``caption``, else ``text`` or ``sentence``), e.g. Flickr8k's ``image,caption`` files: one
+    example per caption line, the caption as its text (not cut).  The header line is not a row.
+    Each row sits on one line (a caption holding a comma is quoted, ``""`` a quote in it).  A
+    line that does not parse is rejected as ``unbalanced_quotes`` or ``malformed_csv``, one with
+    another field count than the header's as ``wrong_field_count``, one without an image name as
+    ``malformed_line``, an empty caption as ``empty_text``; a header naming no image or caption
+    column rejects every line as ``malformed_csv`` (``beam_jobs.preprocess`` checks the header
+    before it starts: :func:`caption_columns`).  Id ``<file>:<line>``.  ``exclude_images``
+    (``--exclude_images SPLIT_FILE:SPLITS``): the captions of those images (matched by the base
+    name of the image field) come out as :class:`~tfpipe.data.rows.Excluded` rows, neither
+    examples nor rejections, so ``read == written + rejected + excluded``.
+
 Long paragraphs: a paragraph (or entry) of more than :data:`MAX_WORDS` whitespace-separated
 words is cut, at its lines (``text``, ``nltk_zip``: NLTK's sentence lines) or sentences
 (``mediawiki``), into examples of at most that many words (word2vec.c's sentence limit; pass
@@ -42,12 +58,13 @@ that stays one example (``--max_words`` truncates it).  ``dictd`` entries are no
 """
 from __future__ import annotations
 
+import csv
 import os
 import re
-from typing import Iterable, Iterator
+from typing import Collection, Iterable, Iterator, Sequence
 
 from tfpipe.data import rows as corpora  # the row types and reading primitives (not the formats)
-from tfpipe.data.rows import RawExample, ReadOptions, Rejected
+from tfpipe.data.rows import Excluded, RawExample, ReadOptions, Rejected
 
 MAX_WORDS = 1000  # word2vec.c's MAX_SENTENCE_LENGTH
 
@@ -288,9 +305,113 @@ def read_text(path: str, opts: ReadOptions) -> Iterator[corpora.Item]:
     yield from flush()
 
 
+# --------------------------------------------------------------------------- captions_csv
+
+IMAGE_COLUMNS = ("image", "image_id", "image_name", "filename", "file_name")
+CAPTION_COLUMNS = ("caption", "text", "sentence")
+
+
+def _csv_fields(line: str) -> list[str]:
+    return next(csv.reader([line], strict=True))
+
+
+def caption_columns(header: Sequence[str]) -> tuple[int, int]:
+    """``(image column, caption column)`` indexes of a ``captions_csv`` header (names compared
+    stripped and lower-cased, the first of :data:`IMAGE_COLUMNS` / :data:`CAPTION_COLUMNS`
+    present wins); a ValueError naming the valid names otherwise."""
+    names = [h.strip().lower() for h in header]
+    image = next((names.index(c) for c in IMAGE_COLUMNS if c in names), None)
+    caption = next((names.index(c) for c in CAPTION_COLUMNS if c in names), None)
+    if image is None or caption is None:
+        raise ValueError(
+            f"the header {list(header)} names no {'image' if image is None else 'caption'} "
+            f"column: captions_csv needs an image column ({' / '.join(IMAGE_COLUMNS)}) and a "
+            f"caption column ({' / '.join(CAPTION_COLUMNS)})")
+    return image, caption
+
+
+def caption_header(path: str, encoding: str = "utf-8",
+                   max_line_chars: int = corpora.DEFAULT_MAX_LINE_CHARS) -> list[str]:
+    """The header fields of a ``captions_csv`` file (its first non-blank line); a ValueError when
+    it has none or the header does not parse or name the columns (:func:`caption_columns`)."""
+    for item in corpora._decoded_lines(path, "", encoding, max_line_chars):
+        if isinstance(item, Rejected):
+            raise ValueError(f"{path}:{item.row}: the header line is unreadable ({item.detail})")
+        if item[1].strip():
+            try:
+                header = _csv_fields(item[1])
+            except csv.Error as e:
+                raise ValueError(f"{path}:{item[0]}: the header does not parse: {e}") from None
+            caption_columns(header)
+            return header
+    raise ValueError(f"{path} is empty: captions_csv needs a header line (e.g. image,caption)")
+
+
+def read_captions_csv(path: str, opts: ReadOptions,
+                      exclude_images: Collection[str] = ()) -> Iterator[corpora.Item]:
+    source = opts.source
+    header: list[str] | None = None
+    columns: tuple[int, int] | None = None
+    bad_header = ""
+    for item in corpora._decoded_lines(path, source, opts.encoding, opts.max_line_chars):
+        if isinstance(item, Rejected):
+            yield item
+            continue
+        number, line = item
+        if header is None and not line.strip():
+            continue  # blank lines before the header: not rows
+        try:
+            fields = _csv_fields(line) if line.strip() else []
+        except csv.Error as e:
+            if header is None:
+                header, bad_header = [], f"the header line does not parse: {e}"
+                yield Rejected(source, number, corpora.MALFORMED_CSV, bad_header,
+                               corpora._truncate(line))
+                continue
+            reason = (corpora.UNBALANCED_QUOTES if "unexpected end of data" in str(e)
+                      else corpora.MALFORMED_CSV)
+            yield Rejected(source, number, reason, f"CSV parse error: {e}", corpora._truncate(line))
+            continue
+        if header is None:  # the header line: not a row unless it is unusable
+            header = fields
+            try:
+                columns = caption_columns(header)
+            except ValueError as e:
+                bad_header = str(e)
+                yield Rejected(source, number, corpora.MALFORMED_CSV, bad_header,
+                               corpora._truncate(line))
+            continue
+        if not line.strip():
+            yield Rejected(source, number, corpora.BLANK_LINE, "blank line", corpora._truncate(line))
+            continue
+        if columns is None:
+            yield Rejected(source, number, corpora.MALFORMED_CSV, bad_header,
+                           corpora._truncate(line))
+            continue
+        if len(fields) != len(header):
+            yield Rejected(source, number, corpora.WRONG_FIELD_COUNT,
+                           f"{len(fields)} fields, expected {len(header)} {header}",
+                           corpora._truncate(line))
+            continue
+        image, caption = fields[columns[0]].strip(), fields[columns[1]].strip()
+        if not image:
+            yield Rejected(source, number, corpora.MALFORMED_LINE, "no image name",
+                           corpora._truncate(line))
+        elif not caption:
+            yield Rejected(source, number, corpora.EMPTY_TEXT, "the caption is empty",
+                           corpora._truncate(line))
+        elif exclude_images and os.path.basename(image) in exclude_images:
+            yield Excluded(source, number, os.path.basename(image))
+        else:
+            yield RawExample(f"{source}:{number}", caption, 0, number)
+
+
 READERS = {
     "dictd": read_dictd,
     "nltk_zip": read_nltk_zip,
     "mediawiki": read_mediawiki,
     "text": read_text,
+    "captions_csv": read_captions_csv,
 }
+# the formats whose rows belong to images: read_file's exclude_images applies to them
+IMAGE_KEYED = ("captions_csv",)
