@@ -140,3 +140,21 @@ def test_mixed_precision_softmax_in_float32():
     assert keras.backend.standardize_dtype(c.dtype) == "bfloat16"
     assert keras.backend.standardize_dtype(alpha.dtype) == "float32"
     np.testing.assert_allclose(_np(alpha).sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_without_dim_the_local_features_arrive_mapped_and_the_layer_has_no_weights():
+    # dim=None: eqs. 3-4 only (a tower's own dense layer did eq. 2); equal to the full layer's attend
+    # on its own projection.
+    rng = np.random.default_rng(6)
+    local = rng.normal(size=(2, 4, 5)).astype(np.float32)
+    query = rng.normal(size=(2, 3)).astype(np.float32)
+    full = AttentionContext(3)
+    want = full([local, query])
+    projected = full.project(local)
+    bare = AttentionContext(None)
+    got = bare([projected, query])
+    assert bare.count_params() == 0
+    np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"query must be \[B, 5\]"):
+        AttentionContext(None)([local, query])
+    assert AttentionContext.from_config(bare.get_config()).dim is None

@@ -251,6 +251,20 @@ def test_ranking_hand_example():
     assert float(L.bidirectional_ranking_loss(RK_V, RK_S, directions="contrastive_images")) == pytest.approx(3.4, abs=1e-5)
 
 
+def test_ranking_hardest_negatives_hand_example():
+    # VSE++ (Faghri et al. 2018): per anchor the largest term of each direction.  From the hand
+    # example above, rows: i=0 max(.7, 0)=.7, i=1 max(1.9, .1)=1.9, i=2 0 -> 2.6; columns: i=0 .7,
+    # i=1 max(1.9, .3)=1.9, i=2 max(.5, 0)=.5 -> 3.1.  Total 5.7.
+    assert float(L.bidirectional_ranking_loss(RK_V, RK_S, negatives="hardest")) == pytest.approx(5.7, abs=1e-5)
+    assert float(L.bidirectional_ranking_loss(RK_V, RK_S, directions="contrastive_images",
+                                              negatives="hardest")) == pytest.approx(3.1, abs=1e-5)
+    # The [B] mask still drops anchor 1: .7 + 0 + .7 + .5 = 1.9.
+    assert float(L.bidirectional_ranking_loss(RK_V, RK_S, mask=[1.0, 0.0, 1.0], negatives="hardest")) == \
+        pytest.approx(1.9, abs=1e-5)
+    with pytest.raises(ValueError, match=r"negatives must be one of \['sum', 'hardest'\]"):
+        L.bidirectional_ranking_loss(RK_V, RK_S, negatives="semi")
+
+
 def test_ranking_mask_zeroes_terms():
     # mask[1, 0] = 0 removes (image 1 vs sentence 0) = 1.9 and (sentence 1 vs image 0) = 1.9:
     # 6.1 - 3.8 = 2.3.  A [B] mask (1, 0, 1) drops every term of anchor 1: 1.9+.1+1.9+.3=4.2 -> 1.9.

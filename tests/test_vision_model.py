@@ -340,7 +340,7 @@ def test_registry_errors():
         vision.build("resnet50")
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['depth'\].*valid keys: \['image_size'"):
         vision.build("efficientnet_lite0", depth=3)
-    with pytest.raises(ValueError, match=r"choose one or more of \['logits', 'pooled', 'stride16', 'stride32'\]"):
+    with pytest.raises(ValueError, match=r"choose one or more of \['logits', 'pooled', 'stride16', 'stage6', 'stride32'\]"):
         vision.build("efficientnet_lite0", weights=None, outputs=("conv5",))
     with pytest.raises(ValueError, match=r"weights='imagenet': small_convnet trains from scratch"):
         vision.build("small_convnet", weights="imagenet")
@@ -365,7 +365,8 @@ def test_output_shapes():
     lite = vision.build("efficientnet_lite0", weights=None, image_size=96)
     out = lite(np.zeros((2, 96, 96, 3), "uint8"))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "logits": (2, 1000), "pooled": (2, 1280), "stride16": (2, 6, 6, 112), "stride32": (2, 3, 3, 1280)}
+        "logits": (2, 1000), "pooled": (2, 1280), "stride16": (2, 6, 6, 112), "stage6": (2, 3, 3, 192),
+        "stride32": (2, 3, 3, 1280)}
     assert el.feature_sizes(224) == {"stride16": (14, 14), "stride32": (7, 7)}
     small = vision.build("small_convnet", image_size=64, num_classes=5,
                          outputs=("logits", "pooled", "stride16", "stride32"))

@@ -385,6 +385,8 @@ def sje_max_loss(
 # --------------------------------------------------------------------------- 3. You et al. 2018
 
 Directions = Literal["both", "contrastive_sentences", "contrastive_images"]
+Negatives = Literal["sum", "hardest"]
+NEGATIVES = ("sum", "hardest")
 
 
 def _ranking_terms(
@@ -427,6 +429,7 @@ def bidirectional_ranking_loss(
     mask: TensorLike | None = None,
     similarity: Literal["cosine", "dot"] = "cosine",
     directions: Directions = "both",
+    negatives: Negatives = "sum",
 ) -> tf.Tensor:
     """Bidirectional hinge ranking loss over a batch of matched pairs (You et al. 2018, eq. 1).
 
@@ -452,10 +455,15 @@ def bidirectional_ranking_loss(
       similarity: ``"cosine"`` (the paper) or ``"dot"``.
       directions: ``"both"`` (eq. 1), or only the ``"contrastive_sentences"`` (first) or
         ``"contrastive_images"`` (second) sum.
+      negatives: ``"sum"`` (eq. 1: every contrastive example of the batch) or ``"hardest"``
+        (VSE++, Faghri et al. 2018: per anchor only the largest term of each direction,
+        ``sum_i max_j [.]_+``).
 
     Returns:
       A float32 scalar.
     """
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {list(NEGATIVES)}, got {negatives!r}")
     if directions not in ("both", "contrastive_sentences", "contrastive_images"):
         raise ValueError(
             "directions must be 'both', 'contrastive_sentences' or 'contrastive_images', "
@@ -465,11 +473,12 @@ def bidirectional_ranking_loss(
     if mask is not None:
         m = _pair_mask(mask, rows)
         rows, cols = rows * m, cols * m
+    reduce = tf.reduce_sum if negatives == "sum" else tf.reduce_max
     total = tf.constant(0.0, tf.float32)
     if directions in ("both", "contrastive_sentences"):
-        total += tf.reduce_sum(rows)
+        total += tf.reduce_sum(reduce(rows, axis=1))
     if directions in ("both", "contrastive_images"):
-        total += tf.reduce_sum(cols)
+        total += tf.reduce_sum(reduce(cols, axis=1))
     return total
 
 
@@ -495,6 +504,7 @@ def intermediate_ranking_loss(
     active: TensorLike,
     margin: float | tf.Tensor = YOU2018_INTERMEDIATE_MARGIN,
     similarity: Literal["cosine", "dot"] = "cosine",
+    negatives: Negatives = "sum",
 ) -> tf.Tensor:
     """The intermediate (local) loss of You et al. 2018, eq. 5:
 
@@ -513,17 +523,19 @@ def intermediate_ranking_loss(
       active: ``[B]`` the indicator ``I(i)``.
       margin: ``gamma``.
       similarity: ``"cosine"`` (the paper) or ``"dot"``.
+      negatives: ``"sum"`` (eq. 5) or ``"hardest"`` (the largest term per anchor, as in
+        :func:`bidirectional_ranking_loss`).
 
     Returns:
       A float32 scalar (a sum, like eq. 1).
     """
     first = bidirectional_ranking_loss(
         context_images, sentences, margin, mask=active, similarity=similarity,
-        directions="contrastive_sentences",
+        directions="contrastive_sentences", negatives=negatives,
     )
     second = bidirectional_ranking_loss(
         images, context_sentences, margin, mask=active, similarity=similarity,
-        directions="contrastive_images",
+        directions="contrastive_images", negatives=negatives,
     )
     return first + second
 

@@ -36,15 +36,17 @@ class AttentionContext(keras.layers.Layer):
     * :meth:`attend` ``(projected, query, mask=None)``: eqs. 3-4 on ``l'``; ``query`` may also
       be ``[B, Q, dim]`` (``Q`` queries per item: ``c [B, Q, dim]``, ``alpha [B, Q, R]``).
 
-    ``W`` (``kernel [F, dim]``) and ``b`` (``bias [dim]``) are variables of the variable dtype
+    ``dim=None``: the local features arrive already mapped (``l'``, by a dense layer of their own
+    tower, so that a tower alone yields what evaluation scores); the layer is then eqs. 3-4 and has
+    no weights.  Otherwise ``W`` (``kernel [F, dim]``) and ``b`` (``bias [dim]``) are variables of the variable dtype
     and are cast to the compute dtype; eq. 3's softmax is computed in float32.
     """
 
-    def __init__(self, dim: int, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+    def __init__(self, dim: int | None, kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        if int(dim) < 1:
-            raise ValueError(f"dim must be positive, got {dim}")
-        self.dim = int(dim)
+        if dim is not None and int(dim) < 1:
+            raise ValueError(f"dim must be positive (or None: the local features arrive mapped), got {dim}")
+        self.dim = None if dim is None else int(dim)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.supports_masking = True
@@ -55,12 +57,16 @@ class AttentionContext(keras.layers.Layer):
             raise ValueError(f"AttentionContext takes [local, query], got input shape {input_shape}")
         local_shape, query_shape = (tuple(s) for s in input_shape)
         self._build_kernel(local_shape)
-        if len(query_shape) != 2 or (query_shape[-1] is not None and int(query_shape[-1]) != self.dim):
-            raise ValueError(f"the query must be [B, {self.dim}], got shape {query_shape}")
+        dim = self.dim if self.dim is not None else local_shape[-1]
+        if len(query_shape) != 2 or (query_shape[-1] is not None and int(query_shape[-1]) != dim):
+            raise ValueError(f"the query must be [B, {dim}], got shape {query_shape}")
 
     def _build_kernel(self, local_shape):
         if len(local_shape) != 3 or local_shape[-1] is None:
             raise ValueError(f"the local features must be [B, R, F] with a known F, got shape {local_shape}")
+        if self.dim is None:  # eq. 2 happened upstream (a tower's own dense layer): no weights here
+            self.built = True
+            return
         self.kernel = self.add_weight(name="kernel", shape=(int(local_shape[-1]), self.dim),
                                       initializer=self.kernel_initializer)
         self.bias = self.add_weight(name="bias", shape=(self.dim,), initializer=self.bias_initializer)
@@ -71,6 +77,8 @@ class AttentionContext(keras.layers.Layer):
         if not self.built:
             self._build_kernel(tuple(local.shape))
         local = ops.cast(local, self.compute_dtype)
+        if self.dim is None:
+            return local
         return ops.matmul(local, ops.cast(self.kernel, self.compute_dtype)) + ops.cast(self.bias, self.compute_dtype)
 
     def attend(self, projected, query, mask=None):

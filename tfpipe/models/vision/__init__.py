@@ -68,19 +68,28 @@ def build(name: str, **config: Any) -> keras.Model:
 
 
 TOP_TAPS = ("stride16",)
+TOP_LOCALS = ("stage6",)
 
 
-def top(name: str, *, tap: str = "stride16", image_size: int = 224) -> keras.Model:
+def top(name: str, *, tap: str = "stride16", image_size: int = 224, local: str | None = None) -> keras.Model:
     """The part of visual model ``name`` above its feature map ``tap``: ``tap`` map -> ``pooled``,
     with the full model's (ImageNet) weights, trainable, batch normalisation frozen (inference
     statistics and affine terms kept: the usual fine-tuning of a pretrained ConvNet with small
     batches).  DeViSE's second stage (Frome et al. 2013, section 3.3) fine-tunes these top blocks
     from cached ``tap`` maps; for EfficientNet-Lite0 and ``stride16`` they are blocks 11-15 (stages
-    6-7) and the head convolution, 2.7 M parameters."""
+    6-7) and the head convolution, 2.7 M parameters.
+
+    ``local``: also return an intermediate map of the top (the dict ``{"local", "pooled"}``):
+    ``"stage6"``, the output of the second-to-last stage, is You et al. (2018)'s local regional
+    features ``l_v`` when the last two stages train (section 4.1)."""
     if tap not in TOP_TAPS:
         raise ValueError(f"tap={tap!r}: the visual top starts at one of {list(TOP_TAPS)}")
-    full = build(name, image_size=image_size, outputs=(tap, "pooled"), trainable="all")
-    sub = keras.Model(full.output[tap], full.output["pooled"], name=f"{name}_top_{tap}")
+    if local is not None and local not in TOP_LOCALS:
+        raise ValueError(f"local={local!r}: the visual top's local maps are {list(TOP_LOCALS)}")
+    names_out = (tap, "pooled") if local is None else (tap, local, "pooled")
+    full = build(name, image_size=image_size, outputs=names_out, trainable="all")
+    outputs = full.output["pooled"] if local is None else {"local": full.output[local], "pooled": full.output["pooled"]}
+    sub = keras.Model(full.output[tap], outputs, name=f"{name}_top_{tap}")
     for layer in sub.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False

@@ -47,6 +47,9 @@ by a ``Rescaling`` layer to ``(x - 127) / 128`` (the Lite models' preprocessing)
   the image feature DeViSE (Frome et al. 2013) and Reed et al. (2016) project;
 * ``stride16``: ``[B, H/16, W/16, 112]`` (14 x 14 at 224) the output of stage 5,
   the last stride-16 stage;
+* ``stage6``: ``[B, H/32, W/32, 192]`` (7 x 7 at 224) the output of stage 6, the
+  second-to-last stage: the local regional features You et al. (2018, CSE) attend
+  over when the last two stages (6 and 7, with the head) are the part that trains;
 * ``stride32``: ``[B, H/32, W/32, 1280]`` (7 x 7 at 224) the head activation
   (after its ReLU6) that ``pooled`` averages.
 
@@ -102,8 +105,9 @@ STAGES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 3, 1, 6, 320),
 )
 STRIDE16_STAGE = 4  # index into STAGES of the last stride-16 stage (112 channels)
+STAGE6 = 5  # index into STAGES of stage 6 (192 channels, stride 32), the second-to-last stage
 
-OUTPUTS = ("logits", "pooled", "stride16", "stride32")
+OUTPUTS = ("logits", "pooled", "stride16", "stage6", "stride32")
 PADDINGS = ("same", "symmetric")
 
 
@@ -295,6 +299,8 @@ def efficientnet_lite0(
         x = _block(x, spec, padding=padding, dtype=dtype)
         if spec["stage"] == STRIDE16_STAGE:
             taps["stride16"] = x
+        elif spec["stage"] == STAGE6:
+            taps["stage6"] = x
     x = keras.layers.Conv2D(HEAD_CHANNELS, 1, padding="same", use_bias=False, kernel_initializer=_conv_init(),
                             name="head_conv", dtype=dtype)(x)
     x = _bn(x, "head_bn", dtype)
@@ -309,7 +315,7 @@ def efficientnet_lite0(
     if weights == "imagenet":
         # Every weight of the network (up to the pooled output; the logits layer when asked for)
         # is filled through the whole graph, so outputs that stop early (stride16 alone) load too.
-        whole = {**{name: taps[name] for name in ("stride16", "stride32", "pooled")},
+        whole = {**{name: taps[name] for name in ("stride16", "stage6", "stride32", "pooled")},
                  **({"logits": taps["logits"]} if "logits" in outputs else {})}
         load_torch_weights(keras.Model(images, whole, name="efficientnet_lite0"), imagenet_state_dict(weights_path))
     return set_trainable(model, trainable)

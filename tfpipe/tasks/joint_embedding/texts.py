@@ -21,7 +21,6 @@ dataset's texts that has a vector.  Words are ``tfpipe.embeddings.label_vectors.
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 from typing import Sequence
@@ -29,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from tfpipe.embeddings.label_vectors import words as words_of
-from tfpipe.embeddings.pretrained import FIRST_WORD_ID, PAD_ID
+from tfpipe.data.word_inputs import vocabulary, word_ids  # noqa: F401  (the task's word inputs)
 
 ATTRIBUTE_CLASSES = "cub200_classes.txt"
 ATTRIBUTE_MATRIX = "cub200_class_attribute_labels_continuous.txt"
@@ -121,24 +120,6 @@ def read_attributes(path: str, class_names: Sequence[str]) -> tuple[Texts, np.nd
     texts = Texts(np.arange(len(class_names), dtype=np.int64), [f"attributes: {n}" for n in class_names],
                   [f"attributes:{i}" for i in range(len(class_names))], source=path)
     return texts, matrix
-
-
-def vocabulary(texts: Sequence[str], *, known=None) -> list[str]:
-    """The words of ``texts`` by decreasing count (ties alphabetical); with ``known`` (a container
-    of words, e.g. a ``WordTable``) only those it holds."""
-    counts = collections.Counter(w for t in texts for w in words_of(t))
-    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if known is None or w in known]
-
-
-def word_ids(texts: Sequence[str], vocab: Sequence[str], length: int) -> np.ndarray:
-    """``int64 [T, length]``: vocabulary ids (``FIRST_WORD_ID`` + position, the project's layout:
-    0 pads) of each text's first ``length`` vocabulary words; other words are dropped."""
-    index = {w: FIRST_WORD_ID + i for i, w in enumerate(vocab)}
-    out = np.full((len(texts), int(length)), PAD_ID, np.int64)
-    for r, text in enumerate(texts):
-        ids = [index[w] for w in words_of(text) if w in index][:length]
-        out[r, :len(ids)] = ids
-    return out
 
 
 def bow(texts: Sequence[str], vocab: Sequence[str]) -> dict[str, np.ndarray]:
