@@ -188,6 +188,7 @@ def test_a_tiny_cse_run_trains_selects_on_val_and_evaluates_test_with_fusion(cse
     image_encoder, text_encoder = model_lib.load_encoders(str(tmp_path / "run"))
     assert set(text_encoder.output) == {"global", "local", "mask"} and set(image_encoder.output) == {"global", "local"}
     assert os.path.isdir(str(tmp_path / "run" / "image_index")) and os.path.isdir(str(tmp_path / "run" / "caption_index"))
+    assert ev["tensorboard_image"] == str(tmp_path / "run" / "logs" / "retrieval") and os.listdir(ev["tensorboard_image"])
     q, index_dir = task.text_queries(str(tmp_path / "run"), ["a red dog"])
     assert q.shape == (1, 64) and index_dir.endswith("image_index")
 
@@ -215,3 +216,15 @@ def test_config_errors_name_the_valid_choices(cse_data):
         cfg = _cfg(cse_data, "vse" if "intermediate" in model else "cse", **model)
         with pytest.raises(config_lib.ConfigError, match=match):
             tasks.of_config(cfg).check(cfg)
+
+
+def test_the_tensorboard_rows_are_each_images_top_3_captions_marked_own_or_not():
+    from tfpipe.tasks.retrieval import monitoring
+
+    sim = np.array([[0.1, 0.9, 0.5, 0.7], [0.8, 0.2, 0.3, 0.3]])
+    owner = np.array([0, 0, 1, 1])
+    assert monitoring.retrieval_rows(sim, owner, 5) == [[(1, True), (3, False), (2, False)],
+                                                      [(0, False), (2, True), (3, True)]]
+    picture = monitoring.retrieval_image([np.zeros((96, 96, 3), np.uint8), None],
+                                         [[("a dog", True)], [("a cat", False)]])
+    assert picture.dtype == np.uint8 and picture.shape[2] == 3 and picture.shape[0] >= 2 * 96

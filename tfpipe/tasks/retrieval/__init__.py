@@ -270,6 +270,15 @@ class Retrieval(Task):
         out["eval_time_s"] = time.perf_counter() - started
         if index_dir is not None:
             out["indexes"] = self._write_indexes(cfg, index_dir, im["global"], tx["global"], part)
+            shown = int(model_key(cfg, "tensorboard_images"))
+            if shown:
+                from tfpipe.tasks.retrieval import evaluation, monitoring
+                from tfpipe.training import runs
+
+                out["tensorboard_image"] = monitoring.write_retrieval_image(
+                    os.path.join(index_dir, runs.LOG_DIR), captions_lib.captions_dir(data_dir, caps), split,
+                    part.image_ids, part.captions, part.text_to_image,
+                    evaluation.cosine(im["global"], tx["global"]), shown)
         return out
 
     def _write_indexes(self, cfg, model_dir: str, v: np.ndarray, s: np.ndarray, part) -> dict[str, Any]:
@@ -300,6 +309,16 @@ class Retrieval(Task):
         if results.get("training_time_s") is not None:
             lines.append(f"  training time {results['training_time_s']:.1f} s")
         return "\n".join(lines)
+
+    def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
+        from tfpipe.tasks.retrieval import serving
+
+        return serving.export(model_dir, out)
+
+    def export_usage(self, out: str) -> list[str]:
+        from tfpipe.tasks.retrieval import serving
+
+        return serving.usage(out)
 
     def text_queries(self, model_dir: str, texts: list[str]) -> tuple[np.ndarray, str]:
         """``([n, d] unit s of raw texts through the run's text tower, the test images' index)``."""
