@@ -1,0 +1,66 @@
+"""tfpipe.report on retrieval runs: You et al. 2018's table analogs (cse.md / cse.json), not Table 4 cells."""
+from __future__ import annotations
+
+import json
+import os
+
+import yaml
+
+from tfpipe import report
+from tfpipe.tasks.retrieval import report as cse_report
+
+
+def _r(r1, r5, r10, med, s1, s5, s10, smed):
+    return {"image_to_text": {"r1": r1, "r5": r5, "r10": r10, "median_rank": med},
+            "text_to_image": {"r1": s1, "r5": s5, "r10": s10, "median_rank": smed},
+            "sum_pct": 100 * (r1 + r5 + r10 + s1 + s5 + s10)}
+
+
+def _run(root, name, model, g, *, fusion=False, cross=None):
+    d = os.path.join(root, name)
+    os.makedirs(d)
+    with open(os.path.join(d, "config.yaml"), "w") as f:
+        yaml.safe_dump({"task": "retrieval", "data": {"dir": "x"}, "model": model}, f)
+    res = {"task": "retrieval", "dataset": "flickr8k_1k", "split": "test", "images": 200, "captions": 1000,
+           "global": g, "chance": _r(.005, .025, .05, 100, .005, .025, .05, 100.5), "training_time_s": 600.0,
+           "epochs_run": 12, "best_epoch": 7}
+    if fusion:
+        res["fusion"] = {"rows": {"global": g, "context": _r(.1, .3, .4, 15, .08, .25, .35, 20),
+                                  "early": g, "late": g, "best": _r(.3, .6, .7, 3, .25, .55, .65, 4)}}
+    if cross:
+        res["cross_test"] = {"coco_mini": {"images": 159, "captions": 795, "global": cross,
+                                           "chance": _r(.006, .03, .06, 80, .006, .03, .06, 80)}}
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(res, f)
+    return d
+
+
+def test_retrieval_runs_make_their_table_with_targets_and_no_table_4_cells(tmp_path, capsys):
+    root = str(tmp_path)
+    cse = _r(.2, .45, .6, 7, .15, .4, .55, 9)
+    dirs = [_run(root, "cse", {"name": "cse"}, cse, fusion=True, cross=_r(.1, .3, .4, 20, .08, .2, .3, 25)),
+            _run(root, "vse", {"name": "vse", "intermediate": False}, _r(.15, .4, .5, 10, .1, .3, .45, 12)),
+            _run(root, "noint", {"name": "cse", "intermediate": False}, _r(.21, .45, .6, 7, .15, .4, .55, 9)),
+            _run(root, "frozen", {"name": "cse", "visual": "frozen"}, _r(.1, .3, .4, 15, .1, .3, .4, 15))]
+    rows = cse_report.collect(dirs)
+    assert sorted(r["label"] for r in rows) == ["CSE", "CSE w/o intermediate loss", "CSE, frozen visual model",
+                                               "VSE-style baseline"]
+    t = cse_report.tables(rows)["flickr8k_1k"]
+    assert [line["label"] for line in t["rows"]] == ["VSE-style baseline", "CSE", "CSE w/o intermediate loss",
+                                                     "CSE, frozen visual model"]
+    assert t["rows"][1]["cells"][:4] == [20.0, 45.0, 60.0, 7] and abs(t["rows"][1]["cells"][-1] - 235.0) < 1e-9
+    tg = t["targets"]
+    assert tg["cse_above_vse_in_sum"]["met"] is True
+    assert tg["intermediate_not_worse_in_sum"]["met"] is False  # 235 against 236: reported as not met
+    assert set(tg["cross_dataset_sum"]["coco_mini"]) == {"CSE"}
+    md = cse_report.to_markdown(rows)
+    assert "| CSE | 20.0 | 45.0 | 60.0 | 7 | 15.0 | 40.0 | 55.0 | 9 | 235.0 | 600 s, 12 epochs (best 8) |" in md
+    assert "Best (oracle)" in md and "paper, Flickr30K 1K test: CSE | 44.6" in md and "coco_mini" in md
+    assert "not met" in md
+    assert cse_report.label({"model": {"name": "cse", "negatives": "hardest"}}) == "CSE, VSE++ hardest negatives"
+    # python -m tfpipe.report writes cse.md / cse.json and makes no Table 4 cell of them
+    out = str(tmp_path / "report")
+    assert report.main(["--out", out, *dirs]) == 0
+    assert os.path.exists(os.path.join(out, "cse.md")) and not os.path.exists(os.path.join(out, "table4.md"))
+    with open(os.path.join(out, "cse.json")) as f:
+        assert "flickr8k_1k" in json.load(f)["tables"]
