@@ -228,3 +228,37 @@ def test_the_tensorboard_rows_are_each_images_top_3_captions_marked_own_or_not()
     picture = monitoring.retrieval_image([np.zeros((96, 96, 3), np.uint8), None],
                                          [[("a dog", True)], [("a cat", False)]])
     assert picture.dtype == np.uint8 and picture.shape[2] == 3 and picture.shape[0] >= 2 * 96
+
+
+def test_the_cached_maps_give_the_embeddings_of_the_end_to_end_model_on_real_images():
+    # What training caches (beam_jobs.extract_features: the frozen lower part's stride-16 maps, by
+    # the Extractor, ONNX Runtime when available) fed to the image tower equals the whole visual
+    # model run end to end on the same eval views (what the export does with raw bytes).
+    import glob
+
+    import tensorflow as tf
+
+    from tests.conftest import shared_path
+    from tfpipe.data.image_pipeline import eval_views_of_bytes
+    from tfpipe.models import vision
+    from tfpipe.models.vision.features import Extractor
+    from tfpipe.tasks.retrieval import model as model_lib
+
+    files = sorted(glob.glob(os.path.join(shared_path("flickr8k_1k", "images"), "*.jpg")))[:3]
+    raw = [open(f, "rb").read() for f in files]
+    views = eval_views_of_bytes(tf.constant(raw), 224).numpy()
+    pixels = np.clip(np.round(views), 0, 255).astype(np.uint8)  # the extractor's uint8 input
+    maps = Extractor(image_size=224, outputs=("stride16",))(pixels)["stride16"]
+    cfg = config_lib.from_dict({"task": "retrieval", "data": {"dir": "x"},
+                                "model": {"name": "cse", "word_vectors": "x", "dim": 32}})
+    tower = model_lib.build_image_encoder(cfg, map_shape=[14, 14, 112], image_size=224)
+    cached = tower({"maps": maps})
+    full = vision.build("efficientnet_lite0", image_size=224, outputs=("stage6", "pooled"))(pixels.astype(np.float32))
+    np.testing.assert_allclose(np.asarray(tower.get_layer("efficientnet_lite0_top_stride16")(maps)["pooled"]),
+                               np.asarray(full["pooled"]), rtol=1e-4, atol=1e-4)
+    # the tower's own layers on the end-to-end outputs
+    head = {"global": tower.get_layer("image_global"), "local": tower.get_layer("image_local")}
+    e2e_v = head["global"](full["pooled"])
+    e2e_local = head["local"](np.asarray(full["stage6"]).reshape(len(files), 49, 192))
+    np.testing.assert_allclose(np.asarray(cached["global"]), np.asarray(e2e_v), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(cached["local"]), np.asarray(e2e_local), rtol=1e-4, atol=1e-4)
