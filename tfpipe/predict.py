@@ -4,6 +4,8 @@
     python -m tfpipe.predict --model RUN/export --image FILE.jpg [--image ...] [--labels unseen] [--json]
     python -m tfpipe.predict --model SJE_EXPORT --text "a flower with yellow petals" [--text ...] [--json]
     python -m tfpipe.predict --model SJE_EXPORT --image FILE.jpg [--image ...] --classes CLASSES.tsv [--json]
+    python -m tfpipe.predict --model RETRIEVAL_EXPORT --text "a dog on the grass" [--text ...] [--json]
+    python -m tfpipe.predict --model RETRIEVAL_EXPORT --image FILE.jpg [--image ...] [--json]
 
 Loads the SavedModel written by ``python -m tfpipe.export`` with
 ``tf.saved_model.load`` alone (no tfpipe model code, no Keras).  A text
@@ -15,8 +17,10 @@ default ``seen``; ``tfpipe.tasks.devise.serving``).  A joint_embedding (SJE) exp
 (``tfpipe.tasks.joint_embedding.serving``) prints, for each ``--text``, its nearest images of
 the run's index (``search_text``), and for each ``--image`` its top classes of the class table
 ``--classes`` (``classify_images``: TSV rows ``class_name<TAB>text``, several rows per class;
-an attributes run's rows ``class_name<TAB>v1<TAB>v2...``).  The kind of export is read from its
-``assets.extra`` info file.
+an attributes run's rows ``class_name<TAB>v1<TAB>v2...``).  A retrieval (CSE) export
+(``tfpipe.tasks.retrieval.serving``) prints, for each ``--text``, its nearest test images
+(``search_text``), and for each ``--image`` its nearest test captions (``search_images``).  The
+kind of export is read from its ``assets.extra`` info file.
 """
 from __future__ import annotations
 
@@ -73,13 +77,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="text(s) to classify")
     parser.add_argument("--image", action="append", default=[], metavar="FILE",
-                        help="an image file (JPEG, PNG, ...) to label with a devise export, or to classify "
-                        "among --classes with a joint_embedding export; repeatable")
+                        help="an image file (JPEG, PNG, ...) to label with a devise export, to classify "
+                        "among --classes with a joint_embedding export, or whose nearest captions a retrieval "
+                        "export prints; repeatable")
     parser.add_argument("--labels", default=None,
                         help="devise export: the candidate set to rank (a signature: seen, unseen, "
                         "<set>_and_seen, ...; default seen)")
     parser.add_argument("--text", action="append", default=[], metavar="TEXT",
-                        help="joint_embedding export: a text whose nearest images to print; repeatable")
+                        help="joint_embedding or retrieval export: a text whose nearest images to print; "
+                        "repeatable")
     parser.add_argument("--classes", default=None, metavar="FILE.tsv",
                         help="joint_embedding export with --image: the class table, TSV rows class_name<TAB>text "
                         "(several rows per class)")
@@ -90,12 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         return cli.print_error(problem)
     modes = [m for m, given in (("TEXT arguments (a text classifier)", args.texts),
-                                ("--text TEXT (a joint_embedding export's image search)", args.text),
-                                ("--image FILE (a devise or joint_embedding export)", args.image)) if given]
+                                ("--text TEXT (a joint_embedding or retrieval export's image search)", args.text),
+                                ("--image FILE (a devise, joint_embedding or retrieval export)", args.image)) if given]
     if len(modes) != 1:
-        return cli.print_error("give one of TEXT arguments (a text classifier), --text TEXT (a joint_embedding "
-                               "export's image search) or --image FILE (a devise or joint_embedding export), "
-                               + ("not both: " + " and ".join(modes) if modes else "not neither"))
+        return cli.print_error("give one of TEXT arguments (a text classifier), --text TEXT (a joint_embedding or "
+                               "retrieval export's image search) or --image FILE (a devise, joint_embedding or "
+                               "retrieval export), " + ("not both: " + " and ".join(modes) if modes else "not neither"))
+    from tfpipe.tasks.retrieval import serving as retrieval_serving
+
+    retrieval = retrieval_serving.read_info(args.model) if "://" not in args.model else None
+    if retrieval is not None:
+        return _predict_retrieval(args)
     if args.classes is not None and not args.image:
         return cli.print_error("--classes FILE.tsv is the class table of --image FILE with a joint_embedding export: "
                                "give --image, or drop --classes")
@@ -148,8 +159,9 @@ def _predict_joint(args, info) -> int:
     from tfpipe.tasks.joint_embedding import serving
 
     if info is None:
-        return cli.print_error(f"--model {args.model} is not a joint_embedding export (no {serving.INFO_FILE}): "
-                               "--text needs one (python -m tfpipe.export --model_dir <a joint_embedding run>)")
+        return cli.print_error(f"--model {args.model} is not a joint_embedding export (no {serving.INFO_FILE}) or a "
+                               "retrieval one: --text needs one (python -m tfpipe.export --model_dir <a "
+                               "joint_embedding or retrieval run>)")
     if args.texts:
         return cli.print_error(f"--model {args.model} is a joint_embedding export: give the query as --text TEXT "
                                "(it returns the nearest images), not as a TEXT argument")
@@ -202,13 +214,56 @@ def _predict_joint(args, info) -> int:
     return 0
 
 
+def _predict_retrieval(args) -> int:
+    """``--text`` (search_text: the nearest test images) or ``--image`` (search_images: the nearest
+    test captions) on a retrieval export (``tfpipe.tasks.retrieval.serving``)."""
+    from tfpipe.tasks.retrieval import serving
+
+    takes = "--text TEXT (its nearest test images) or --image FILE (its nearest test captions)"
+    if args.texts:
+        return cli.print_error(f"--model {args.model} is a retrieval export: give the query as --text TEXT, not as a "
+                               f"TEXT argument (it takes {takes})")
+    if args.labels is not None:
+        return cli.print_error(f"--labels picks a devise export's candidate set; a retrieval export takes {takes}")
+    if args.classes is not None:
+        return cli.print_error(f"--classes is the class table of a joint_embedding export; a retrieval export takes "
+                               f"{takes}, no class table")
+    if args.text:
+        results = serving.search_text(args.model, args.text)
+        for result in results:
+            if args.json:
+                print(json.dumps(result, ensure_ascii=False))
+                continue
+            print(repr(result["text"][:70]))
+            for label, score in zip(result["labels"], result["scores"]):
+                print(f"  {score:9.4f}  {label}")
+        return 0
+    images, problem = _read_images(args.image)
+    if problem:
+        return cli.print_error(problem)
+    import tensorflow as tf
+
+    try:
+        results = serving.search_images(args.model, images)
+    except tf.errors.InvalidArgumentError as e:
+        return _decode_error(args, e)
+    for path, result in zip(args.image, results):
+        if args.json:
+            print(json.dumps({"image": path, **result}, ensure_ascii=False))
+            continue
+        print(path)
+        for label, score in zip(result["labels"], result["scores"]):
+            print(f"  {score:9.4f}  {label}")
+    return 0
+
+
 def _predict_images(args) -> int:
     from tfpipe.tasks.devise import serving
 
     if serving.read_info(args.model) is None:
-        return cli.print_error(f"--model {args.model} is not a devise or joint_embedding export (no "
+        return cli.print_error(f"--model {args.model} is not a devise, joint_embedding or retrieval export (no "
                                f"{serving.INFO_FILE}): --image needs one (python -m tfpipe.export --model_dir "
-                               "<a devise or joint_embedding run>)")
+                               "<a devise, joint_embedding or retrieval run>)")
     if args.classes is not None:
         return cli.print_error("--classes is the class table of a joint_embedding export; a devise export ranks "
                                "its own label sets (--labels)")

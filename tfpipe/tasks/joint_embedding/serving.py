@@ -40,13 +40,15 @@ scaled to shorter side 256 before its feature was cached, an image given here is
 """
 from __future__ import annotations
 
-import functools
 import os
-import re
 import shutil
 from typing import Any, Sequence
 
 import numpy as np
+
+# The in-graph word tokenizer, one definition shared with the retrieval export (tfpipe.data.word_inputs,
+# beside the Python word_ids it equals); ``words`` is this module's name for it.
+from tfpipe.data.word_inputs import graph_word_ids, graph_words, token_pattern
 
 DEFAULT_K = 5  # answers per query, as the devise export
 
@@ -58,54 +60,7 @@ POOLED = "pooled"
 
 # --------------------------------------------------------------------------- the text path, in the graph
 
-def _code_point_class(char_pattern: str) -> str:
-    """An RE2 character class (explicit code point ranges) of exactly the code points Python's
-    ``re`` matches with ``char_pattern`` (one character), in Python's Unicode version."""
-    one = re.compile(char_pattern)
-    ranges, start, prev = [], None, None
-    for c in range(0x110000):
-        if 0xD800 <= c <= 0xDFFF:  # surrogates: no UTF-8 text holds them
-            continue
-        if one.fullmatch(chr(c)):
-            if start is None:
-                start = c
-            elif c != prev + 1:
-                ranges.append((start, prev))
-                start = c
-            prev = c
-    if start is not None:
-        ranges.append((start, prev))
-    return "[" + "".join(f"\\x{{{a:X}}}" if a == b else f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
-
-
-@functools.lru_cache(maxsize=None)
-def token_pattern() -> str:
-    """The RE2 pattern of ``label_vectors.words``' tokens (its ``_TOKEN``: runs of letters or of
-    digits, each alternative ``<one character>+``), with Python's character classes spelled out as
-    code point ranges so that TensorFlow's RE2 splits exactly where Python's ``re`` does."""
-    from tfpipe.embeddings.label_vectors import _TOKEN
-
-    alternatives = _TOKEN.pattern.split("|")
-    if not all(a.endswith("+") for a in alternatives):
-        raise ValueError(f"label_vectors._TOKEN {_TOKEN.pattern!r} is not runs of character classes")
-    return "|".join(_code_point_class(a[:-1]) + "+" for a in alternatives)
-
-
-def words(texts, pattern: str | None = None):
-    """In the graph: ragged ``string [batch, (words)]``, ``label_vectors.words`` of each text
-    (the token runs, then ``tensorflow_text.case_fold_utf8``, ICU's NFKC_Casefold, which
-    ``tfpipe.embeddings.pretrained.fold`` stands in for)."""
-    import tensorflow as tf
-    import tensorflow_text as tf_text
-
-    pattern = pattern or token_pattern()
-    texts = tf.convert_to_tensor(texts, tf.string)
-    # Every token between \x01 marks; \x01 is no token character, so the pieces that are whole
-    # tokens are exactly the matches, in order.
-    marked = tf.strings.regex_replace(texts, f"({pattern})", "\x01\\1\x01")
-    pieces = tf.strings.split(marked, sep="\x01")
-    tokens = tf.ragged.boolean_mask(pieces, tf.strings.regex_full_match(pieces, f"(?:{pattern})"))
-    return tf.ragged.map_flat_values(tf_text.case_fold_utf8, tokens)
+words = graph_words
 
 
 def text_inputs(reads: str, texts, *, l0: int | None = None, table=None, vocab_words: int = 0,
@@ -126,12 +81,11 @@ def text_inputs(reads: str, texts, *, l0: int | None = None, table=None, vocab_w
         from tfpipe.text.quantize import quantize
 
         return {"chars": quantize(texts, alphabet.get("reed"), int(l0))}
-    ids = tf.ragged.map_flat_values(table.lookup, words(texts, pattern))
-    ids = tf.ragged.boolean_mask(ids, ids >= FIRST_WORD_ID)  # misses (OOV) are dropped
     if reads == "word_ids":
-        return {"word_ids": ids[:, :int(length)].to_tensor(default_value=0, shape=[None, int(length)])}
+        return {"word_ids": graph_word_ids(texts, table, int(length), pattern)}
     if reads != "bow":
         raise ValueError(f"an encoder reading {reads!r} has no text inputs")
+    ids = graph_word_ids(texts, table, pattern=pattern)  # ragged, misses (OOV) dropped
     positions = ids - FIRST_WORD_ID + 1  # the bag's ids: vocabulary position + 1, 0 pads
     present = tf.math.bincount(positions, minlength=vocab_words + 1, maxlength=vocab_words + 1,
                                binary_output=True, axis=-1, dtype=tf.int32)
