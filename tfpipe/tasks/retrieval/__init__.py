@@ -313,7 +313,7 @@ class Retrieval(Task):
     def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
         from tfpipe.tasks.retrieval import serving
 
-        return serving.export(model_dir, out)
+        return serving.export(model_dir, out, data_dir=data_dir)
 
     def export_usage(self, out: str) -> list[str]:
         from tfpipe.tasks.retrieval import serving
