@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.image_preprocess
 	$(PY) -m benchmarks.feature_extraction
 	$(PY) -m benchmarks.sje_throughput
+	$(PY) -m benchmarks.cse_throughput
 	# needs a trained and exported devise run (README, DeViSE): it says so and stops otherwise
 	$(PY) -m benchmarks.devise_serving
 
