@@ -4,7 +4,7 @@ time of the retrieval evaluation (embedding, global R@K, the Table 4 fusion tabl
 
     python -m benchmarks.cse_throughput [--steps 2] [--warmup 0] [--batch_size 128] [--max_words N]
                                         [--bf16_batch_size N] [--bf16_end_to_end] [--skip_bf16]
-                                        [--skip_end_to_end] [--config configs/cse_flickr8k.yaml]
+                                        [--skip_end_to_end] [--skip_unchunked] [--config configs/cse_flickr8k.yaml]
                                         [--eval_repeats 1] [--synthetic] [--skip_eval] [--out FILE.json]
 
 Prints one JSON object:
@@ -29,6 +29,10 @@ Prints one JSON object:
     ``build_text_encoder`` (``cse_text``) -> ``build_model`` (``[v | s | c_v | c_s]``), the loss and
     metrics of ``retrieval_loss`` and ``make_optimizer`` (Adam 1e-3), as ``Retrieval.build``
     compiles them (without ``steps_per_execution``);
+  - ``unchunked`` (not with ``--skip_unchunked``): the task's model with ``model.length_chunks: 1``
+    (the text tower on the whole batch cut to its longest caption, instead of on length-sorted
+    slices each cut to their own: ``tfpipe.layers.LengthChunked``, exact); ``chunked_over_unchunked``
+    is the ratio (> 1: the slices are faster);
   - ``end_to_end`` (not with ``--skip_end_to_end``): the same model without the cache, in plain
     Keras: ``uint8 [B, 224, 224, 3]`` images (the evaluation view of ``tfpipe.data.image_pipeline``
     that ``extract_features`` cached: shorter side 256, central 224; decoded once, before timing)
@@ -326,13 +330,20 @@ def time_models(cfg, data, policy: str, *, rows: int, names: Sequence[str], step
     tiny = [batch_slice(data["batch"], 2, max(1, b["word_ids"].shape[1] // 2)), batch_slice(data["batch"], 3)]
 
     def inputs(name: str, part: dict[str, np.ndarray]) -> tuple[dict[str, Any], Any]:
-        key = "maps" if name == "cached" else "images"
+        key = "images" if name == "end_to_end" else "maps"
         return ({key: tf.constant(part[key]), "word_ids": tf.constant(part["word_ids"])},
                 tf.zeros((len(part["word_ids"]),), tf.float32))
 
     models: dict[str, Any] = {}
     image_encoder = model_lib.build_image_encoder(cfg, map_shape=data["map_shape"], image_size=data["image_size"])
     models["cached"], text_encoder = compiled(cfg, data, image_encoder)
+    if "unchunked" in names:  # the same model with its text tower on the whole (trimmed) batch at once
+        import copy
+
+        whole = copy.deepcopy(cfg)
+        whole.model["length_chunks"] = 1
+        models["unchunked"], _ = compiled(whole, data, model_lib.build_image_encoder(
+            whole, map_shape=data["map_shape"], image_size=data["image_size"]))
     if "end_to_end" in names:
         models["end_to_end"], _ = compiled(cfg, data, end_to_end_image_encoder(cfg, data["image_size"]))
     figures: dict[str, dict[str, Any]] = {}
@@ -370,6 +381,10 @@ def time_models(cfg, data, policy: str, *, rows: int, names: Sequence[str], step
         f["compute_dtype"] = _dense_dtype(models[name])
         del f["cpu_s"], f["x"], f["traces_before_timing"]
     out: dict[str, Any] = {"batch_size": rows, "batch_words": int(b["word_ids"].shape[1]), **figures}
+    if "unchunked" in figures:
+        out["length_chunks"] = int(cfg.model.get("length_chunks", 4))
+        out["chunked_over_unchunked"] = {
+            k: round(figures["cached"][k] / figures["unchunked"][k], 2) for k in ("pairs_per_s", "pairs_per_cpu_s")}
     if "end_to_end" in figures:
         out["same_trainable_params"] = figures["cached"]["trainable_params"] == figures["end_to_end"]["trainable_params"]
         out["cached_over_end_to_end"] = {
@@ -393,7 +408,8 @@ def training(cfg, data, args) -> tuple[dict[str, Any], Any]:
 
     before = keras.config.dtype_policy().name
     rows = len(data["batch"]["word_ids"])
-    main_models = ["cached"] + ([] if args.skip_end_to_end else ["end_to_end"])
+    main_models = (["cached"] + ([] if args.skip_unchunked else ["unchunked"])
+                   + ([] if args.skip_end_to_end else ["end_to_end"]))
     out: dict[str, Any] = {"steps": args.steps, "warmup": args.warmup, "map_shape": data["map_shape"],
                            "image_size": data["image_size"],
                            "loss": "eq. 1 (sum of negatives) + eqs. 5-6" if cfg.model.get("intermediate", True) else "eq. 1",
@@ -511,6 +527,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--bf16_end_to_end", action="store_true", help="the end-to-end model in the bf16 comparison too")
     p.add_argument("--skip_bf16", action="store_true", help="no mixed_bfloat16 comparison")
     p.add_argument("--skip_end_to_end", action="store_true", help="no end-to-end model")
+    p.add_argument("--skip_unchunked", action="store_true",
+                   help="no comparison with the text tower on the whole batch (model.length_chunks: 1)")
     p.add_argument("--config", default=os.path.join(ROOT, DEFAULT_CONFIG))
     p.add_argument("--eval_repeats", type=int, default=1,
                    help="timed calls of each evaluation part (the median; after an untimed call on a slice)")

@@ -178,6 +178,9 @@ def test_a_tiny_cse_run_trains_selects_on_val_and_evaluates_test_with_fusion(cse
     assert len(results["history"]) == 2
     assert all({"val_sum", "val_i2t_r1", "val_t2i_median_rank", "global_loss", "intermediate_loss"} <= set(h)
                for h in results["history"])
+    # the two logged parts add up to the logged loss (both are means weighted by batch size)
+    assert all(h["loss"] == pytest.approx(h["global_loss"] + h["intermediate_loss"], rel=1e-4)
+               for h in results["history"])
     # no test caption reaches training: "zebra" (test captions only) is not in the vocabulary
     vocab = runs.read_json(str(tmp_path / "run" / "vocab.json"))["vocab"]
     assert "zebra" not in vocab and {"red", "dog", "the"} <= set(vocab)

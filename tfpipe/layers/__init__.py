@@ -3,12 +3,13 @@ from tfpipe.layers.attention_context import AttentionContext
 from tfpipe.layers.conv_highway import ConvHighway
 from tfpipe.layers.index_conv import IndexConv1D
 from tfpipe.layers.label_scores import LabelScores
+from tfpipe.layers.length_chunks import LengthChunked
 from tfpipe.layers.onehot import OneHot
 from tfpipe.layers.peephole_lstm import PeepholeLSTMCell
 from tfpipe.layers.pooling import MeanOverTime
 from tfpipe.layers.sparse_linear import SparseLinear
 
 __all__ = [
-    "AttentionContext", "ConvHighway", "IndexConv1D", "LabelScores", "MeanOverTime", "OneHot", "PeepholeLSTMCell",
+    "AttentionContext", "ConvHighway", "IndexConv1D", "LabelScores", "LengthChunked", "MeanOverTime", "OneHot", "PeepholeLSTMCell",
     "SparseLinear",
 ]

@@ -89,7 +89,7 @@ class MaskedMaxOverTime(keras.layers.Layer):
         real = ops.cast(mask, "bool")  # [B, T]
         values = ops.cast(frames, "float32")
         values = ops.where(ops.expand_dims(real, -1), values, ops.full_like(values, _FLOAT32_LOWEST))
-        top = ops.max(values, axis=1)
+        top = ops.max(values, axis=1, initial=_FLOAT32_LOWEST)  # (initial: an empty batch is fine)
         top = ops.where(ops.any(real, axis=1, keepdims=True), top, ops.zeros_like(top))
         return ops.cast(top, self.compute_dtype)
 

@@ -57,11 +57,25 @@ def image_inputs(cfg: config_lib.Config, split: captions_lib.Split, map_shape: l
 def embed(image_encoder, text_encoder, images: dict[str, np.ndarray], word_ids: np.ndarray,
           batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The towers' outputs (``global`` and, with context vectors, ``local`` / ``mask``) of every
-    image and caption, as numpy."""
+    image and caption, as numpy.  Captions run shortest first, each batch cut to its longest
+    caption (trailing padding changes no output of the text tower), and return in their order;
+    per-position outputs are zero-padded to the longest caption."""
     im = image_encoder.predict(images, batch_size=batch_size, verbose=0)
-    width = max(int((np.asarray(word_ids) != 0).sum(axis=1).max(initial=1)), 1)  # padding columns change nothing
-    tx = text_encoder.predict(np.asarray(word_ids)[:, :width], batch_size=batch_size, verbose=0)
-    return ({k: np.asarray(v, np.float32) for k, v in im.items()}, {k: np.asarray(v, np.float32) for k, v in tx.items()})
+    ids = np.asarray(word_ids)
+    lengths = (ids != 0).sum(axis=1)
+    order = np.argsort(lengths, kind="stable")
+    width = max(int(lengths.max(initial=1)), 1)
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(ids), batch_size):
+        rows = order[start:start + batch_size]
+        out = text_encoder(ids[rows, :max(int(lengths[rows].max()), 1)], training=False)
+        for k, v in out.items():
+            v = np.asarray(v, np.float32)
+            if v.ndim >= 2 and k != "global":
+                v = np.pad(v, [(0, 0), (0, width - v.shape[1])] + [(0, 0)] * (v.ndim - 2))
+            parts.setdefault(k, []).append(v)
+    tx = {k: np.concatenate(v)[np.argsort(order, kind="stable")] for k, v in parts.items()}
+    return {k: np.asarray(v, np.float32) for k, v in im.items()}, tx
 
 
 def score(images: dict[str, np.ndarray], texts: dict[str, np.ndarray], text_to_image: np.ndarray) -> dict[str, Any]:

@@ -29,6 +29,7 @@ MODEL_KEYS: dict[str, Any] = {
     "negatives": "sum",            # eq. 1's sum over the batch, or VSE++'s hardest negative
     "visual": "top",
     "max_words": 32,               # words kept per caption
+    "length_chunks": 4,            # the text tower runs on this many length-sorted slices of a batch (exact)
     "text_options": {},            # extra keyword arguments of the text encoder (filters, kernels ...)
     "cross_test": {},              # name -> {data: features dir, captions: image_captions dir}: Table 5 analogs
     "scann_from": 10_000,          # search indexes: exact below this many items, ScaNN above
@@ -63,7 +64,7 @@ def check_model(cfg: config_lib.Config) -> None:
     if not model_key(cfg, "word_vectors"):
         raise config_lib.ConfigError("model.word_vectors is required: a skip-gram run directory (python -m tfpipe.train "
                                      "--config configs/skipgram_cse_text.yaml) or a word2vec file")
-    for key in ("dim", "max_words", "scann_from"):
+    for key in ("dim", "max_words", "scann_from", "length_chunks"):
         value = model_key(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise config_lib.ConfigError(f"model.{key}={cfg.model.get(key)!r} must be a positive int "

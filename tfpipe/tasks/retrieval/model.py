@@ -117,12 +117,13 @@ def build_model(cfg: config_lib.Config, image_encoder, text_encoder):
     """The training model: ``{<image inputs>, "word_ids"}`` -> ``[v | s]`` or, with the
     intermediate loss, ``[v | s | c_v | c_s]`` (float32)."""
     keras = _keras()
-    from tfpipe.layers import AttentionContext
+    from tfpipe.layers import AttentionContext, LengthChunked
 
     inputs = {name: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=name) for name, t in _named(image_encoder).items()}
     word_ids = keras.Input(shape=(None,), dtype="int64", name="word_ids")
     image = image_encoder(inputs)
-    text = text_encoder(word_ids)
+    # the same outputs as text_encoder(word_ids), on length-sorted chunks each cut to its longest caption
+    text = LengthChunked(text_encoder, int(model_key(cfg, "length_chunks")), name="text_chunks")(word_ids)
     parts = [image["global"], text["global"]]
     if model_key(cfg, "intermediate"):
         # eqs. 3-4 on the towers' mapped local features (eq. 2 is their last dense layer)
@@ -163,11 +164,17 @@ def retrieval_loss(cfg: config_lib.Config):
             glob, inter = loss_parts(y_pred, **kw)
             return glob + inter
 
+    # Each part repeated once per pair, so that the epoch means weight batches as the loss's does
+    # (by their size): the two logged parts then add up to the logged loss.
     def global_loss(y_true, y_pred):
-        return loss_parts(y_pred, **kw)[0]
+        import tensorflow as tf
+
+        return tf.fill(tf.shape(y_pred)[:1], loss_parts(y_pred, **kw)[0])
 
     def intermediate_loss(y_true, y_pred):
-        return loss_parts(y_pred, **kw)[1]
+        import tensorflow as tf
+
+        return tf.fill(tf.shape(y_pred)[:1], loss_parts(y_pred, **kw)[1])
 
     # A sum over the batch (eq. 1), not a mean: the loss is already a scalar.
     loss = RetrievalLoss(name="cse_loss" if kw["intermediate"] else "global_loss", reduction="sum")
