@@ -131,6 +131,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _print_text_results(results: list[dict], *, as_json: bool) -> None:
+    """Each ``--text`` query's nearest images (a joint_embedding or retrieval export's search_text)."""
+    for result in results:
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+            continue
+        print(repr(result["text"][:70]))
+        for label, score in zip(result["labels"], result["scores"]):
+            print(f"  {score:9.4f}  {label}")
+
+
 def _read_images(paths: Sequence[str]) -> tuple[list[bytes], str | None]:
     """The bytes of each ``--image`` file, or the one-line reason one cannot be used."""
     from tfpipe.data import images as images_lib
@@ -173,14 +184,7 @@ def _predict_joint(args, info) -> int:
             return cli.print_error(f"--model {args.model} is an export of an SJE run with text encoder "
                                    f"{info.get('encoder')}: it reads class attribute vectors, not text, so it has no "
                                    "--text search")
-        results = serving.search_text(args.model, args.text)
-        for result in results:
-            if args.json:
-                print(json.dumps(result, ensure_ascii=False))
-                continue
-            print(repr(result["text"][:70]))
-            for label, score in zip(result["labels"], result["scores"]):
-                print(f"  {score:9.4f}  {label}")
+        _print_text_results(serving.search_text(args.model, args.text), as_json=args.json)
         return 0
     if args.classes is None:
         rows = ("class_name<TAB>attribute values" if info.get("reads") == "attributes"
@@ -229,14 +233,7 @@ def _predict_retrieval(args) -> int:
         return cli.print_error(f"--classes is the class table of a joint_embedding export; a retrieval export takes "
                                f"{takes}, no class table")
     if args.text:
-        results = serving.search_text(args.model, args.text)
-        for result in results:
-            if args.json:
-                print(json.dumps(result, ensure_ascii=False))
-                continue
-            print(repr(result["text"][:70]))
-            for label, score in zip(result["labels"], result["scores"]):
-                print(f"  {score:9.4f}  {label}")
+        _print_text_results(serving.search_text(args.model, args.text), as_json=args.json)
         return 0
     images, problem = _read_images(args.image)
     if problem:

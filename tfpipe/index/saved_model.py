@@ -169,3 +169,14 @@ def load_saved_model(directory: str):
             if json.load(f).get("needs_scann_ops"):
                 import scann  # noqa: F401  (registers the Scann>* TensorFlow ops)
     return tf.saved_model.load(directory)
+
+
+def load_with_ops(directory: str, info: dict[str, Any]):
+    """``tf.saved_model.load`` of a task's export whose info says which custom ops its graph holds:
+    ScaNN's (``needs_scann_ops``) and tensorflow-text's (``needs_tensorflow_text``, default true:
+    the in-graph word tokenizer's ``case_fold_utf8``), registered first."""
+    if info.get("needs_scann_ops"):
+        import scann  # noqa: F401  (registers ScaNN's TensorFlow ops)
+    if info.get("needs_tensorflow_text", True):
+        import tensorflow_text  # noqa: F401  (case_fold_utf8)
+    return tf.saved_model.load(directory)

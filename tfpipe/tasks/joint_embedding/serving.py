@@ -293,14 +293,10 @@ def read_info(model: str) -> dict[str, Any] | None:
 def load(model: str):
     """``(tf.saved_model.load(model), info)``: ScaNN's and tensorflow-text's ops registered first
     when the export needs them."""
-    import tensorflow as tf
+    from tfpipe.index.saved_model import load_with_ops
 
     info = read_info(model) or {}
-    if info.get("needs_scann_ops"):
-        import scann  # noqa: F401  (registers ScaNN's TensorFlow ops)
-    if info.get("needs_tensorflow_text", True):
-        import tensorflow_text  # noqa: F401  (case_fold_utf8)
-    return tf.saved_model.load(model), info
+    return load_with_ops(model, info), info
 
 
 def search_text(model: str, texts: Sequence[str]) -> list[dict[str, Any]]:
