@@ -64,3 +64,9 @@ def test_retrieval_runs_make_their_table_with_targets_and_no_table_4_cells(tmp_p
     assert os.path.exists(os.path.join(out, "cse.md")) and not os.path.exists(os.path.join(out, "table4.md"))
     with open(os.path.join(out, "cse.json")) as f:
         assert "flickr8k_1k" in json.load(f)["tables"]
+
+
+def test_the_fusion_rows_print_every_recall_with_one_decimal(tmp_path):
+    d = _run(str(tmp_path), "cse", {"name": "cse"}, _r(.2, .45, .6, 7, .15, .4, .55, 9), fusion=True)
+    md = cse_report.to_markdown(cse_report.collect([d]))
+    assert "| Best (oracle) | 30.0 | 60.0 | 25.0 | 55.0 |" in md

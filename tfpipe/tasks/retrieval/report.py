@@ -153,7 +153,8 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
                     "|" + "---|" * 8]
             for name, cells in t["fusion"].items():
                 p = PAPER_FUSION.get(name)
-                out.append("| " + " | ".join([FUSION_NAMES.get(name, name), *_fmt([cells[0], cells[1], cells[4], cells[5]]),
+                out.append("| " + " | ".join([FUSION_NAMES.get(name, name),
+                                              *(f"{cells[i]:.1f}" for i in (0, 1, 4, 5)),
                                               f"{cells[8]:.1f}", "" if p is None else f"{p[0]} / {p[1]}",
                                               "" if p is None else f"{p[2]} / {p[3]}"]) + " |")
         for name, c in t["cross"].items():
