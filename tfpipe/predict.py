@@ -142,6 +142,18 @@ def _print_text_results(results: list[dict], *, as_json: bool) -> None:
             print(f"  {score:9.4f}  {label}")
 
 
+def _print_image_results(paths: list[str], results: list[dict], key: str, *, as_json: bool) -> None:
+    """Each ``--image``'s top results (``key``: a joint_embedding export's ``classes``, a retrieval
+    export's caption ``labels``) with their scores."""
+    for path, result in zip(paths, results):
+        if as_json:
+            print(json.dumps({"image": path, **result}, ensure_ascii=False))
+            continue
+        print(path)
+        for name, score in zip(result[key], result["scores"]):
+            print(f"  {score:9.4f}  {name}")
+
+
 def _read_images(paths: Sequence[str]) -> tuple[list[bytes], str | None]:
     """The bytes of each ``--image`` file, or the one-line reason one cannot be used."""
     from tfpipe.data import images as images_lib
@@ -208,13 +220,7 @@ def _predict_joint(args, info) -> int:
         if "decode" in e.message.lower() or "image" in e.message.lower().split(":")[0]:
             return _decode_error(args, e)
         return cli.print_error(f"--classes {args.classes}: {e.message.splitlines()[0]}")
-    for path, result in zip(args.image, results):
-        if args.json:
-            print(json.dumps({"image": path, **result}, ensure_ascii=False))
-            continue
-        print(path)
-        for name, score in zip(result["classes"], result["scores"]):
-            print(f"  {score:9.4f}  {name}")
+    _print_image_results(args.image, results, "classes", as_json=args.json)
     return 0
 
 
@@ -244,13 +250,7 @@ def _predict_retrieval(args) -> int:
         results = serving.search_images(args.model, images)
     except tf.errors.InvalidArgumentError as e:
         return _decode_error(args, e)
-    for path, result in zip(args.image, results):
-        if args.json:
-            print(json.dumps({"image": path, **result}, ensure_ascii=False))
-            continue
-        print(path)
-        for label, score in zip(result["labels"], result["scores"]):
-            print(f"  {score:9.4f}  {label}")
+    _print_image_results(args.image, results, "labels", as_json=args.json)
     return 0
 
 

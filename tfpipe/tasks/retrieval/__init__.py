@@ -78,15 +78,18 @@ def embed(image_encoder, text_encoder, images: dict[str, np.ndarray], word_ids: 
     return {k: np.asarray(v, np.float32) for k, v in im.items()}, tx
 
 
-def score(images: dict[str, np.ndarray], texts: dict[str, np.ndarray], text_to_image: np.ndarray) -> dict[str, Any]:
+def score(images: dict[str, np.ndarray], texts: dict[str, np.ndarray], text_to_image: np.ndarray,
+          similarity: np.ndarray | None = None) -> dict[str, Any]:
     """R@K both ways, median ranks and Sum of the global embeddings (You et al. 2018, Tables 1-2),
-    the chance figures, and the Table 4 fusion rows when the towers give local features."""
+    the chance figures, and the Table 4 fusion rows when the towers give local features.
+    ``similarity``: the global cosines ``[images, texts]`` when the caller has them already."""
     from tfpipe import metrics
     from tfpipe.tasks.retrieval import evaluation
 
     started = time.perf_counter()
-    out: dict[str, Any] = {"global": metrics.bidirectional_retrieval(
-        evaluation.cosine(images["global"], texts["global"]), text_to_image, KS)}
+    if similarity is None:
+        similarity = evaluation.cosine(images["global"], texts["global"])
+    out: dict[str, Any] = {"global": metrics.bidirectional_retrieval(similarity, text_to_image, KS)}
     out["global_eval_time_s"] = time.perf_counter() - started
     out["chance"] = metrics.chance_retrieval(text_to_image, KS)
     if "local" in images and "local" in texts:
@@ -265,6 +268,7 @@ class Retrieval(Task):
                       *, index_dir: str | None) -> dict[str, Any]:
         from tfpipe.data.datadir import DataDir
         from tfpipe.data.word_inputs import words_of
+        from tfpipe.tasks.retrieval import evaluation
 
         started = time.perf_counter()
         data = DataDir.open(data_dir)
@@ -277,22 +281,22 @@ class Retrieval(Task):
         im, tx = embed(image_encoder, text_encoder, image_inputs(cfg, part, map_shape, image_size), ids,
                        cfg.eval.batch_size)
         embedded = time.perf_counter()
+        similarity = evaluation.cosine(im["global"], tx["global"])  # scored, and drawn for TensorBoard
         out: dict[str, Any] = {"images": part.num_images, "captions": len(part.captions),
                                "out_of_vocabulary_words": float(np.mean([w not in known for w in words])) if words else 0.0,
-                               **score(im, tx, part.text_to_image)}
+                               **score(im, tx, part.text_to_image, similarity)}
         out["embed_time_s"] = embedded - started
         out["eval_time_s"] = time.perf_counter() - started
         if index_dir is not None:
             out["indexes"] = self._write_indexes(cfg, index_dir, im["global"], tx["global"], part)
             shown = int(model_key(cfg, "tensorboard_images"))
             if shown:
-                from tfpipe.tasks.retrieval import evaluation, monitoring
+                from tfpipe.tasks.retrieval import monitoring
                 from tfpipe.training import runs
 
                 out["tensorboard_image"] = monitoring.write_retrieval_image(
                     os.path.join(index_dir, runs.LOG_DIR), captions_lib.captions_dir(data_dir, caps), split,
-                    part.image_ids, part.captions, part.text_to_image,
-                    evaluation.cosine(im["global"], tx["global"]), shown)
+                    part.image_ids, part.captions, part.text_to_image, similarity, shown)
         return out
 
     def _write_indexes(self, cfg, model_dir: str, v: np.ndarray, s: np.ndarray, part) -> dict[str, Any]:
