@@ -1,6 +1,7 @@
 """Reusable Keras layers (written with ``keras.ops`` so they run on every backend)."""
 from tfpipe.layers.attention_context import AttentionContext
 from tfpipe.layers.conv_highway import ConvHighway
+from tfpipe.layers.cosine_softmax import CosineSoftmax
 from tfpipe.layers.index_conv import IndexConv1D
 from tfpipe.layers.label_scores import LabelScores
 from tfpipe.layers.length_chunks import LengthChunked
@@ -10,6 +11,6 @@ from tfpipe.layers.pooling import MeanOverTime
 from tfpipe.layers.sparse_linear import SparseLinear
 
 __all__ = [
-    "AttentionContext", "ConvHighway", "IndexConv1D", "LabelScores", "LengthChunked", "MeanOverTime", "OneHot", "PeepholeLSTMCell",
+    "AttentionContext", "ConvHighway", "CosineSoftmax", "IndexConv1D", "LabelScores", "LengthChunked", "MeanOverTime", "OneHot", "PeepholeLSTMCell",
     "SparseLinear",
 ]
