@@ -1017,6 +1017,59 @@ class InBatchSoftmaxLoss(_PairLossLayer):
         }
 
 
+class SampledCosineSoftmaxLoss(keras.layers.Layer):
+    """Layer for the predicted-context paper's eq. 1 trained with sampled softmax, on
+    ``[embeddings, targets]`` (``[B, D]`` bottleneck ``x`` and ``[B]`` query ids): adds
+    :func:`sampled_cosine_softmax_loss` (the batch mean) against the learned table
+    ``table_layer.kernel`` (``[N, D]``, e.g. ``tfpipe.layers.CosineSoftmax``'s ``w_c``, which this
+    layer tracks, so the table trains with it) and returns the per-example losses.
+
+    Each call draws ``num_sampled`` unique negatives shared by the batch (:func:`sample_candidates`
+    with ``distribution``: ``log_uniform`` for ids in decreasing-frequency order) from a
+    ``keras.random.SeedGenerator(seed)`` whose state is a variable of this layer (saved with the
+    weights, so a resumed run draws what an uninterrupted one does); ``subtract_log_q`` applies
+    the log Q correction.  Not serialisable: the training graph is rebuilt from its config.
+    """
+
+    def __init__(self, table_layer, *, scale: float = PREDICTED_CONTEXT_SCALE, num_sampled: int = 100,
+                 distribution: Distribution = "log_uniform", subtract_log_q: bool = True,
+                 remove_accidental_hits: bool = True, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        _check_scale(scale)
+        if distribution not in ("uniform", "log_uniform"):
+            raise ValueError(f"distribution must be 'uniform' or 'log_uniform', got {distribution!r}")
+        if int(num_sampled) < 1:
+            raise ValueError(f"num_sampled must be a positive int, got {num_sampled}")
+        self.table_layer = table_layer
+        self.scale = float(scale)
+        self.num_sampled = int(num_sampled)
+        self.distribution = distribution
+        self.subtract_log_q = bool(subtract_log_q)
+        self.remove_accidental_hits = bool(remove_accidental_hits)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("SampledCosineSoftmaxLoss takes [embeddings [B, D], targets [B]]")
+        x, y = inputs
+        table = self.table_layer.kernel
+        n = int(table.shape[0])
+        if self.num_sampled > n:
+            raise ValueError(f"cannot sample {self.num_sampled} unique negatives from {n} classes")
+        ids = sample_candidates(self.num_sampled, n, self.distribution, self.seed_generator.next(), unique=True)
+        log_q = {}
+        if self.subtract_log_q:
+            log_q = {"true_log_q": candidate_log_probs(_id_tensor(y, "targets"), n, self.distribution),
+                     "sampled_log_q": candidate_log_probs(ids, n, self.distribution)}
+        losses = sampled_cosine_softmax_loss(tf.cast(x, tf.float32), y, table, ids, self.scale,
+                                             self.remove_accidental_hits, **log_q)
+        self.add_loss(tf.reduce_mean(losses))
+        return losses
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0],)
+
+
 __all__ = [
     "DEVISE_MARGIN",
     "SJE_DELTA",
@@ -1037,6 +1090,7 @@ __all__ = [
     "candidate_log_probs",
     "class_prototypes",
     "in_batch_softmax_loss",
+    "SampledCosineSoftmaxLoss",
     "DeViSEHingeRankLoss",
     "CosineSoftmaxLoss",
     "StructuredJointEmbeddingLoss",

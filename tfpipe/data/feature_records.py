@@ -89,9 +89,11 @@ def make_feature_dataset(
     cache: bool = True,
     verify: str = "size",
     with_ids: bool = False,
+    shard: int | None = None,
 ) -> tf.data.Dataset:
     """``(features float32[B, size], label int64[B])`` batches (``(features, label, id)`` with
-    ``with_ids``) of one output of a features directory.
+    ``with_ids``) of one output of a features directory (of the split's ``shard``-th shard
+    alone when given: a unit of a parallel job).
 
     ``views``: ``mean`` of the stored views, ``first`` (the eval view or the first of ten),
     ``random`` (one view per record per pass; training), ``all`` (``[B, views, size]``).
@@ -109,6 +111,10 @@ def make_feature_dataset(
     entry, n_views, view_dim = entries[output], int(info["views"]), int(info["view_dim"])
     paths = data.shard_paths(split)
     check_shards(data, split, verify)
+    if shard is not None:
+        if not 0 <= int(shard) < len(paths):
+            raise ValueError(f"shard {shard} of {data.path} split {split!r}: it has {len(paths)} shards")
+        paths = [paths[int(shard)]]
     dim = n_views * view_dim
     lo, hi = entry["offset"], entry["offset"] + entry["size"]
 
@@ -142,7 +148,7 @@ def make_feature_dataset(
 
 
 def read_split(data, split: str, *, batch_size: int, verify: str,
-               holdout=None, output: str = "pooled", with_ids: bool = False):
+               holdout=None, output: str = "pooled", with_ids: bool = False, shard: int | None = None):
     """``(features float32[n, d], class index int64[n])`` of a stored split (the mean of its
     views), and with ``with_ids`` the record ids (``list[str]``) third; ``holdout``
     (``pipeline.Holdout``): only the records on its side (the stable hash of each record id, as
@@ -152,7 +158,7 @@ def read_split(data, split: str, *, batch_size: int, verify: str,
     xs, ys, names = [], [], []
     for x, y, ids in make_feature_dataset(data, split, output=output, views="mean",
                                           batch_size=max(batch_size, 1024), training=False,
-                                          cache=False, verify=verify, with_ids=True):
+                                          cache=False, verify=verify, with_ids=True, shard=shard):
         ids = ids.numpy()
         if holdout is not None:
             keep = pipeline.in_holdout(ids, holdout.fraction).numpy() == holdout.take

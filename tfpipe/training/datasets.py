@@ -245,3 +245,23 @@ def reading(data: DataDir, splits: Sequence[str]):
         if error is None:
             raise
         raise error from None
+
+
+def epoch_batches(x, y, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """Endless-by-epoch ``(x, y)`` batches of in-memory arrays: epoch ``e`` (from ``first_epoch``
+    to ``epochs``) visits the rows in a permutation drawn from ``(seed, e)``, ``ceil(n /
+    batch_size)`` batches, so a resumed run sees what an uninterrupted one does.  ``x`` is an
+    array or a dict of arrays (a model's named inputs), gathered with the same rows as ``y``."""
+    n = len(y)
+    xs = tf.nest.map_structure(tf.constant, x)
+    ys = tf.constant(y)
+
+    def epoch(e):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), e]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(epoch)
+    ds = ds.map(lambda idx: (tf.nest.map_structure(lambda a: tf.gather(a, idx), xs), tf.gather(ys, idx)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -7,6 +7,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe.data.feature_records import read_split  # noqa: F401  (re-exported: the task's reader)
+from tfpipe.training.datasets import epoch_batches  # noqa: F401  (re-exported: the task's batches)
 from tfpipe.tasks.devise.keys import OUTPUT, model_key
 
 def training_classes(manifest) -> list[int]:
@@ -64,21 +65,3 @@ def left_out(labels: np.ndarray, keep: np.ndarray, manifest) -> dict[str, int]:
     for c in labels[~keep].tolist():
         out[names[c]] = out.get(names[c], 0) + 1
     return out
-
-
-def epoch_batches(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int):
-    """Endless-by-epoch ``(features, label)`` batches: epoch ``e`` (from ``first_epoch`` to ``epochs``)
-    is a permutation of the rows drawn from ``(seed, e)``, ``ceil(n / batch_size)`` batches."""
-    import tensorflow as tf
-
-    n = len(y)
-    xs, ys = tf.constant(x), tf.constant(y)
-
-    def epoch(e):
-        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
-                                                         seed=tf.stack([tf.constant(seed, tf.int64), e]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-
-    ds = tf.data.Dataset.range(first_epoch, max(epochs, first_epoch + 1)).flat_map(epoch)
-    ds = ds.map(lambda idx: (tf.gather(xs, idx), tf.gather(ys, idx)), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,214 @@
+"""The phrase_context task's evaluations: the classifier's top-1 / top-5 (Tables 1-2 analogs), the
+zero-shot baseline of section 4.3, and the dual encoder's held-out pair retrieval.
+
+Zero-shot (section 4.3): "a label's vector is its phrase's softmax weight or prototype; classify
+by cosine to the image's bottleneck".  A class's terms are its normalized name (and, when the
+manifest gives them, its WordNet lemmas); a term found in the phrase vocabulary takes that
+phrase's vector, one that is not takes the mean vector of its words and word pairs that are
+(our stand-in for the paper's "model trained on the base query set to produce an embedding for
+arbitrary input text"); with several terms the one nearest the image counts (the paper's rule).
+A class with no vector at all is never predicted and is counted.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from tfpipe.tasks.phrase_context import context as context_lib
+from tfpipe.tasks.phrase_context import model as model_lib
+from tfpipe.tasks.phrase_context.keys import model_inputs, model_key
+
+KS = (1, 5)
+SHOWN_IMAGES = 20   # test images whose top phrases and prediction go into results.json
+MAX_PAIRS = 5000    # held-out pairs ranked (the first ones, in their stored order)
+
+
+def classify(model_dir: str, cfg, data, split: str, *, classifier=None, ctx=None) -> dict[str, Any]:
+    """Top-1 / top-5 of a multimodal (or baseline) run on ``split``, with the first test images'
+    predicted phrases and classes."""
+    import time
+
+    from tfpipe import metrics
+    from tfpipe.tasks.phrase_context import features as features_lib
+
+    started = time.perf_counter()
+    inputs = model_inputs(cfg)
+    if classifier is None:
+        classifier = model_lib.load(model_dir, model_lib.CLASSIFIER_FILE)
+    if ctx is None and "context" in inputs:
+        ctx = features_lib.context_model(cfg)
+    part = features_lib.read(cfg, data, split)
+    x = part.inputs(inputs, ctx, cfg)
+    probs = np.asarray(classifier.predict(x, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
+    top = metrics.top_k_accuracy(probs, part.labels, KS)
+    names = data.manifest.class_names
+    shown = []
+    phrases = ctx.top_phrases(part.features[:SHOWN_IMAGES], int(model_key(cfg, "top_phrases")))[0] if ctx else None
+    for i in range(min(SHOWN_IMAGES, len(part))):
+        row = {"id": part.ids[i], "label": names[int(part.labels[i])], "predicted": names[int(probs[i].argmax())]}
+        if phrases is not None:
+            row["phrases"] = phrases[i]
+        shown.append(row)
+    cm = metrics.confusion_matrix(part.labels.tolist(), probs.argmax(axis=1).tolist(), len(names))
+    return {"images": len(part), "classes": len(names), "inputs": list(inputs),
+            "context": model_key(cfg, "context") if ctx else None, "top1": top[1], "top5": top[5],
+            "mean_per_class_accuracy": float(np.nanmean(metrics.per_class_accuracy(cm))),
+            "chance_top1": 1.0 / len(names), "train_fraction": float(model_key(cfg, "train_fraction")),
+            "examples": shown, "eval_time_s": time.perf_counter() - started}
+
+
+# --------------------------------------------------------------------------- zero-shot
+
+
+def _grams(phrase: str) -> list[str]:
+    words = phrase.split()
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+
+def term_vectors(terms: Sequence[str], vocabulary: Sequence[str], vectors: np.ndarray) -> tuple[list, dict[str, int]]:
+    """Each term's vector: its phrase's row when the vocabulary has it ("exact"), else the mean of
+    the rows of its words and word pairs that are phrases ("composed"), else None ("missing")."""
+    row = {p: i for i, p in enumerate(vocabulary)}
+    out, counts = [], {"exact": 0, "composed": 0, "missing": 0}
+    for term in terms:
+        if term in row:
+            out.append(vectors[row[term]])
+            counts["exact"] += 1
+            continue
+        parts = [row[g] for g in _grams(term) if g in row]
+        if parts:
+            out.append(vectors[parts].mean(axis=0))
+            counts["composed"] += 1
+        else:
+            out.append(None)
+            counts["missing"] += 1
+    return out, counts
+
+
+def class_terms(data) -> list[list[str]]:
+    """Each class's normalized terms: its name, then its WordNet lemmas when the features'
+    source manifest names synsets (``class_synsets``)."""
+    from tfpipe.text.phrases import normalize
+
+    names = data.manifest.class_names
+    synsets = list(getattr(data.manifest, "class_synsets", None) or [])
+    out = []
+    for i, name in enumerate(names):
+        terms = [normalize(name.replace("_", " "))]
+        if i < len(synsets) and synsets[i]:
+            from tfpipe.text import wordnet
+
+            terms += [normalize(lemma.replace("_", " ")) for lemma in wordnet.lemmas(synsets[i])]
+        out.append([t for t in dict.fromkeys(terms) if t])
+    return out
+
+
+def zero_shot_scores(x: np.ndarray, terms: list[list[str]], vocabulary: Sequence[str],
+                     vectors: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """``scores [n, C]``: per class, the largest cosine between the image's bottleneck ``x`` and
+    one of its terms' vectors (``-inf`` for a class without one); and the coverage counts."""
+    flat = [t for ts in terms for t in ts]
+    vecs, counts = term_vectors(flat, vocabulary, np.asarray(vectors, np.float32))
+    ux = context_lib.unit(x)
+    scores = np.full([len(x), len(terms)], -np.inf, np.float32)
+    at = 0
+    uncovered = []
+    for c, ts in enumerate(terms):
+        mine = [v for v in vecs[at:at + len(ts)] if v is not None]
+        at += len(ts)
+        if mine:
+            scores[:, c] = (ux @ context_lib.unit(np.stack(mine)).T).max(axis=1)
+        else:
+            uncovered.append(c)
+    return scores, {**counts, "terms": len(flat), "classes_without_vector": len(uncovered),
+                    "uncovered": uncovered}
+
+
+def zero_shot(model_dir: str, cfg, data, split: str) -> dict[str, Any]:
+    """Section 4.3's zero-shot baseline on a downstream features directory: top-1 with the softmax
+    weights ``w_c`` and with the prototypes ``phi_c`` as label vectors, against chance."""
+    from tfpipe import metrics
+    from tfpipe.data.feature_records import read_split
+    from tfpipe.index.query_index import QueryIndex
+
+    x_feat, labels = read_split(data, split, batch_size=1024, verify=cfg.data.verify)
+    bottleneck = model_lib.load(model_dir, model_lib.BOTTLENECK_FILE)
+    x = np.asarray(bottleneck.predict(x_feat, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
+    terms = class_terms(data)
+    present = sorted(set(labels.tolist()))
+    out: dict[str, Any] = {"images": int(len(labels)), "classes": len(terms), "classes_present": len(present),
+                           "chance_top1": 1.0 / len(present), "rows": {}}
+    for name, sub in context_lib.INDEX_DIRS.items():
+        path = os.path.join(model_dir, sub)
+        if not os.path.isdir(path):
+            out["rows"][name] = {"missing": path}
+            continue
+        index = QueryIndex.load(path)
+        scores, coverage = zero_shot_scores(x, terms, index.phrases, index.index.vectors)
+        scores = scores[:, present]
+        y = np.searchsorted(present, labels)
+        finite = np.where(np.isfinite(scores), scores, np.float32(-1e9))
+        top = metrics.top_k_accuracy(finite, y, KS)
+        out["rows"][name] = {"top1": top[1], "top5": top[5], "phrases": len(index.phrases),
+                             "coverage": {k: v for k, v in coverage.items() if k != "uncovered"},
+                             "classes_without_vector": [terms[c][0] for c in coverage["uncovered"]]}
+    return out
+
+
+# --------------------------------------------------------------------------- the dual encoder
+
+
+def pair_retrieval(tower, phrases: Sequence[str], first: np.ndarray, second: np.ndarray,
+                   max_pairs: int = MAX_PAIRS) -> dict[str, Any] | None:
+    """Held-out phrase pairs: the rank of each pair's partner among all other phrases by cosine
+    of the tower's embeddings (both directions), R@1 / R@10, median rank, and chance R@10."""
+    import tensorflow as tf
+
+    if not len(first):
+        return None
+    first, second = np.asarray(first)[:max_pairs], np.asarray(second)[:max_pairs]
+    emb = np.concatenate([np.asarray(tower(tf.constant(list(phrases[i:i + 4096])), training=False), np.float32)
+                          for i in range(0, len(phrases), 4096)])
+    emb = context_lib.unit(emb)
+    ranks = []
+    for a, b in ((first, second), (second, first)):
+        sims = emb[a] @ emb.T                       # [pairs, P]
+        sims[np.arange(len(a)), a] = -np.inf        # a phrase is not its own partner
+        true = sims[np.arange(len(a)), b][:, None]
+        ranks.append(1 + (sims > true).sum(axis=1))
+    r = np.concatenate(ranks)
+    others = len(phrases) - 1
+    return {"pairs": int(len(first)), "r1": float(np.mean(r <= 1)), "r10": float(np.mean(r <= 10)),
+            "median_rank": float(np.median(r)), "chance_r10": min(1.0, 10 / max(others, 1))}
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def format_results(results: dict[str, Any]) -> str:
+    if "top1" in results:
+        lines = [f"{'+'.join(results['inputs'])} classifier on {results['dataset']} {results['split']} "
+                 f"({results['images']} images, {results['classes']} classes, train fraction "
+                 f"{results['train_fraction']:g}): top-1 {100 * results['top1']:.2f} %, top-5 "
+                 f"{100 * results['top5']:.2f} % (chance {100 * results['chance_top1']:.2f} %)"]
+        for row in results.get("examples", [])[:5]:
+            phrases = f" [{'; '.join(row['phrases'])}]" if "phrases" in row else ""
+            lines.append(f"  {row['id']}: {row['label']} -> {row['predicted']}{phrases}")
+    elif "rows" in results:
+        lines = [f"zero-shot on {results['dataset']} {results['split']} ({results['images']} images, "
+                 f"{results['classes_present']} classes; chance {100 * results['chance_top1']:.2f} %)"]
+        for name, row in results["rows"].items():
+            if "missing" in row:
+                lines.append(f"  {name}: no index ({row['missing']})")
+                continue
+            cov = row["coverage"]
+            lines.append(f"  {name} ({row['phrases']} phrases): top-1 {100 * row['top1']:.2f} %, top-5 "
+                         f"{100 * row['top5']:.2f} %; terms exact {cov['exact']}, composed {cov['composed']}, "
+                         f"missing {cov['missing']}; {cov['classes_without_vector']} classes without a vector")
+    else:
+        lines = [str(results)]
+    if results.get("training_time_s") is not None:
+        lines.append(f"  training time {results['training_time_s']:.1f} s")
+    return "\n".join(lines)
