@@ -157,9 +157,8 @@ def test_dual_encoder_trains_with_the_pair_loss():
     model = pe.dual_encoder(vocabulary=VOCAB, dim=4)
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss=pe.PairLoss(4, scale=5.0))
     x = {"first": tf.constant(["red", "pot"]), "second": tf.constant(["red flower", "pot"])}
-    before = float(model.evaluate(x, np.zeros(2), verbose=0))
-    model.fit(x, np.zeros(2), epochs=20, batch_size=2, verbose=0)
-    assert float(model.evaluate(x, np.zeros(2), verbose=0)) < before
+    history = model.fit(x, np.zeros(2), epochs=10, batch_size=2, verbose=0).history["loss"]
+    assert history[-1] < history[0]  # one batch per epoch: the gradients reach the gram embeddings
 
 
 def test_context_vector_is_the_mean_of_the_top_k():
