@@ -10,7 +10,14 @@ import pytest
 from tfpipe.data import fractions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLOWERS_ALL = os.path.join(REPO, "artifacts", "data", "flowers102_all")
+# The agreed carve (test 0.2, seed 0; val 0.1 of the rest, seed 1) of every class:
+# python -m beam_jobs.preprocess_images --dataset NAME --split carve --test_fraction 0.2
+#     --val_fraction 0.1 --seed 0 --output_dir artifacts/data/NAME_all
+# (train images, smallest class, images kept at each fraction).
+ALL_SPLITS = {
+    "flowers102_all": (102, 3395, 29, {0.1: 306, 0.3: 1005, 0.5: 1694, 0.7: 2390, 1.0: 3395}),
+    "cub100_all": (100, 2600, 26, {0.1: 300, 0.3: 800, 0.5: 1300, 0.7: 1800, 1.0: 2600}),
+}
 
 # A toy set: class 0 has 10 examples, class 1 has 5, class 2 has 1, interleaved and out of id order.
 TOY_LABELS = [0] * 10 + [1] * 5 + [2]
@@ -114,13 +121,16 @@ def _train_ids_labels(path: str) -> tuple[list[str], np.ndarray, list[int]]:
     return ids, np.array(labels), list(data.manifest.splits["train"].class_counts)
 
 
-def test_flowers102_all_train_split_per_class_counts():
-    if not os.path.isfile(os.path.join(FLOWERS_ALL, "manifest.json")):
-        pytest.skip(f"{FLOWERS_ALL} absent (python -m beam_jobs.preprocess_images --dataset flowers102 "
-                    "--split carve --test_fraction 0.2 --val_fraction 0.1 --seed 0 "
-                    "--output_dir artifacts/data/flowers102_all)")
-    ids, labels, counts = _train_ids_labels(FLOWERS_ALL)
-    assert len(counts) == 102 and min(counts) > 0 and np.bincount(labels, minlength=102).tolist() == counts
+@pytest.mark.parametrize("name", sorted(ALL_SPLITS))
+def test_real_train_split_per_class_counts(name):
+    path = os.path.join(REPO, "artifacts", "data", name)
+    if not os.path.isfile(os.path.join(path, "manifest.json")):
+        pytest.skip(f"{path} absent (python -m beam_jobs.preprocess_images --dataset {name[:-4]} "
+                    f"--split carve --test_fraction 0.2 --val_fraction 0.1 --seed 0 --output_dir {path})")
+    classes, images, smallest, expected = ALL_SPLITS[name]
+    ids, labels, counts = _train_ids_labels(path)
+    assert len(counts) == classes and np.bincount(labels, minlength=classes).tolist() == counts
+    assert len(ids) == images and min(counts) == smallest
     totals = {}
     previous: set[int] = set()
     for f in fractions.FRACTIONS:
@@ -129,6 +139,4 @@ def test_flowers102_all_train_split_per_class_counts():
         assert previous <= set(kept.tolist())
         previous = set(kept.tolist())
         totals[f] = len(kept)
-    # The figures of the agreed split (3,395 train images; the smallest class has 29).
-    assert len(ids) == 3395 and min(counts) == 29
-    assert totals == {0.1: 306, 0.3: 1005, 0.5: 1694, 0.7: 2390, 1.0: 3395}
+    assert totals == expected
