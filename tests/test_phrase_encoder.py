@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfpipe import losses
 from tfpipe.models import phrase_encoder as pe
+from tfpipe.text.phrases import normalize
 
 VOCAB = ["red", "flower", "red flower", "pot"]  # ids 1, 2, 3, 4; 0 = unknown / padding
 # Gram embeddings (dim 2); row 0 (unknown / padding) is large so that any leak shows.
@@ -41,9 +42,20 @@ def test_gram_vocabulary_counts_and_orders():
     assert pe.gram_vocabulary([]) == []
 
 
+def test_the_grams_of_normalised_phrases_are_their_words_and_word_pairs():
+    raw = ["A Dog's  frisbee-catch!", "B-52 bomber", "Café Crème", "sea_anemone", "", "x"]
+    normalised = [normalize(p) for p in raw]
+    assert normalised == ["a dog s frisbee catch", "b 52 bomber", "café crème", "sea anemone", "", "x"]
+    for phrase, grams in zip(normalised, pe.phrase_grams(normalised).to_list()):
+        words = phrase.split()
+        assert [g.decode() for g in grams] == words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+
+
 @pytest.mark.parametrize("phrases, min_count, match", [
     (["red"], 0, "min_count must be a positive integer"),
     (["red", 3], 1, "phrase 1 is not a string"),
+    (["red", "Red flower", "a  b"], 1, r"2 phrase\(s\) are not normalised, e.g. phrase 1 'Red flower' "
+                                       r"\(normalised: 'red flower'\)"),
     ("red flower", 1, "a single string"),
 ])
 def test_gram_vocabulary_errors(phrases, min_count, match):

@@ -8,10 +8,13 @@ vector".  (The paper's attention mechanisms are not reproduced: a bag has no ord
 
 * A phrase's **grams** are its words and its adjacent word pairs: :func:`phrase_grams`, which is
   :func:`tfpipe.text.ngrams.ngrams` with ``n_max = 2`` (case-folded tokens of
-  :func:`tfpipe.text.tokenize.tokenize`; a bigram is two tokens joined by one space).  For a
-  normalised phrase (lower-case words joined by single spaces, as ``phrases.tsv`` stores them)
-  the tokens are its words: ``"red flower pot"`` -> ``red, flower, pot, red flower, flower pot``.
-  The vocabulary (:func:`gram_vocabulary`) and the model (:class:`PhraseGrams`) both call it.
+  :func:`tfpipe.text.tokenize.tokenize`; a bigram is two tokens joined by one space).  The
+  phrases are normalised ones (:func:`tfpipe.text.phrases.normalize`: case-folded words joined
+  by single spaces, as the phrase vocabulary stores them), whose tokens are exactly their
+  words: ``"red flower pot"`` -> ``red, flower, pot, red flower, flower pot``.
+  :func:`gram_vocabulary` refuses a phrase that is not normalised; the model (:class:`PhraseGrams`)
+  calls the same :func:`phrase_grams` on what it is given (a raw string is tokenized, not
+  normalised: ``"Dog's"`` gives ``dog, ', s``, where the phrase ``"dog s"`` gives ``dog, s``).
 * :class:`PhraseGrams` (``"grams"``): ``string [B]`` -> ``int64 [B, G]`` gram ids through a
   ``keras.layers.StringLookup`` of the vocabulary: gram ``i`` of the vocabulary (0-based) has id
   ``i + 1``; 0 is both an unknown gram and the padding after a phrase's last gram (so both are
@@ -42,6 +45,7 @@ from keras import ops
 from tfpipe import losses
 from tfpipe.layers import MeanOverTime
 from tfpipe.text import ngrams as ngrams_lib
+from tfpipe.text import phrases as phrases_lib
 
 GRAM_WIDTH = 2          # "unigrams and bigrams"
 EMBEDDING_DIM = 200     # "a single 200-dimensional textual feature vector"
@@ -62,7 +66,8 @@ def gram_vocabulary(phrases: Sequence[str], min_count: int = 1, *, batch_size: i
     most frequent first (ties in string order): the vocabulary of :class:`PhraseGrams`.
 
     A phrase listed twice counts twice (pass each distinct phrase once to count the phrases a
-    gram occurs in).  Raises ``ValueError`` for a non-string phrase or ``min_count < 1``.
+    gram occurs in).  Raises ``ValueError`` for a non-string or not normalised phrase
+    (``tfpipe.text.phrases.normalize(p) != p``) and for ``min_count < 1``.
     """
     try:
         least = operator.index(min_count)
@@ -77,6 +82,12 @@ def gram_vocabulary(phrases: Sequence[str], min_count: int = 1, *, batch_size: i
     if bad:
         raise ValueError(f"gram_vocabulary: phrase {bad[0]} is not a string: {phrases[bad[0]]!r} "
                          f"({len(bad)} non-string phrase(s))")
+    raw = [i for i, p in enumerate(phrases) if phrases_lib.normalize(p) != p]
+    if raw:
+        first = phrases[raw[0]]
+        raise ValueError(f"gram_vocabulary: {len(raw)} phrase(s) are not normalised, e.g. phrase {raw[0]} "
+                         f"{first!r} (normalised: {phrases_lib.normalize(first)!r}); pass "
+                         f"tfpipe.text.phrases.normalize(p)")
     counts: collections.Counter[str] = collections.Counter()
     for start in range(0, len(phrases), int(batch_size)):
         grams = phrase_grams(phrases[start:start + int(batch_size)]).flat_values.numpy()
