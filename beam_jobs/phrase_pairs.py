@@ -122,6 +122,13 @@ def _source(parser, flag: str, path: str, role: str, splits: Sequence[str]):
     if role == pl.CLASSES and not data.manifest.classes:
         parser.error(f"--{flag} {path!r} has no class table in its manifest (classes with "
                      "WordNet synsets or wnids are needed)")
+    if role == pl.CLASSES:
+        from tfpipe.text import wordnet
+
+        try:
+            wordnet.reader()
+        except ImportError as e:
+            parser.error(f"--{flag}: the class phrases are WordNet lemmas: {e}")
     shards = tuple((split, os.path.abspath(p)) for split in splits for p in data.shard_paths(split))
     return pl.Source(name=data.name, path=os.path.abspath(path), role=role, shards=shards,
                      class_table=tuple(dict(c) for c in data.manifest.classes) if role == pl.CLASSES else ())
