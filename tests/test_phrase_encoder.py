@@ -133,44 +133,44 @@ def test_bad_vocabularies_are_clear_errors(vocabulary, match):
         pe.PhraseGrams(vocabulary)
 
 
-def test_dual_encoder_shares_one_tower_and_its_loss_is_in_batch_softmax():
-    model = pe.dual_encoder(vocabulary=VOCAB, dim=2)
-    assert sorted(model.input) == ["first", "second"] and tuple(model.output.shape) == (None, 4)
-    model.get_layer(pe.TOWER).get_layer("gram_embedding").set_weights([E])
+def _unit(m):
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_dual_encoder_shares_one_tower_and_its_loss_is_in_batch_softmax_by_hand(symmetric):
+    s = 2.0
+    model = pe.dual_encoder(vocabulary=VOCAB, dim=2, scale=s, symmetric=symmetric)
+    assert sorted(model.input) == ["first", "second"] and model.name == "dual_encoder"
+    tower = model.get_layer(pe.TOWER)
+    tower.get_layer("gram_embedding").set_weights([E])
     assert len(model.weights) == 1  # Siamese: one embedding table for both sides
     first, second = ["red", "pot", "flower"], ["red flower", "red", "flower pot"]
-    pair = _np(model({"first": tf.constant(first), "second": tf.constant(second)}))
     a = np.array([E[1], E[4], E[2]])
     # "red flower": red, flower, "red flower"; "flower pot": flower, pot and the unknown bigram.
     b = np.array([(E[1] + E[2] + E[3]) / 3, E[1], (E[2] + E[4]) / 2])
     np.testing.assert_allclose(b, [[1.0, 1.0], [1.0, 0.0], [2.0, -0.5]])
-    np.testing.assert_allclose(pair, np.concatenate([a, b], axis=1), rtol=1e-6)
-
+    np.testing.assert_allclose(_np(tower(tf.constant(second))), b, rtol=1e-6)
     # In-batch softmax by hand: logits s * cos(a_i, b_j), row i's target is column i.
-    s = 2.0
-    unit = lambda m: m / np.linalg.norm(m, axis=1, keepdims=True)  # noqa: E731
-    logits = s * unit(a) @ unit(b).T
+    logits = s * _unit(a) @ _unit(b).T
     rows = np.mean(np.log(np.exp(logits).sum(axis=1)) - np.diag(logits))
     cols = np.mean(np.log(np.exp(logits).sum(axis=0)) - np.diag(logits))
-    loss = pe.PairLoss(2, scale=s)
-    np.testing.assert_allclose(float(loss(np.zeros(3), pair)), rows, rtol=1e-5)
-    np.testing.assert_allclose(float(pe.PairLoss(2, scale=s, symmetric=True)(np.zeros(3), pair)),
-                               (rows + cols) / 2, rtol=1e-5)
-    np.testing.assert_allclose(float(pe.pair_loss(a, b, scale=s)),
-                               float(losses.in_batch_softmax_loss(a, b, s)), rtol=1e-6)
-    assert pe.PairLoss.from_config(loss.get_config()).get_config() == loss.get_config()
-    with pytest.raises(ValueError, match="expected"):
-        pe.split_pair(tf.zeros((3, 5)), 2)
-    with pytest.raises(ValueError, match="scale"):
-        pe.PairLoss(2, scale=0.0)
+    loss = float(_np(model({"first": tf.constant(first), "second": tf.constant(second)})))
+    np.testing.assert_allclose(loss, (rows + cols) / 2 if symmetric else rows, rtol=1e-5)
+    np.testing.assert_allclose(loss, float(losses.in_batch_softmax_loss(a, b, s, symmetric=symmetric)), rtol=1e-5)
 
 
-def test_dual_encoder_trains_with_the_pair_loss():
-    model = pe.dual_encoder(vocabulary=VOCAB, dim=4)
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=pe.PairLoss(4, scale=5.0))
+def test_dual_encoder_trains_with_its_added_loss():
+    model = pe.dual_encoder(vocabulary=VOCAB, dim=4, scale=5.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss=None)
     x = {"first": tf.constant(["red", "pot"]), "second": tf.constant(["red flower", "pot"])}
-    history = model.fit(x, np.zeros(2), epochs=10, batch_size=2, verbose=0).history["loss"]
+    history = model.fit(x, epochs=10, batch_size=2, verbose=0).history["loss"]
     assert history[-1] < history[0]  # one batch per epoch: the gradients reach the gram embeddings
+
+
+def test_dual_encoder_rejects_a_bad_scale():
+    with pytest.raises(ValueError, match="scale"):
+        pe.dual_encoder(vocabulary=VOCAB, dim=2, scale=0.0)
 
 
 def test_context_vector_is_the_mean_of_the_top_k():

@@ -24,10 +24,9 @@ vector".  (The paper's attention mechanisms are not reproduced: a bag has no ord
   (:class:`tfpipe.layers.MeanOverTime` over the known grams) -> ``phrase_embedding`` float32
   ``[B, dim]``.  A phrase with no known gram embeds to zeros.
 * :func:`dual_encoder`: inputs ``"first"`` / ``"second"`` (``string [B]``, a phrase pair that
-  shares an image) through the **same** tower (Siamese), output ``[e_first | e_second]``
-  (float32 ``[B, 2 dim]``, as the SJE and CSE training models concatenate their towers); its
-  loss is :func:`pair_loss` (:func:`tfpipe.losses.in_batch_softmax_loss`), packaged for
-  ``compile`` as :class:`PairLoss`.
+  shares an image) through the **same** tower (Siamese) into the in-batch softmax
+  (:class:`tfpipe.losses.InBatchSoftmaxLoss`, the one definition of that loss), whose value the
+  model adds with ``add_loss`` and outputs.
 * :func:`context_vector`: the mean of an image's top-k phrase embeddings (k = 3 in the paper).
 
 :class:`PhraseGrams` is TensorFlow-only (strings); the rest is Keras layers and ``keras.ops``.
@@ -176,51 +175,19 @@ def phrase_tower(*, vocabulary: Sequence[str], dim: int = EMBEDDING_DIM, name: s
     return keras.Model(phrases, out, name=name)
 
 
-def dual_encoder(*, vocabulary: Sequence[str], dim: int = EMBEDDING_DIM) -> keras.Model:
-    """The Siamese training model: ``{"first", "second"}`` phrases -> ``[e_first | e_second]``
-    float32 ``[B, 2 dim]``, both through the one tower ``get_layer(TOWER)``; train it with
-    :class:`PairLoss` (``dim``)."""
+def dual_encoder(*, vocabulary: Sequence[str], dim: int = EMBEDDING_DIM, scale: float = losses.PREDICTED_CONTEXT_SCALE,
+                 symmetric: bool = False) -> keras.Model:
+    """The Siamese training model: ``{"first", "second"}`` phrases (``string [B]``, row i a pair)
+    through the one tower ``get_layer(TOWER)`` -> :class:`tfpipe.losses.InBatchSoftmaxLoss`
+    (``in_batch_softmax``: :func:`tfpipe.losses.in_batch_softmax_loss` with logits
+    ``scale * cos(e_first_i, e_second_j)``, row i's positive column i, ``symmetric`` adding the
+    columns' direction), which adds the loss to the model and is its (scalar) output: compile
+    it with ``loss=None``."""
     tower = phrase_tower(vocabulary=vocabulary, dim=dim, name=TOWER)
     inputs = {key: keras.Input(shape=(), dtype="string", name=key) for key in PAIR_INPUTS}
-    embedded = [tower(inputs[key]) for key in PAIR_INPUTS]
-    pair = keras.layers.Concatenate(axis=-1, dtype="float32", name="pair")(embedded)
-    return keras.Model(inputs, pair, name="dual_encoder")
-
-
-def split_pair(y_pred: Any, dim: int) -> tuple[Any, Any]:
-    """``[e_first | e_second]`` ``[B, 2 dim]`` -> ``(e_first, e_second)``, each ``[B, dim]``."""
-    if y_pred.shape[-1] is not None and int(y_pred.shape[-1]) != 2 * int(dim):
-        raise ValueError(f"split_pair: expected [B, {2 * int(dim)}] (two {dim}-d embeddings), got {y_pred.shape}")
-    return y_pred[:, : int(dim)], y_pred[:, int(dim):]
-
-
-def pair_loss(first: Any, second: Any, *, scale: float = losses.PREDICTED_CONTEXT_SCALE,
-              symmetric: bool = False) -> Any:
-    """The dual encoder's loss, a float32 scalar: :func:`tfpipe.losses.in_batch_softmax_loss`
-    with cosine logits ``scale * cos(e_first_i, e_second_j)`` (row i's positive is column i,
-    the batch's other second phrases its negatives; ``symmetric`` adds the columns' direction)."""
-    return losses.in_batch_softmax_loss(first, second, scale, normalize=True, symmetric=symmetric)
-
-
-@keras.saving.register_keras_serializable(package="tfpipe")
-class PairLoss(keras.losses.Loss):
-    """``compile`` loss of :func:`dual_encoder`'s ``[e_first | e_second]`` output: :func:`pair_loss`
-    (``y_true`` is ignored, any ``[B]`` tensor such as zeros: the pairs themselves are the
-    targets).  The value is already the batch mean, hence ``reduction="sum"`` of one scalar."""
-
-    def __init__(self, dim: int, scale: float = losses.PREDICTED_CONTEXT_SCALE, symmetric: bool = False,
-                 name: str = "in_batch_softmax", reduction: str = "sum", dtype: Any = None):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not 0 < float(scale) < float("inf"):
-            raise ValueError(f"PairLoss: scale must be a positive finite number, got {scale!r}")
-        self.dim, self.scale, self.symmetric = int(dim), float(scale), bool(symmetric)
-
-    def call(self, y_true, y_pred):
-        first, second = split_pair(y_pred, self.dim)
-        return pair_loss(first, second, scale=self.scale, symmetric=self.symmetric)
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "scale": self.scale, "symmetric": self.symmetric}
+    loss = losses.InBatchSoftmaxLoss(scale=scale, normalize=True, symmetric=symmetric, name="in_batch_softmax")(
+        [tower(inputs[key]) for key in PAIR_INPUTS])
+    return keras.Model(inputs, loss, name="dual_encoder")
 
 
 def context_vector(embeddings: Any) -> Any:
