@@ -81,14 +81,16 @@ class ContextModel:
         return unit(np.concatenate(parts))
 
     def vectors(self, top: Sequence[Sequence[str]]) -> np.ndarray:
-        """``[n, dim]``: the mean of each image's phrases' unit embeddings (section 3.3)."""
+        """``[n, dim]``: the mean of each image's ``k`` phrases' unit embeddings (section 3.3,
+        ``phrase_encoder.context_vector``)."""
+        from tfpipe.models.phrase_encoder import context_vector
+
+        if not len(top):
+            return np.zeros([0, self.dim], np.float32)
         distinct = sorted({p for row in top for p in row})
-        table = dict(zip(distinct, self.embed_phrases(distinct)))
-        out = np.zeros([len(top), self.dim], np.float32)
-        for i, row in enumerate(top):
-            if row:
-                out[i] = np.mean([table[p] for p in row], axis=0)
-        return out
+        rows = {p: i for i, p in enumerate(distinct)}
+        table = self.embed_phrases(distinct)
+        return np.asarray(context_vector(table[np.array([[rows[p] for p in row] for row in top])]), np.float32)
 
     def __call__(self, features: np.ndarray, k: int) -> tuple[np.ndarray, list[list[str]]]:
         """``(context vectors [n, dim], top phrases)`` of images' cached features."""

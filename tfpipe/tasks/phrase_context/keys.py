@@ -23,16 +23,16 @@ from typing import Any
 
 from tfpipe import config as config_lib
 from tfpipe.losses import PREDICTED_CONTEXT_SCALE
+from tfpipe.models.fusion import VISUAL_EMBEDDING_DIM
+from tfpipe.models.phrase_encoder import EMBEDDING_DIM as TEXT_DIM
+from tfpipe.models.phrase_encoder import TOP_PHRASES
+from tfpipe.models.phrase_generator import BOTTLENECK_DIM
 
 GENERATOR, ENCODER, MULTIMODAL = "phrase_generator", "phrase_encoder", "multimodal"
 MODELS = (GENERATOR, ENCODER, MULTIMODAL)
 SAMPLERS = ("log_uniform", "uniform")
 CONTEXTS = ("prototypes", "softmax")   # the phrase search's output space (Table 2: large vs small)
 INPUTS = ("visual", "context")
-BOTTLENECK_DIM = 64                    # section 3.2: "a 64-dimensional bottleneck layer"
-TEXT_DIM = 200                         # section 3.3: "a single 200-dimensional textual feature vector"
-VISUAL_EMBEDDING_DIM = 1024            # section 3.5: "the 1024-dimensional visual embedding"
-TOP_PHRASES = 3                        # section 3.3: "the top-3 English text results"
 
 # Every model key, its default, and the models that read it.
 MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {

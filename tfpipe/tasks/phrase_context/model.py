@@ -47,20 +47,13 @@ def build_generator(cfg: config_lib.Config, *, feature_dim: int, num_phrases: in
 
 
 def build_encoder(cfg: config_lib.Config, *, vocabulary: list[str]):
-    """``(training model, tower)``: the training model takes ``{"first", "second"}`` phrase strings
-    and adds the in-batch softmax loss of their embeddings."""
-    import keras
+    """``(training model, tower)``: ``tfpipe.models.phrase_encoder.dual_encoder`` (``{"first",
+    "second"}`` phrase strings, the in-batch softmax loss added) and its one shared tower."""
+    from tfpipe.models.phrase_encoder import TOWER, dual_encoder
 
-    from tfpipe.losses import InBatchSoftmaxLoss
-    from tfpipe.models.phrase_encoder import phrase_tower
-
-    tower = phrase_tower(vocabulary=list(vocabulary), dim=int(model_key(cfg, "dim")))
-    first = keras.Input(shape=(), dtype="string", name="first")
-    second = keras.Input(shape=(), dtype="string", name="second")
-    loss = InBatchSoftmaxLoss(scale=float(model_key(cfg, "scale")), normalize=True,
-                              symmetric=bool(model_key(cfg, "symmetric")),
-                              name="in_batch_softmax")([tower(first), tower(second)])
-    return keras.Model({"first": first, "second": second}, loss, name="phrase_encoder_training"), tower
+    model = dual_encoder(vocabulary=list(vocabulary), dim=int(model_key(cfg, "dim")),
+                         scale=float(model_key(cfg, "scale")), symmetric=bool(model_key(cfg, "symmetric")))
+    return model, model.get_layer(TOWER)
 
 
 def build_classifier(cfg: config_lib.Config, *, num_classes: int, visual_dim: int, context_dim: int):
