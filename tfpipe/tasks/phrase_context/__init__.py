@@ -42,6 +42,7 @@ from tfpipe.tasks.phrase_context.keys import (ENCODER, GENERATOR, MODELS, MULTIM
 KIND_OF_MODEL = {GENERATOR: "image_phrases", ENCODER: "image_phrases", MULTIMODAL: "features"}
 PAIRS_SPLIT = "pairs"
 VOCABULARY_FILE = "phrases.json"
+TRAIN_IDS_FILE = "train_ids.txt"   # a multimodal run's kept training ids (train_fraction), one a line
 TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "best_epoch", "mixed_precision", "params")
 AP_K = 10
 
@@ -281,6 +282,7 @@ class PhraseContext(Task):
 
     def _finish_generator(self, cfg, plan, model_dir, results) -> dict[str, Any]:
         from tfpipe.index.query_index import QueryIndex
+        from tfpipe.models.phrase_generator import PHRASE_SOFTMAX
         from tfpipe.tasks.phrase_context import context as context_lib
         from tfpipe.training import runs
 
@@ -292,26 +294,52 @@ class PhraseContext(Task):
             "softmax": [texts[i] for i in s["softmax_ids"]],
             "prototype_ids": [int(i) for i in s["prototype_ids"]],
             "prototype_min_images": int(model_key(cfg, "prototype_min_images"))})
-        from tfpipe.models.phrase_generator import PHRASE_SOFTMAX
-
         kernel = np.asarray(s["generator"].get_layer(PHRASE_SOFTMAX).kernel, np.float32)
         k = len(s["softmax_ids"])
         engine = "exact" if k < int(model_key(cfg, "scann_from")) else "scann"
         QueryIndex([texts[i] for i in s["softmax_ids"]], kernel, engine=engine).save(
             os.path.join(model_dir, context_lib.SOFTMAX_INDEX_DIR))
-        val = s["val"]
-        ranking = phrase_ranking(_generator_scores(s["generator"], val.features, cfg.eval.batch_size), val.phrase_ids)
-        evaluated = {"split": "holdout", "task": self.name, "model": cfg.model_name, "model_dir": model_dir,
-                     "data_dir": plan.data.path, "held_out_images": len(val), "softmax_phrases": k,
-                     "prototype_phrases": len(s["prototype_ids"]), "phrase_ranking": ranking,
-                     "softmax_index": {"engine": engine, "items": k}}
-        evaluated.update({key: results[key] for key in TRAIN_KEYS if key in results})
+        evaluated = self._generator_results(model_dir, cfg, plan.data.path, generator=s["generator"], val=s["val"],
+                                            trained=results)
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
+        ranking = evaluated["phrase_ranking"]
         print(f"tfpipe.train: held-out images ({ranking['images']}): phrase precision@1 "
               f"{100 * ranking['precision_at_1']:.1f} %, AP@{AP_K} {100 * ranking[f'ap_at_{AP_K}']:.1f} % over {k} "
-              f"softmax phrases; next: python -m beam_jobs.prototypes --model_dir {model_dir}", flush=True)
+              f"softmax phrases; next: python -m beam_jobs.prototypes --model_dir {model_dir}, then python -m "
+              f"tfpipe.evaluate --model_dir {model_dir} (the zero-shot rows with both output spaces)", flush=True)
         return {"train_images": s["train_images"], "train_pairs": s["train_pairs"], "by_source": s["by_source"],
                 "softmax_phrases": k, "prototype_phrases": len(s["prototype_ids"]), "eval_results": evaluated}
+
+    def _generator_results(self, model_dir, cfg, phrase_dir: str, *, generator=None, val=None,
+                           trained: dict[str, Any]) -> dict[str, Any]:
+        """The generator's results: the held-out images' phrase ranking (eq. 1 over the softmax
+        vocabulary) and the zero-shot rows of every ``model.zero_shot`` set (section 4.3)."""
+        from tfpipe.data import phrase_records
+        from tfpipe.data.phrase_images import read_phrase_images
+        from tfpipe.tasks.phrase_context import data as data_lib
+        from tfpipe.tasks.phrase_context import evaluation
+        from tfpipe.training import datasets
+
+        if generator is None:
+            generator = model_lib.load(model_dir, model_lib.GENERATOR_FILE)
+        if val is None:
+            images = read_phrase_images(phrase_dir, model_key(cfg, "features"), verify=cfg.data.verify)
+            val = images.subset(np.flatnonzero(data_lib.holdout_rows(images.ids, cfg.data.validation_fraction)))
+        k = int(generator.output_shape[-1])
+        ranking = phrase_ranking(_generator_scores(generator, val.features, cfg.eval.batch_size), val.phrase_ids)
+        out: dict[str, Any] = {"split": "holdout", "task": self.name, "model": cfg.model_name, "model_dir": model_dir,
+                               "data_dir": phrase_dir, "held_out_images": len(val), "softmax_phrases": k,
+                               "prototype_phrases": len(phrase_records.vocabularies(
+                                   phrase_records.read_phrases(phrase_dir), 1,
+                                   int(model_key(cfg, "prototype_min_images")))[1]),
+                               "phrase_ranking": ranking, "zero_shot": {}}
+        for name, fdir in model_key(cfg, "zero_shot").items():
+            data = datasets.open_data(fdir)
+            datasets.check_splits(data, ["test"])
+            out["zero_shot"][name] = {"data_dir": fdir, "split": "test",
+                                      **evaluation.zero_shot(model_dir, cfg, data, "test")}
+        out.update({key: trained[key] for key in TRAIN_KEYS if key in trained})
+        return out
 
     def _finish_encoder(self, cfg, plan, model_dir, results) -> dict[str, Any]:
         from tfpipe.tasks.phrase_context import evaluation
@@ -339,11 +367,21 @@ class PhraseContext(Task):
         plan.model.save(os.path.join(model_dir, model_lib.CLASSIFIER_FILE))
         evaluated = self.evaluate(model_dir, cfg, data_dir=plan.data.path, split=cfg.eval.split,
                                   classifier=plan.model, ctx=s["context"], trained=results)
+        shown = int(model_key(cfg, "tensorboard_images"))
+        if shown:
+            from tfpipe.tasks.phrase_context import monitoring
+
+            evaluated["tensorboard_image"] = monitoring.write_context_image(
+                os.path.join(model_dir, runs.LOG_DIR), plan.data.manifest, evaluated["split"],
+                evaluated["examples"], shown)
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
+        with open(os.path.join(model_dir, TRAIN_IDS_FILE), "w", encoding="utf-8") as f:
+            f.write("".join(f"{i}\n" for i in s["train_ids"]))
         print(f"tfpipe.train: {evaluated['split']} ({evaluated['images']} images): top-1 "
               f"{100 * evaluated['top1']:.2f} %, top-5 {100 * evaluated['top5']:.2f} %", flush=True)
         return {"train_images": s["train_images"], "val_images": s["val_images"], "inputs": s["inputs"],
-                "train_fraction": float(model_key(cfg, "train_fraction")), "eval_results": evaluated}
+                "train_fraction": float(model_key(cfg, "train_fraction")), "train_ids_file": TRAIN_IDS_FILE,
+                "eval_results": evaluated}
 
     def summary_line(self, results: dict[str, Any]) -> str:
         ev = results.get("eval_results", {})
@@ -359,15 +397,18 @@ class PhraseContext(Task):
     # ------------------------------------------------------------------ after training
     def evaluate(self, model_dir: str, cfg, *, data_dir: str, split: str, classifier=None, ctx=None,
                  trained: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``multimodal``: top-1 / top-5 on ``split`` of ``data_dir``.  ``phrase_generator``: the
-        zero-shot baseline (section 4.3) on ``split`` of a downstream ``data_dir``."""
+        """``multimodal``: top-1 / top-5 on ``split`` of ``data_dir``.  ``phrase_generator``: on its
+        phrase data, the held-out phrase ranking and every ``model.zero_shot`` set; on a downstream
+        features ``data_dir``, the zero-shot baseline (section 4.3) on its ``split``."""
         from tfpipe.tasks.phrase_context import evaluation
         from tfpipe.training import datasets, runs
 
-        data = datasets.open_data(data_dir)
-        datasets.check_splits(data, [split])
         if trained is None:
             trained = runs.read_json(os.path.join(model_dir, runs.TRAIN_RESULTS)) or {}
+        data = datasets.open_data(data_dir)
+        if cfg.model_name == GENERATOR and data.kind == KIND_OF_MODEL[GENERATOR]:
+            return self._generator_results(model_dir, cfg, data_dir, trained=trained)
+        datasets.check_splits(data, [split])
         if cfg.model_name == GENERATOR:
             results = evaluation.zero_shot(model_dir, cfg, data, split)
         elif cfg.model_name == MULTIMODAL:
@@ -384,6 +425,18 @@ class PhraseContext(Task):
         from tfpipe.tasks.phrase_context import evaluation
 
         return evaluation.format_results(results)
+
+    # ------------------------------------------------------------------ serving
+    def export(self, model_dir: str, cfg, out: str, *, data_dir: str) -> str:
+        """A multimodal run as a SavedModel: image bytes -> top phrases and class (``serving``)."""
+        from tfpipe.tasks.phrase_context import serving
+
+        return serving.export(model_dir, cfg, out, data_dir=data_dir)
+
+    def export_usage(self, out: str) -> list[str]:
+        from tfpipe.tasks.phrase_context import serving
+
+        return serving.usage(out)
 
 
 __all__ = ["PhraseContext", "phrase_ranking"]

@@ -7,7 +7,8 @@ manifest gives them, its WordNet lemmas); a term found in the phrase vocabulary 
 phrase's vector, one that is not takes the mean vector of its words and word pairs that are
 (our stand-in for the paper's "model trained on the base query set to produce an embedding for
 arbitrary input text"); with several terms the one nearest the image counts (the paper's rule).
-A class with no vector at all is never predicted and is counted.
+A class with no vector at all is never predicted and is counted; a second figure ranks only the
+classes that have one, on their images.
 """
 from __future__ import annotations
 
@@ -45,18 +46,47 @@ def classify(model_dir: str, cfg, data, split: str, *, classifier=None, ctx=None
     top = metrics.top_k_accuracy(probs, part.labels, KS)
     names = data.manifest.class_names
     shown = []
-    phrases = ctx.top_phrases(part.features[:SHOWN_IMAGES], int(model_key(cfg, "top_phrases")))[0] if ctx else None
+    phrase_ctx = ctx
+    if phrase_ctx is None and model_key(cfg, "generator") and model_key(cfg, "encoder"):
+        phrase_ctx = features_lib.context_model(cfg)  # the shown images' phrases, for a visual-only run too
+    phrases = (phrase_ctx.top_phrases(part.features[:SHOWN_IMAGES], int(model_key(cfg, "top_phrases")))[0]
+               if phrase_ctx else None)
+    baseline = _baseline(cfg, part, probs)
     for i in range(min(SHOWN_IMAGES, len(part))):
         row = {"id": part.ids[i], "label": names[int(part.labels[i])], "predicted": names[int(probs[i].argmax())]}
         if phrases is not None:
             row["phrases"] = phrases[i]
+        if baseline:
+            row["baseline"] = names[int(baseline["predicted"][i])]
         shown.append(row)
     cm = metrics.confusion_matrix(part.labels.tolist(), probs.argmax(axis=1).tolist(), len(names))
-    return {"images": len(part), "classes": len(names), "inputs": list(inputs),
-            "context": model_key(cfg, "context") if ctx else None, "top1": top[1], "top5": top[5],
-            "mean_per_class_accuracy": float(np.nanmean(metrics.per_class_accuracy(cm))),
-            "chance_top1": 1.0 / len(names), "train_fraction": float(model_key(cfg, "train_fraction")),
-            "examples": shown, "eval_time_s": time.perf_counter() - started}
+    out = {"images": len(part), "classes": len(names), "inputs": list(inputs),
+           "context": model_key(cfg, "context") if ctx else None, "top1": top[1], "top5": top[5],
+           "mean_per_class_accuracy": float(np.nanmean(metrics.per_class_accuracy(cm))),
+           "chance_top1": 1.0 / len(names), "train_fraction": float(model_key(cfg, "train_fraction")),
+           "examples": shown, "eval_time_s": time.perf_counter() - started}
+    if baseline:
+        out["baseline"] = {k: v for k, v in baseline.items() if k != "predicted"}
+    return out
+
+
+def _baseline(cfg, part, probs: np.ndarray) -> dict[str, Any] | None:
+    """``model.baseline`` (a visual-only run) on the same images: its predictions, top-1 / top-5
+    and how many images it and this run classify differently (None without a baseline)."""
+    from tfpipe import metrics
+
+    run = model_key(cfg, "baseline")
+    if not run:
+        return None
+    classifier = model_lib.load(run, model_lib.CLASSIFIER_FILE)
+    theirs = np.asarray(classifier.predict({"visual": part.features}, batch_size=cfg.eval.batch_size, verbose=0),
+                        np.float32)
+    top = metrics.top_k_accuracy(theirs, part.labels, KS)
+    ours, pred = probs.argmax(axis=1), theirs.argmax(axis=1)
+    right = ours == part.labels
+    return {"model_dir": run, "top1": top[1], "top5": top[5], "predicted": pred,
+            "differ": int((ours != pred).sum()), "only_ours_right": int((right & (pred != part.labels)).sum()),
+            "only_baseline_right": int((~right & (pred == part.labels)).sum())}
 
 
 # --------------------------------------------------------------------------- zero-shot
@@ -88,19 +118,21 @@ def term_vectors(terms: Sequence[str], vocabulary: Sequence[str], vectors: np.nd
 
 
 def class_terms(data) -> list[list[str]]:
-    """Each class's normalized terms: its name, then its WordNet lemmas when the features'
-    source manifest names synsets (``class_synsets``)."""
+    """Each class's normalized terms (section 4.3, "the terms in the synset corresponding to the
+    label"): its name, the lemmas of its WordNet synset when the manifest's class table gives one,
+    else its head noun (``"pink primrose"`` -> ``"primrose"``: the class is a kind of that)."""
+    from tfpipe.text import wordnet
     from tfpipe.text.phrases import normalize
 
-    names = data.manifest.class_names
-    synsets = list(getattr(data.manifest, "class_synsets", None) or [])
+    table = {int(c.get("index", i)): c for i, c in enumerate(getattr(data.manifest, "classes", None) or [])}
     out = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(data.manifest.class_names):
         terms = [normalize(name.replace("_", " "))]
-        if i < len(synsets) and synsets[i]:
-            from tfpipe.text import wordnet
-
-            terms += [normalize(lemma.replace("_", " ")) for lemma in wordnet.lemmas(synsets[i])]
+        synset = (table.get(i) or {}).get("synset") or ""
+        if synset:
+            terms += [normalize(lemma.replace("_", " ")) for lemma in wordnet.lemmas(synset)]
+        else:
+            terms.append(normalize(wordnet.head_noun(name)))
         out.append([t for t in dict.fromkeys(terms) if t])
     return out
 
@@ -151,9 +183,18 @@ def zero_shot(model_dir: str, cfg, data, split: str) -> dict[str, Any]:
         y = np.searchsorted(present, labels)
         finite = np.where(np.isfinite(scores), scores, np.float32(-1e9))
         top = metrics.top_k_accuracy(finite, y, KS)
-        out["rows"][name] = {"top1": top[1], "top5": top[5], "phrases": len(index.phrases),
-                             "coverage": {k: v for k, v in coverage.items() if k != "uncovered"},
-                             "classes_without_vector": [terms[c][0] for c in coverage["uncovered"]]}
+        row = {"top1": top[1], "top5": top[5], "phrases": len(index.phrases),
+               "coverage": {k: v for k, v in coverage.items() if k != "uncovered"},
+               "classes_without_vector": [terms[c][0] for c in coverage["uncovered"]]}
+        # Among the classes that have a vector only (their images, those candidates): how well the
+        # vectors rank when a class can be predicted at all.
+        covered = np.flatnonzero(np.isfinite(scores[0])) if len(scores) else np.zeros([0], np.int64)
+        mine = np.isin(y, covered)
+        if len(covered) > 1 and mine.any():
+            sub = metrics.top_k_accuracy(scores[mine][:, covered], np.searchsorted(covered, y[mine]), (1,))
+            row["covered"] = {"classes": int(len(covered)), "images": int(mine.sum()), "top1": sub[1],
+                              "chance_top1": 1.0 / len(covered)}
+        out["rows"][name] = row
     return out
 
 
@@ -193,9 +234,15 @@ def format_results(results: dict[str, Any]) -> str:
                  f"({results['images']} images, {results['classes']} classes, train fraction "
                  f"{results['train_fraction']:g}): top-1 {100 * results['top1']:.2f} %, top-5 "
                  f"{100 * results['top5']:.2f} % (chance {100 * results['chance_top1']:.2f} %)"]
+        base = results.get("baseline")
+        if base:
+            lines.append(f"  visual-only baseline ({base['model_dir']}): top-1 {100 * base['top1']:.2f} %, top-5 "
+                         f"{100 * base['top5']:.2f} %; {base['differ']} images classified differently "
+                         f"({base['only_ours_right']} right only here, {base['only_baseline_right']} only there)")
         for row in results.get("examples", [])[:5]:
             phrases = f" [{'; '.join(row['phrases'])}]" if "phrases" in row else ""
-            lines.append(f"  {row['id']}: {row['label']} -> {row['predicted']}{phrases}")
+            other = f" (visual-only: {row['baseline']})" if "baseline" in row else ""
+            lines.append(f"  {row['id']}: {row['label']} -> {row['predicted']}{other}{phrases}")
     elif "rows" in results:
         lines = [f"zero-shot on {results['dataset']} {results['split']} ({results['images']} images, "
                  f"{results['classes_present']} classes; chance {100 * results['chance_top1']:.2f} %)"]
@@ -207,6 +254,10 @@ def format_results(results: dict[str, Any]) -> str:
             lines.append(f"  {name} ({row['phrases']} phrases): top-1 {100 * row['top1']:.2f} %, top-5 "
                          f"{100 * row['top5']:.2f} %; terms exact {cov['exact']}, composed {cov['composed']}, "
                          f"missing {cov['missing']}; {cov['classes_without_vector']} classes without a vector")
+            if "covered" in row:
+                c = row["covered"]
+                lines.append(f"    among the {c['classes']} classes with a vector ({c['images']} images): top-1 "
+                             f"{100 * c['top1']:.2f} % (chance {100 * c['chance_top1']:.2f} %)")
     else:
         lines = [str(results)]
     if results.get("training_time_s") is not None:

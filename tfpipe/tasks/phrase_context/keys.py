@@ -48,6 +48,7 @@ MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "sampler": ("log_uniform", (GENERATOR,)),      # negatives drawn by frequency (ids are in frequency order)
     "subtract_log_q": (True, (GENERATOR,)),        # the log Q correction of sampled softmax
     "scann_from": (10_000, (GENERATOR,)),          # phrase indexes: exact below this many phrases, ScaNN above
+    "zero_shot": ({}, (GENERATOR,)),               # name -> downstream features dir: section 4.3's zero-shot rows
     # phrase_encoder
     "min_gram_count": (1, (ENCODER,)),             # a unigram / bigram needs this many phrases to get a row
     "symmetric": (True, (ENCODER,)),               # in-batch softmax both ways (a pair has no direction)
@@ -60,6 +61,7 @@ MODEL_KEYS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "visual_embedding_dim": (VISUAL_EMBEDDING_DIM, (MULTIMODAL,)),
     "train_fraction": (1.0, (MULTIMODAL,)),        # Table 1: the training images kept per class
     "tensorboard_images": (6, (MULTIMODAL,)),      # test images drawn with their phrases and both predictions
+    "baseline": (None, (MULTIMODAL,)),             # a visual-only multimodal run: its prediction beside ours
 }
 # Where a model's default differs from the table's.
 MODEL_DEFAULTS: dict[tuple[str, str], Any] = {
@@ -149,6 +151,10 @@ def check_model(cfg: config_lib.Config) -> None:
                 "flickr8k_1k, tiny_imagenet) to its features directory (beam_jobs.extract_features)")
         for key in ("softmax_size", "prototype_min_images", "num_sampled", "scann_from"):
             _positive_int(cfg, key)
+        sets = model_key(cfg, "zero_shot")
+        if not isinstance(sets, dict) or any(not isinstance(v, str) for v in sets.values()):
+            raise config_lib.ConfigError("model.zero_shot must map a name to a downstream features directory "
+                                         "(e.g. flowers102: artifacts/data/flowers102_all/features_efficientnet_lite0_224)")
         _choice(cfg, "sampler", SAMPLERS)
         _choice(cfg, "subtract_log_q", (True, False))
     if name == ENCODER:
@@ -163,6 +169,10 @@ def check_model(cfg: config_lib.Config) -> None:
         value = model_key(cfg, "tensorboard_images")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise config_lib.ConfigError(f"model.tensorboard_images={value!r} must be an int >= 0")
+        baseline = model_key(cfg, "baseline")
+        if baseline is not None and (not isinstance(baseline, str) or not baseline):
+            raise config_lib.ConfigError(f"model.baseline={baseline!r} must be a run directory of a visual-only "
+                                         "multimodal run (model.inputs: [visual]) or unset")
         if "context" in inputs or model_key(cfg, "tensorboard_images"):
             for key, what in (("generator", "a phrase_generator run directory (configs/phrase_generator.yaml)"),
                               ("encoder", "a phrase_encoder run directory (configs/phrase_encoder.yaml)")):
@@ -181,3 +191,14 @@ def require_runs(cfg: config_lib.Config) -> None:
             raise config_lib.ConfigError(f"model.{key}={path!r} is not a finished run ({runs.TRAIN_RESULTS} "
                                          f"missing): train it first (python -m tfpipe.train --config "
                                          f"configs/phrase_{'generator' if key == 'generator' else 'encoder'}.yaml)")
+    baseline = model_key(cfg, "baseline")
+    if baseline:
+        from tfpipe.tasks.phrase_context.model import CLASSIFIER_FILE
+
+        if not os.path.exists(os.path.join(baseline, CLASSIFIER_FILE)):
+            raise config_lib.ConfigError(f"model.baseline={baseline!r} is not a finished multimodal run "
+                                         f"({CLASSIFIER_FILE} missing): train the visual-only config first")
+        inputs = model_inputs(runs.load_config(baseline))
+        if inputs != ("visual",):
+            raise config_lib.ConfigError(f"model.baseline={baseline!r} is a run on inputs {list(inputs)}; the "
+                                         "baseline is a visual-only run (model.inputs: [visual])")
