@@ -31,7 +31,9 @@ Writes ``OUT/table.md`` and ``OUT/table.json`` and prints the Markdown.  Devise 
 (``task: devise``) are not Table 4 cells: they make Frome et al. 2013's Tables 1 and 2
 (``tfpipe.tasks.devise.report``), written as ``OUT/devise.md`` and ``OUT/devise.json``; joint_embedding
 runs make Reed et al. 2016's Table 1 (``tfpipe.tasks.joint_embedding.report``), ``OUT/sje.md`` and ``OUT/sje.json``;
-retrieval runs make You et al. 2018's tables (``tfpipe.tasks.retrieval.report``), ``OUT/cse.md`` and ``OUT/cse.json``.
+retrieval runs make You et al. 2018's tables (``tfpipe.tasks.retrieval.report``), ``OUT/cse.md`` and ``OUT/cse.json``;
+phrase_context runs make the predicted-context paper's Tables 1-2 analogs and zero-shot rows
+(``tfpipe.tasks.phrase_context.report``), ``OUT/phrase_context.md`` and ``OUT/phrase_context.json``.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ from tfpipe import cli
 from tfpipe import paths
 from tfpipe.tasks.devise import report as devise_report
 from tfpipe.tasks.joint_embedding import report as sje_report
+from tfpipe.tasks.phrase_context import report as pc_report
 from tfpipe.tasks.retrieval import report as cse_report
 
 # Table 4 of the paper, in its order.
@@ -230,8 +233,9 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
             continue
         cfg_path = os.path.join(run_dir, "config.yaml")
         if (_model_name(cfg_path) in NOT_CLASSIFIERS or devise_report.is_devise_run(run_dir)
-                or sje_report.is_joint_embedding_run(run_dir) or cse_report.is_retrieval_run(run_dir)):
-            continue  # word vectors, DeViSE, SJE and CSE (their own tables) and the like: no Table 4 cell
+                or sje_report.is_joint_embedding_run(run_dir) or cse_report.is_retrieval_run(run_dir)
+                or pc_report.is_phrase_context_run(run_dir)):
+            continue  # word vectors, DeViSE, SJE, CSE, predicted context (their own tables): no Table 4 cell
         results_path = _results_path(run_dir, split)
         if results_path is None:
             what = "results.json" if split == "test" else f"results_{split}.json (or a results.json for {split!r})"
@@ -437,6 +441,12 @@ def write_cse(rows: Sequence[dict[str, Any]], out_dir: str) -> tuple[str, str]:
     return _write_pair(out_dir, "cse", cse_report.to_markdown(rows), cse_report.to_json(rows))
 
 
+def write_phrase_context(found: dict[str, Any], out_dir: str) -> tuple[str, str]:
+    """The predicted-context paper's Tables 1-2 analogs and zero-shot rows
+    (``tfpipe.tasks.phrase_context.report``): ``phrase_context.md`` and ``phrase_context.json``."""
+    return _write_pair(out_dir, "phrase_context", pc_report.to_markdown(found), pc_report.to_json(found))
+
+
 def run_dirs_from(args_dirs: Sequence[str], runs_glob: str | None) -> list[str]:
     """The explicit run directories plus the directories matching ``runs_glob``, each once."""
     found = list(args_dirs)
@@ -513,7 +523,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         md_path, json_path = write_cse(cse_rows, args.out)
         print(cse_report.to_markdown(cse_rows))
         print(f"wrote {md_path} and {json_path}\n")
-    if (devise_rows or sje_rows or cse_rows) and not rows:
+    pc_found = pc_report.collect(found, split=args.split)
+    if any(pc_found.values()):
+        md_path, json_path = write_phrase_context(pc_found, args.out)
+        print(pc_report.to_markdown(pc_found))
+        print(f"wrote {md_path} and {json_path}\n")
+    if (devise_rows or sje_rows or cse_rows or any(pc_found.values())) and not rows:
         return 0
     if not rows:
         print("error: no evaluated runs found (train with python -m tfpipe.train --config "
