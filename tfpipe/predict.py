@@ -107,6 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     retrieval = retrieval_serving.read_info(args.model) if "://" not in args.model else None
     if retrieval is not None:
         return _predict_retrieval(args)
+    from tfpipe.tasks.phrase_context import serving as phrase_serving
+
+    phrase_context = phrase_serving.read_info(args.model) if "://" not in args.model else None
+    if phrase_context is not None:
+        return _predict_phrase_context(args)
     if args.classes is not None and not args.image:
         return cli.print_error("--classes FILE.tsv is the class table of --image FILE with a joint_embedding export: "
                                "give --image, or drop --classes")
@@ -251,6 +256,41 @@ def _predict_retrieval(args) -> int:
     except tf.errors.InvalidArgumentError as e:
         return _decode_error(args, e)
     _print_image_results(args.image, results, "labels", as_json=args.json)
+    return 0
+
+
+def _predict_phrase_context(args) -> int:
+    """``--image`` on a phrase_context export (``tfpipe.tasks.phrase_context.serving``): each image's
+    class (top-5 with probabilities) and its predicted phrases (eq. 3 cosines)."""
+    from tfpipe.tasks.phrase_context import serving
+
+    takes = "--image FILE (its predicted phrases and class)"
+    if args.texts or args.text:
+        return cli.print_error(f"--model {args.model} is a phrase_context export: it takes {takes}, not text")
+    if args.labels is not None or args.classes is not None:
+        return cli.print_error(f"--labels and --classes are a devise or joint_embedding export's; a phrase_context "
+                               f"export takes {takes} and classifies among its run's classes")
+    images, problem = _read_images(args.image)
+    if problem:
+        return cli.print_error(problem)
+    import tensorflow as tf
+
+    try:
+        results = serving.classify_images(args.model, images)
+    except tf.errors.InvalidArgumentError as e:
+        return _decode_error(args, e)
+    for path, result in zip(args.image, results):
+        if args.json:
+            _print_image_results([path], [result], "top_classes", as_json=True)
+            continue
+        _print_image_results([f"{path}  class: {result['class_name']} (p {result['probability']:.4f}); top "
+                              f"{len(result['top_classes'])}:"],
+                             [{"top_classes": result["top_classes"], "scores": result["top_probabilities"]}],
+                             "top_classes", as_json=False)
+        if "phrases" in result:
+            _print_image_results(["  phrases (cosine to the bottleneck, eq. 3):"],
+                                 [{"phrases": result["phrases"], "scores": result["phrase_scores"]}], "phrases",
+                                 as_json=False)
     return 0
 
 
