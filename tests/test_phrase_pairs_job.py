@@ -13,29 +13,13 @@ import tensorflow as tf
 from beam_jobs import phrase_pairs
 from tfpipe.data import manifest as manifest_lib
 from tfpipe.data import phrase_records as pr
-from tfpipe.data import records, schema
+from tfpipe.data import schema
 from tfpipe.data.datadir import DataDir
+from tests.records_fixture import IN_MEMORY
+from tests.records_fixture import write_records_dir as _write_dir
 
-IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 JPEG = b"\xff\xd8not-decoded"  # the job never decodes an image
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _write_dir(path, kind, splits, classes=(), dataset=""):
-    """A data directory of ``kind`` records: ``splits[split]`` = serialized records."""
-    os.makedirs(path, exist_ok=True)
-    out = {}
-    for split, recs in splits.items():
-        shard = records.write_shard(path, records.shard_name(split, 0, 1), recs)
-        out[split] = manifest_lib.Split(count=len(recs), class_counts=[], shards=[shard])
-    n = sum(len(r) for r in splits.values())
-    manifest_lib.write(manifest_lib.Manifest(
-        alphabet="", alphabet_chars="", l0=0, max_words=0, vocab_file="", vocab_words=0,
-        class_names=[c["name"] for c in classes], splits=out, compression="",
-        counts={"read": n, "written": n, "rejected": 0, "rejected_by_reason": {}, "augmented": 0},
-        rejected_file="", source={"writer": "tests"}, dataset=dataset, kind=kind,
-        classes=[dict(c) for c in classes]), path)
-    return str(path)
 
 
 CAPTIONS = {  # train images and their captions

@@ -373,7 +373,7 @@ class PhraseContext(Task):
 
             evaluated["tensorboard_image"] = monitoring.write_context_image(
                 os.path.join(model_dir, runs.LOG_DIR), plan.data.manifest, evaluated["split"],
-                evaluated["examples"], shown)
+                evaluated["examples"], shown, model="+".join(s["inputs"]))
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
         with open(os.path.join(model_dir, TRAIN_IDS_FILE), "w", encoding="utf-8") as f:
             f.write("".join(f"{i}\n" for i in s["train_ids"]))
