@@ -34,6 +34,20 @@ def image_source(manifest) -> str | None:
     return None
 
 
+def thumbnails(image_dir: str | None, split: str, ids: Sequence[str], size: int = THUMBNAIL) -> dict[str, np.ndarray]:
+    """``{record id: uint8 [size, size, 3]}`` of the ``ids`` found in ``split`` of an image records
+    directory (``tfpipe.tasks.retrieval.monitoring``'s reader); ``{}`` when the directory or the
+    split is not there."""
+    from tfpipe.data.datadir import DataDir
+    from tfpipe.tasks.retrieval.monitoring import _thumbnails
+
+    if not image_dir or not os.path.exists(os.path.join(image_dir, "manifest.json")):
+        return {}
+    if split not in DataDir.open(image_dir).manifest.splits:
+        return {}
+    return _thumbnails(image_dir, split, list(ids), size)
+
+
 def _clip(text: str, width: int = 90) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
@@ -76,17 +90,11 @@ def write_context_image(log_dir: str, features_manifest, split: str, rows: Seque
     """Draws the first ``n`` example rows with their thumbnails (from the features' source image
     records, ``split``) into ``<log_dir>/context``; returns ``{"dir", "images", "thumbnails",
     "image_dir"}`` (``thumbnails``: how many were found)."""
-    from tfpipe.tasks.retrieval.monitoring import _thumbnails
     from tfpipe.training import mistakes_image
 
     rows = list(rows)[:n]
     images = image_source(features_manifest)
-    thumbs: dict[str, np.ndarray] = {}
-    if images and os.path.exists(os.path.join(images, "manifest.json")):
-        from tfpipe.data.datadir import DataDir
-
-        if split in DataDir.open(images).manifest.splits:
-            thumbs = _thumbnails(images, split, [r["id"] for r in rows])
+    thumbs = thumbnails(images, split, [r["id"] for r in rows])
     picture = context_image([thumbs.get(r["id"]) for r in rows], rows, model=model)
     path = os.path.join(log_dir, LOG_SUBDIR)
     mistakes_image.write_image_summary(path, f"{split}_context_and_predictions", picture)
