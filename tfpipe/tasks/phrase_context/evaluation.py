@@ -228,6 +228,24 @@ def pair_retrieval(tower, phrases: Sequence[str], first: np.ndarray, second: np.
 # --------------------------------------------------------------------------- printing
 
 
+def _zero_shot_lines(what: str, results: dict[str, Any]) -> list[str]:
+    lines = [f"zero-shot on {what} ({results['images']} images, {results['classes_present']} classes; chance "
+             f"{100 * results['chance_top1']:.2f} %)"]
+    for name, row in results["rows"].items():
+        if "missing" in row:
+            lines.append(f"  {name}: no index ({row['missing']})")
+            continue
+        cov = row["coverage"]
+        lines.append(f"  {name} ({row['phrases']} phrases): top-1 {100 * row['top1']:.2f} %, top-5 "
+                     f"{100 * row['top5']:.2f} %; terms exact {cov['exact']}, composed {cov['composed']}, "
+                     f"missing {cov['missing']}; {cov['classes_without_vector']} classes without a vector")
+        if "covered" in row:
+            c = row["covered"]
+            lines.append(f"    among the {c['classes']} classes with a vector ({c['images']} images): top-1 "
+                         f"{100 * c['top1']:.2f} % (chance {100 * c['chance_top1']:.2f} %)")
+    return lines
+
+
 def format_results(results: dict[str, Any]) -> str:
     if "top1" in results:
         lines = [f"{'+'.join(results['inputs'])} classifier on {results['dataset']} {results['split']} "
@@ -243,21 +261,16 @@ def format_results(results: dict[str, Any]) -> str:
             phrases = f" [{'; '.join(row['phrases'])}]" if "phrases" in row else ""
             other = f" (visual-only: {row['baseline']})" if "baseline" in row else ""
             lines.append(f"  {row['id']}: {row['label']} -> {row['predicted']}{other}{phrases}")
+    elif "phrase_ranking" in results:
+        r = results["phrase_ranking"]
+        lines = [f"phrase generator: {r['images']} held-out images, eq. 1 over {results['softmax_phrases']} softmax "
+                 f"phrases: precision@1 {100 * r['precision_at_1']:.1f} %, precision@10 "
+                 f"{100 * r['precision_at_10']:.1f} %, AP@10 {100 * r['ap_at_10']:.1f} %; "
+                 f"{results['prototype_phrases']} phrases have a prototype"]
+        for name, z in results.get("zero_shot", {}).items():
+            lines += _zero_shot_lines(f"{name} {z['split']}", z)
     elif "rows" in results:
-        lines = [f"zero-shot on {results['dataset']} {results['split']} ({results['images']} images, "
-                 f"{results['classes_present']} classes; chance {100 * results['chance_top1']:.2f} %)"]
-        for name, row in results["rows"].items():
-            if "missing" in row:
-                lines.append(f"  {name}: no index ({row['missing']})")
-                continue
-            cov = row["coverage"]
-            lines.append(f"  {name} ({row['phrases']} phrases): top-1 {100 * row['top1']:.2f} %, top-5 "
-                         f"{100 * row['top5']:.2f} %; terms exact {cov['exact']}, composed {cov['composed']}, "
-                         f"missing {cov['missing']}; {cov['classes_without_vector']} classes without a vector")
-            if "covered" in row:
-                c = row["covered"]
-                lines.append(f"    among the {c['classes']} classes with a vector ({c['images']} images): top-1 "
-                             f"{100 * c['top1']:.2f} % (chance {100 * c['chance_top1']:.2f} %)")
+        lines = _zero_shot_lines(f"{results['dataset']} {results['split']}", results)
     else:
         lines = [str(results)]
     if results.get("training_time_s") is not None:
