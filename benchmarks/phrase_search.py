@@ -4,6 +4,7 @@
                                        [--total 100000] [--noise 0.5] [--k 10]
                                        [--num_queries 10000] [--threads N] [--seed 0]
                                        [--out FILE.json]
+                                       [--export DIR [--images DIR|GLOB] [--num_images 64]]
 
 "Predicted context" paper, section 3.2: an image's phrases are the prototypes ``phi_c`` (eq. 2)
 nearest its bottleneck embedding ``x`` by cosine, ``q* = argmin_c d(phi_c, x)`` (eq. 3), searched
@@ -35,9 +36,12 @@ process: steadier on a shared machine); ScaNN's ``recall_at_k`` against the exac
 exact answers are real prototypes rather than distractors) and, on the fallback, the top-1
 class accuracy of each engine (the class of the phrase a query's nearest row was copied from).
 
-The end-to-end figure (raw image -> phrases + class per second) is not measured here yet:
-:func:`time_end_to_end` takes the serving callable and ``run(end_to_end=...)`` reports it; until a
-caller passes one the JSON says ``"end_to_end": {"skipped": ...}``.
+The end-to-end figure (raw image -> phrases + class per second): ``--export DIR`` (a phrase_context
+export, ``tfpipe.tasks.phrase_context.serving``) times the first ``--num_images`` (64) JPEGs of
+``--images`` (default the Oxford-102 ones) through the SavedModel, beside the in-memory numpy path
+(``context.ContextModel`` + the classifier on as many precomputed features of the run's eval split),
+with the ratio (:func:`export_end_to_end`, :func:`time_end_to_end`).  Without ``--export`` the JSON
+says ``"end_to_end": {"skipped": ...}``.
 
 ``cpu`` is the CPU model and flags (as ``benchmarks.feature_extraction``); every figure moves with
 the load of a shared machine (the JSON records the load average before and after).  Progress goes
@@ -77,6 +81,8 @@ SEED = 0
 SUFFIX = "/distractor"
 FALLBACK = "fallback_tiny_imagenet_projection"
 DEFAULT_FEATURES = os.path.join(ROOT, "artifacts", "data", "tiny_imagenet", "features_efficientnet_lite0_224")
+DEFAULT_IMAGES = os.path.join(ROOT, "..", "shared", "data", "flowers102", "jpg")  # --export: the JPEGs timed
+DEFAULT_NUM_IMAGES = 64
 ENGINES = ("exact", "scann")
 
 Log = Callable[[str], None]
@@ -242,6 +248,89 @@ def time_end_to_end(predict: Callable[[Sequence[bytes]], Any], images: Sequence[
             "images_per_s": round(len(images) / max(statistics.median(pass_s), 1e-9), 2)}
 
 
+def image_files(spec: str, limit: int = DEFAULT_NUM_IMAGES) -> list[str]:
+    """The first ``limit`` files (sorted) of ``spec``: a directory's ``*.jpg`` / ``*.jpeg`` / ``*.png``,
+    or a glob pattern."""
+    import glob
+
+    if os.path.isdir(spec):
+        found = [f for pattern in ("*.jpg", "*.jpeg", "*.png") for f in glob.glob(os.path.join(spec, pattern))]
+    else:
+        found = glob.glob(spec)
+    return sorted(f for f in found if os.path.isfile(f))[:limit]
+
+
+def _in_memory_path(info: dict[str, Any]) -> tuple[Callable[[Sequence[np.ndarray]], Any], np.ndarray]:
+    """``(predict, features)``: the run's in-memory numpy path on precomputed pooled features
+    (``context.ContextModel``: bottleneck -> phrase index -> tower -> mean, then the classifier,
+    as training and ``tfpipe.evaluate`` compute them) and the features of its eval split."""
+    from tfpipe.index.query_index import QueryIndex
+    from tfpipe.tasks.phrase_context import context as context_lib
+    from tfpipe.tasks.phrase_context import features as features_lib
+    from tfpipe.tasks.phrase_context import model as model_lib
+    from tfpipe.training import datasets, runs
+
+    cfg = runs.load_config(info["model_dir"])
+    inputs, k = info["inputs"], info["top_phrases"]
+    classifier = model_lib.load(info["model_dir"], model_lib.CLASSIFIER_FILE)
+    ctx = None
+    if info.get("encoder"):
+        ctx = context_lib.ContextModel.load(info["generator"], info["encoder"], info["phrase_index"]["context"])
+    elif info.get("generator"):  # a visual-only run's phrases, for interpretability: no tower
+        ctx = context_lib.ContextModel(model_lib.load(info["generator"], model_lib.BOTTLENECK_FILE),
+                                       QueryIndex.load(info["phrase_index"]["dir"]), None,
+                                       info["phrase_index"]["context"])
+    features = features_lib.read(cfg, datasets.open_data(info["data_dir"]), cfg.eval.split).features
+
+    def predict(rows: Sequence[np.ndarray]):
+        f = np.stack(rows).astype(np.float32)
+        x = {"visual": f} if "visual" in inputs else {}
+        phrases = None
+        if ctx is not None and "context" in inputs:
+            x["context"], phrases = ctx(f, k)
+        elif ctx is not None:
+            phrases = ctx.top_phrases(f, k)[0]
+        probs = np.asarray(classifier(x, training=False), np.float32)
+        return phrases, probs.argmax(axis=1)
+
+    return predict, features
+
+
+def export_end_to_end(export_dir: str, files: Sequence[str], *, batch_size: int = 32, passes: int = 3,
+                      log: Log = log_stderr) -> dict[str, Any]:
+    """Image -> phrases + class per second through a phrase_context export
+    (``tfpipe.tasks.phrase_context.serving``, loaded with ``load_with_ops``: JPEG bytes in, the visual
+    model in the graph) beside the in-memory numpy path on as many precomputed features of the run's
+    eval split (no decoding, no visual model): :func:`time_end_to_end` of each, same batches and passes,
+    and ``export_over_in_memory`` (images/s ratio; what computing the visual model in the graph costs)."""
+    import tensorflow as tf
+
+    from tfpipe.tasks.phrase_context import serving
+
+    loaded, info = serving.load(export_dir)
+    serve = loaded.signatures[serving.CLASSIFY_IMAGES]
+    images = []
+    for path in files:
+        with open(path, "rb") as f:
+            images.append(f.read())
+    log(f"end to end: {len(images)} images through {export_dir} ({'+'.join(info['inputs'])}, phrases "
+        f"{(info.get('phrase_index') or {}).get('search', 'none')})")
+    exported = time_end_to_end(lambda batch: serve(images=tf.constant(list(batch), tf.string)), images,
+                               batch_size=batch_size, passes=passes)
+    predict, features = _in_memory_path(info)
+    rows = [features[i % len(features)] for i in range(len(images))]
+    log(f"end to end: the in-memory path on {len(rows)} precomputed features of {info['data_dir']}")
+    in_memory = time_end_to_end(predict, rows, batch_size=batch_size, passes=passes)
+    return {"export": {"dir": export_dir, "inputs": info["inputs"], "top_phrases": info["top_phrases"],
+                       "phrase_search": (info.get("phrase_index") or {}).get("search"),
+                       "phrases": (info.get("phrase_index") or {}).get("phrases"),
+                       "visual_model": info["visual_model"], "image_size": info["image_size"],
+                       "files": list(files)[:3] + (["..."] if len(files) > 3 else []), **exported},
+            "in_memory": {"what": "context.ContextModel + the classifier on precomputed pooled features "
+                                  f"({info['data_dir']}, its eval split)", **in_memory},
+            "export_over_in_memory": round(exported["images_per_s"] / max(in_memory["images_per_s"], 1e-9), 4)}
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -292,8 +381,8 @@ def run(*, prototypes_dir: str | None = None, queries_file: str | None = None,
             for engine in ENGINES}
         result["top1_class_chance"] = round(1.0 / len(real), 5)
     result["end_to_end"] = (end_to_end() if end_to_end is not None else
-                            {"skipped": "not measured yet: image -> phrases + class needs the issue's export; "
-                                        "pass run(end_to_end=lambda: time_end_to_end(serve, images))"})
+                            {"skipped": "not measured: pass --export DIR (a phrase_context export of python -m "
+                                        "tfpipe.export; run(end_to_end=lambda: export_end_to_end(DIR, files)))"})
     result["config"] = {"total": total, "noise": noise, "k": k, "num_queries": num_queries, "threads": threads,
                         "seed": seed, "metric": "cosine", "thread_setup": thread_setup}
     result["cpu"] = cpu_info()
@@ -318,10 +407,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="threads of both engines (default: this process's CPUs)")
     p.add_argument("--seed", type=int, default=SEED, help="distractors, projection and query sample (default %(default)s)")
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the JSON here")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="a phrase_context export (python -m tfpipe.export --model_dir <multimodal run>): also time "
+                   "image -> phrases + class through it beside the in-memory path (end_to_end)")
+    p.add_argument("--images", default=DEFAULT_IMAGES, metavar="DIR|GLOB",
+                   help="--export: the images timed, a directory or a glob (default: %(default)s)")
+    p.add_argument("--num_images", type=int, default=DEFAULT_NUM_IMAGES,
+                   help="--export: the first this many of --images (default %(default)s)")
     args = p.parse_args(argv)
     if bool(args.prototypes) != bool(args.queries):
         p.error("--prototypes and --queries go together: the queries must be embeddings of the prototypes' space")
-    for flag in ("total", "k", "num_queries", "threads"):
+    for flag in ("total", "k", "num_queries", "threads", "num_images"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             p.error(f"--{flag} must be >= 1, got {value}")
@@ -334,6 +430,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"{args.features_dir} has no manifest.json: the fallback needs the cached Tiny-ImageNet features "
                 "(python -m beam_jobs.extract_features --data_dir artifacts/data/tiny_imagenet), or give "
                 "--prototypes and --queries")
+    args.image_files = []
+    if args.export:
+        from tfpipe.tasks.phrase_context import serving
+
+        if serving.read_info(args.export) is None:
+            p.error(f"--export {cli.describe(args.export)}, not a phrase_context export (no {serving.INFO_FILE}): "
+                    "python -m tfpipe.export --model_dir <a phrase_context multimodal run> writes one")
+        args.image_files = image_files(args.images, args.num_images)
+        if not args.image_files:
+            p.error(f"--images {args.images}: no .jpg / .jpeg / .png files (a directory or a glob)")
     return args
 
 
@@ -342,7 +448,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         result = run(prototypes_dir=args.prototypes, queries_file=args.queries, features_dir=args.features_dir,
                      total=args.total, noise=args.noise, k=args.k, num_queries=args.num_queries,
-                     threads=args.threads, seed=args.seed)
+                     threads=args.threads, seed=args.seed,
+                     end_to_end=(lambda: export_end_to_end(args.export, args.image_files)) if args.export else None)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
