@@ -13,9 +13,9 @@ from tfpipe import tasks
 
 
 def test_tasks_are_the_modules_of_the_package_and_unknown_names_list_them():
-    assert tasks.names() == ["classification", "devise", "joint_embedding", "retrieval", "word_vectors"]
+    assert tasks.names() == ["classification", "devise", "joint_embedding", "phrase_context", "retrieval", "word_vectors"]
     with pytest.raises(config_lib.ConfigError, match=r"task='clasification' is not a task; valid tasks: "
-                                                      r"classification, devise, joint_embedding, retrieval, word_vectors"):
+                                                      r"classification, devise, joint_embedding, phrase_context, retrieval, word_vectors"):
         tasks.get("clasification")
     assert type(tasks.get("word_vectors")).__module__ == "tfpipe.tasks.word_vectors"
 
@@ -54,7 +54,7 @@ def test_a_model_of_another_task_is_rejected_with_the_tasks_models():
     cfg = config_lib.from_dict({"task": "word_vectors", "model": {"name": "char_cnn_small"}})
     with pytest.raises(config_lib.ConfigError, match=r"does not train model.name='char_cnn_small' .*its models: skipgram"):
         tasks.resolve(cfg)
-    with pytest.raises(config_lib.ConfigError, match="valid tasks: classification, devise, joint_embedding, retrieval, word_vectors"):
+    with pytest.raises(config_lib.ConfigError, match="valid tasks: classification, devise, joint_embedding, phrase_context, retrieval, word_vectors"):
         tasks.resolve(config_lib.from_dict({"task": "nope"}))
 
 
@@ -75,7 +75,7 @@ def test_the_cli_names_the_valid_tasks(tmp_path, capsys):
 
     assert train.main(["--set", "task=regression", "--model_dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "task='regression' is not a task; valid tasks: classification, devise, joint_embedding, retrieval, word_vectors" in err
+    assert "task='regression' is not a task; valid tasks: classification, devise, joint_embedding, phrase_context, retrieval, word_vectors" in err
     assert not os.path.exists(tmp_path / "run")
 
 

@@ -425,6 +425,16 @@ def load(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
     return from_dict(raw, overrides, source=source)
 
 
+def check_model_keys(cfg: Config, valid) -> None:
+    """Raises ``ConfigError`` naming the valid keys when ``cfg.model`` has a key not in ``valid``
+    (a task's own model keys)."""
+    valid = list(valid)
+    unknown = sorted(set(cfg.model_kwargs) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown key(s) for model {cfg.model_name!r}: {', '.join(unknown)}; valid keys: "
+                          f"name, {', '.join(valid)}")
+
+
 def validate_model(cfg: Config) -> None:
     """Checks the model name and keys against the registry (imports tfpipe.models)."""
     from tfpipe import models

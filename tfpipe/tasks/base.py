@@ -162,3 +162,30 @@ class Task:
     def export_usage(self, out: str) -> list[str]:
         """Lines ``python -m tfpipe.export`` prints about an artifact ``export`` wrote to ``out``."""
         return [f"exported {out}"]
+
+
+# The text-input keys (tfpipe.training.datasets) that no task on cached features reads.
+FEATURE_UNUSED_KEYS = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
+                       "data.train_splits")
+
+
+class FeatureTask(Task):
+    """A task on cached visual features (``kind: features``) with models of its own: ``models``
+    names them, ``check_model`` checks their keys (its ``keys`` module), and the text-input keys
+    are not read."""
+
+    record_kind = "features"
+    unused_keys = FEATURE_UNUSED_KEYS
+    models: tuple[str, ...] = ()
+
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+    def check_model(self, cfg: config_lib.Config) -> None:
+        """Raises ``config.ConfigError`` for a wrong ``model.*`` key or value."""
+        raise NotImplementedError
+
+    def check(self, cfg: config_lib.Config) -> None:
+        self.check_model_name(cfg)
+        self.check_model(cfg)
+        self._check_unused(cfg)

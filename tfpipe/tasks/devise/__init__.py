@@ -50,7 +50,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
-from tfpipe.tasks.base import Plan, Task
+from tfpipe.tasks.base import FeatureTask, Plan
 from tfpipe.tasks.devise import evaluation
 from tfpipe.tasks.devise import labels as labels_lib
 from tfpipe.tasks.devise.data import (epoch_batches, feature_output, left_out, read_run_split, read_split,
@@ -91,20 +91,14 @@ def zero_shot_sets(cfg: config_lib.Config) -> list[labels_lib.LabelSet]:
 
 
 @tasks.register
-class Devise(Task):
+class Devise(FeatureTask):
     """DeViSE and its baselines on frozen features (Frome et al. 2013, Tables 1 and 2)."""
 
     name = "devise"
-    record_kind = "features"
     objective = ("val_accuracy", "max")
-    unused_keys = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
-                   "data.train_splits")
+    models = MODELS
 
-    def model_names(self) -> list[str]:
-        return list(MODELS)
-
-    def check(self, cfg: config_lib.Config) -> None:
-        self.check_model_name(cfg)
+    def check_model(self, cfg: config_lib.Config) -> None:
         if cfg.train.optimizer != config_lib.TrainConfig.optimizer:
             raise config_lib.ConfigError(
                 f"train.optimizer={cfg.train.optimizer!r} is not read by task 'devise': set model.optimizer "
@@ -113,7 +107,6 @@ class Devise(Task):
             raise config_lib.ConfigError(
                 f"train.schedule={cfg.train.schedule!r} does not apply to devise; valid: {', '.join(SCHEDULES)}")
         check_model(cfg)
-        self._check_unused(cfg)
 
     def train_splits(self, cfg) -> list[str]:
         return ["train", cfg.validation_split]

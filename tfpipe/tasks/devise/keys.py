@@ -49,10 +49,7 @@ def model_key(cfg: config_lib.Config, key: str) -> Any:
 def check_model(cfg: config_lib.Config) -> None:
     name = cfg.model_name
     valid = [k for k, (_, users) in MODEL_KEYS.items() if name in users]
-    unknown = sorted(set(cfg.model_kwargs) - set(valid))
-    if unknown:
-        raise config_lib.ConfigError(
-            f"unknown key(s) for model {name!r}: {', '.join(unknown)}; valid keys: name, {', '.join(valid)}")
+    config_lib.check_model_keys(cfg, valid)
     if model_key(cfg, "optimizer") not in OPTIMIZERS:
         raise config_lib.ConfigError(
             f"model.optimizer={model_key(cfg, 'optimizer')!r}; valid optimizers: {', '.join(OPTIMIZERS)} "

@@ -38,7 +38,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
-from tfpipe.tasks.base import Plan, Task
+from tfpipe.tasks.base import FEATURE_UNUSED_KEYS, FeatureTask, Plan
 from tfpipe.tasks.joint_embedding import evaluation
 from tfpipe.tasks.joint_embedding import texts as texts_lib
 from tfpipe.tasks.joint_embedding.keys import MODELS, check_model, encoder_of, model_key, require_inputs
@@ -173,27 +173,21 @@ def _validation_callback(text_model, val_inputs, val_text_pos, x_val, y_val, num
 
 
 @tasks.register
-class JointEmbedding(Task):
+class JointEmbedding(FeatureTask):
     """DS-SJE and DA-SJE with every text encoder of Reed et al. 2016 (Table 1)."""
 
     name = "joint_embedding"
-    record_kind = "features"
     objective = ("val_top1", "max")
-    unused_keys = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
-                   "data.train_splits", "data.validation_fraction")
+    unused_keys = FEATURE_UNUSED_KEYS + ("data.validation_fraction",)
+    models = MODELS
 
-    def model_names(self) -> list[str]:
-        return list(MODELS)
-
-    def check(self, cfg: config_lib.Config) -> None:
-        self.check_model_name(cfg)
+    def check_model(self, cfg: config_lib.Config) -> None:
         for key, what in (("optimizer", "RMSprop, the authors' (model.rho, model.epsilon)"),
                           ("schedule", "x model.lr_decay per epoch, the authors'")):
             if getattr(cfg.train, key) != getattr(config_lib.TrainConfig, key):
                 raise config_lib.ConfigError(f"train.{key}={getattr(cfg.train, key)!r} is not read by task "
                                              f"'joint_embedding': it trains with {what}")
         check_model(cfg)
-        self._check_unused(cfg)
 
     def train_splits(self, cfg) -> list[str]:
         return ["train", "val"]

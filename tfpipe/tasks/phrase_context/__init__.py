@@ -34,7 +34,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
-from tfpipe.tasks.base import Plan, Task
+from tfpipe.tasks.base import FeatureTask, Plan
 from tfpipe.tasks.phrase_context import model as model_lib
 from tfpipe.tasks.phrase_context.keys import (ENCODER, GENERATOR, MODELS, MULTIMODAL, check_model, hidden_layers,
                                               model_inputs, model_key, require_runs)
@@ -91,22 +91,15 @@ def _phrase_texts(phrases) -> list[str]:
 
 
 @tasks.register
-class PhraseContext(Task):
+class PhraseContext(FeatureTask):
     """The predicted-context paper's phrase generator, text embedding and multimodal classifier."""
 
     name = "phrase_context"
-    record_kind = "features"
     objective = ("val_accuracy", "max")
-    unused_keys = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
-                   "data.train_splits")
+    models = MODELS
 
-    def model_names(self) -> list[str]:
-        return list(MODELS)
-
-    def check(self, cfg: config_lib.Config) -> None:
-        self.check_model_name(cfg)
+    def check_model(self, cfg: config_lib.Config) -> None:
         check_model(cfg)
-        self._check_unused(cfg)
         if cfg.model_name in (GENERATOR, ENCODER) and not cfg.data.validation_fraction:
             raise config_lib.ConfigError(
                 f"model {cfg.model_name!r} validates on a holdout of its training data: set "

@@ -133,10 +133,7 @@ def check_model(cfg: config_lib.Config) -> None:
     """Raises ``ConfigError`` naming the valid keys or choices for a wrong key or value."""
     name = cfg.model_name
     valid = [k for k, (_, users) in MODEL_KEYS.items() if name in users]
-    unknown = sorted(set(cfg.model_kwargs) - set(valid))
-    if unknown:
-        raise config_lib.ConfigError(
-            f"unknown key(s) for model {name!r}: {', '.join(unknown)}; valid keys: name, {', '.join(valid)}")
+    config_lib.check_model_keys(cfg, valid)
     if name in (GENERATOR, ENCODER):
         _positive_int(cfg, "dim")
         _number(cfg, "scale", low=0.0, low_open=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
-from tfpipe.tasks.base import Plan, Task
+from tfpipe.tasks.base import FEATURE_UNUSED_KEYS, FeatureTask, Plan
 from tfpipe.tasks.retrieval import captions as captions_lib
 from tfpipe.tasks.retrieval.keys import MODELS, check_model, model_key, require_inputs
 
@@ -127,22 +127,16 @@ def _line(r: dict[str, Any]) -> str:
 
 
 @tasks.register
-class Retrieval(Task):
+class Retrieval(FeatureTask):
     """CSE and its baselines and ablations (You et al. 2018, Tables 2-5)."""
 
     name = "retrieval"
-    record_kind = "features"
     objective = ("val_sum", "max")
-    unused_keys = ("data.feature", "data.epoch_samples", "data.trim_padding", "data.thesaurus",
-                   "data.train_splits", "data.validation_fraction")
+    unused_keys = FEATURE_UNUSED_KEYS + ("data.validation_fraction",)
+    models = MODELS
 
-    def model_names(self) -> list[str]:
-        return list(MODELS)
-
-    def check(self, cfg: config_lib.Config) -> None:
-        self.check_model_name(cfg)
+    def check_model(self, cfg: config_lib.Config) -> None:
         check_model(cfg)
-        self._check_unused(cfg)
 
     def train_splits(self, cfg) -> list[str]:
         return ["train", "val"]

@@ -51,10 +51,7 @@ def _choice(cfg, key: str, valid) -> None:
 
 def check_model(cfg: config_lib.Config) -> None:
     """Raises ``ConfigError`` naming the valid keys or choices for a wrong key or value."""
-    unknown = sorted(set(cfg.model_kwargs) - set(MODEL_KEYS))
-    if unknown:
-        raise config_lib.ConfigError(f"unknown key(s) for model {cfg.model_name!r}: {', '.join(unknown)}; valid keys: "
-                                     f"name, {', '.join(MODEL_KEYS)}")
+    config_lib.check_model_keys(cfg, MODEL_KEYS)
     _choice(cfg, "negatives", NEGATIVES)
     _choice(cfg, "visual", VISUAL)
     _choice(cfg, "intermediate", (True, False))
