@@ -6,6 +6,7 @@
     python -m tfpipe.predict --model SJE_EXPORT --image FILE.jpg [--image ...] --classes CLASSES.tsv [--json]
     python -m tfpipe.predict --model RETRIEVAL_EXPORT --text "a dog on the grass" [--text ...] [--json]
     python -m tfpipe.predict --model RETRIEVAL_EXPORT --image FILE.jpg [--image ...] [--json]
+    python -m tfpipe.predict --model PHRASE_CONTEXT_EXPORT --image FILE.jpg [--image ...] [--json]
 
 Loads the SavedModel written by ``python -m tfpipe.export`` with
 ``tf.saved_model.load`` alone (no tfpipe model code, no Keras).  A text
@@ -19,7 +20,9 @@ the run's index (``search_text``), and for each ``--image`` its top classes of t
 ``--classes`` (``classify_images``: TSV rows ``class_name<TAB>text``, several rows per class;
 an attributes run's rows ``class_name<TAB>v1<TAB>v2...``).  A retrieval (CSE) export
 (``tfpipe.tasks.retrieval.serving``) prints, for each ``--text``, its nearest test images
-(``search_text``), and for each ``--image`` its nearest test captions (``search_images``).  The
+(``search_text``), and for each ``--image`` its nearest test captions (``search_images``).  A
+phrase_context export (``tfpipe.tasks.phrase_context.serving``) prints, for each ``--image``, its
+class with the top-5 probabilities and its predicted phrases with their eq. 3 cosines.  The
 kind of export is read from its ``assets.extra`` info file.
 """
 from __future__ import annotations
@@ -78,8 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="text(s) to classify")
     parser.add_argument("--image", action="append", default=[], metavar="FILE",
                         help="an image file (JPEG, PNG, ...) to label with a devise export, to classify "
-                        "among --classes with a joint_embedding export, or whose nearest captions a retrieval "
-                        "export prints; repeatable")
+                        "among --classes with a joint_embedding export, whose nearest captions a retrieval "
+                        "export prints, or whose phrases and class a phrase_context export prints; repeatable")
     parser.add_argument("--labels", default=None,
                         help="devise export: the candidate set to rank (a signature: seen, unseen, "
                         "<set>_and_seen, ...; default seen)")
