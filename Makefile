@@ -46,6 +46,8 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.feature_extraction
 	$(PY) -m benchmarks.sje_throughput
 	$(PY) -m benchmarks.cse_throughput
+	# the trained phrase generator's prototypes when they exist (README, predicted context), else a fallback
+	$(PY) -m benchmarks.phrase_search
 	# needs a trained and exported devise run (README, DeViSE): it says so and stops otherwise
 	$(PY) -m benchmarks.devise_serving
 

@@ -1,6 +1,6 @@
 """Phrase search (eq. 3) at scale: ScaNN against the exact engine through ``tfpipe.index.QueryIndex``.
 
-    python -m benchmarks.phrase_search [--prototypes DIR --queries FILE.npy]
+    python -m benchmarks.phrase_search [--generator RUN [--query_features DIR] | --prototypes DIR --queries FILE.npy]
                                        [--total 100000] [--noise 0.5] [--k 10]
                                        [--num_queries 10000] [--threads N] [--seed 0]
                                        [--out FILE.json]
@@ -11,9 +11,12 @@ nearest its bottleneck embedding ``x`` by cosine, ``q* = argmin_c d(phi_c, x)`` 
 with ScaNN because the paper's phrase set is large (40 million).  This measures that search on a
 prototype set grown to ``--total`` phrases (at least 100,000 by default):
 
-* **prototypes** (the real phrases): ``--prototypes DIR``, a saved ``QueryIndex`` (any index
+* **prototypes** (the real phrases): ``--generator RUN``, a trained phrase generator with its
+  prototype index (``beam_jobs.prototypes``; the default when ``artifacts/runs/phrase_generator``
+  has one), the queries being the bottleneck embeddings of ``--query_features``' test images
+  (Flowers-102 by default); or ``--prototypes DIR``, a saved ``QueryIndex`` (any index
   directory of ``tfpipe.index.manifest.save_index`` with labels), with ``--queries FILE.npy``, the
-  query embeddings ``float [b, d]`` in the same space.  Without ``--prototypes``, a clearly
+  query embeddings ``float [b, d]`` in the same space.  Without either, a clearly
   labelled **fallback** (``source.kind == "fallback_tiny_imagenet_projection"``): the cached
   Tiny-ImageNet pooled features (``--features_dir``, 1280-d EfficientNet-Lite0 at 224), centred on
   the train mean and mapped to 64-d by a fixed seeded Gaussian projection
@@ -80,6 +83,9 @@ DEFAULT_DIM = 64
 SEED = 0
 SUFFIX = "/distractor"
 FALLBACK = "fallback_tiny_imagenet_projection"
+DEFAULT_GENERATOR = os.path.join(ROOT, "artifacts", "runs", "phrase_generator")
+DEFAULT_EXPORT = os.path.join(ROOT, "artifacts", "runs", "flowers102_multimodal_10", "export")
+DEFAULT_QUERY_FEATURES = os.path.join(ROOT, "artifacts", "data", "flowers102_all", "features_efficientnet_lite0_224")
 DEFAULT_FEATURES = os.path.join(ROOT, "artifacts", "data", "tiny_imagenet", "features_efficientnet_lite0_224")
 DEFAULT_IMAGES = os.path.join(ROOT, "..", "shared", "data", "flowers102", "jpg")  # --export: the JPEGs timed
 DEFAULT_NUM_IMAGES = 64
@@ -334,7 +340,30 @@ def export_end_to_end(export_dir: str, files: Sequence[str], *, batch_size: int 
 # --------------------------------------------------------------------------- run
 
 
-def run(*, prototypes_dir: str | None = None, queries_file: str | None = None,
+def generator_source(run_dir: str, features_dir: str, split: str = "test"
+                     ) -> tuple[np.ndarray, list[str], np.ndarray, dict[str, Any]]:
+    """``(prototypes, phrases, queries, source)`` of a trained phrase generator: its prototype index
+    (``beam_jobs.prototypes``) and, as queries, the bottleneck embeddings of a downstream features
+    directory's ``split`` (real images the phrase search serves)."""
+    from tfpipe.data.datadir import DataDir
+    from tfpipe.data.feature_records import read_split
+    from tfpipe.index import QueryIndex
+    from tfpipe.tasks.phrase_context import context as context_lib
+    from tfpipe.tasks.phrase_context import model as model_lib
+
+    qi = QueryIndex.load(context_lib.index_dir(run_dir, "prototypes"))
+    x, _ = read_split(DataDir.open(features_dir), split, batch_size=1024, verify="size")
+    bottleneck = model_lib.load(run_dir, model_lib.BOTTLENECK_FILE)
+    queries = np.asarray(bottleneck.predict(x, batch_size=1024, verbose=0), np.float32)
+    source = {"kind": "generator_prototypes", "generator": os.path.abspath(run_dir),
+              "prototypes": os.path.abspath(context_lib.index_dir(run_dir, "prototypes")),
+              "queries": f"bottleneck x of {os.path.abspath(features_dir)} split {split}",
+              "engine_saved": qi.index.engine}
+    return np.asarray(qi.index.vectors, np.float32), list(qi.phrases), queries, source
+
+
+def run(*, prototypes_dir: str | None = None, queries_file: str | None = None, generator: str | None = None,
+        query_features: str = DEFAULT_QUERY_FEATURES,
         features_dir: str = DEFAULT_FEATURES, total: int = DEFAULT_TOTAL, noise: float = DEFAULT_NOISE,
         k: int = DEFAULT_K, num_queries: int = DEFAULT_QUERIES, threads: int | None = None, seed: int = SEED,
         end_to_end: Callable[[], dict[str, Any]] | None = None, log: Log = log_stderr) -> dict[str, Any]:
@@ -352,6 +381,8 @@ def run(*, prototypes_dir: str | None = None, queries_file: str | None = None,
     classes = None
     if prototypes_dir:
         real, phrases, queries, source = load_prototypes(prototypes_dir, queries_file)
+    elif generator:
+        real, phrases, queries, source = generator_source(generator, query_features)
     else:
         real, phrases, queries, source, classes = fallback_source(features_dir, num_queries, seed=seed)
     log(f"{source['kind']}: {len(real)} real prototypes ({real.shape[1]}-d), {len(queries)} queries")
@@ -396,8 +427,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prototypes", default=None, metavar="DIR",
                    help="a saved QueryIndex (index directory with phrases); default: the Tiny-ImageNet fallback")
     p.add_argument("--queries", default=None, metavar="FILE.npy", help="query embeddings [b, d] (with --prototypes)")
-    p.add_argument("--features_dir", default=DEFAULT_FEATURES,
-                   help="the fallback's cached pooled features (default: %(default)s)")
+    p.add_argument("--generator", default=None, metavar="RUN",
+                   help="a phrase_generator run with its prototype index: its prototypes, and as queries the "
+                   "bottleneck embeddings of --query_features' test split (default: artifacts/runs/phrase_generator "
+                   "when it has a prototype index and --prototypes is not given, else the fallback)")
+    p.add_argument("--query_features", default=DEFAULT_QUERY_FEATURES,
+                   help="--generator: the features whose test images are the queries (default: %(default)s)")
+    p.add_argument("--features_dir", default=None,
+                   help=f"the fallback's cached pooled features (default: {DEFAULT_FEATURES}; giving it picks the "
+                   "fallback)")
     p.add_argument("--total", type=int, default=DEFAULT_TOTAL, help="phrases after growing (default %(default)s)")
     p.add_argument("--noise", type=float, default=DEFAULT_NOISE,
                    help="distractor noise, in units of the real rows' spread (default %(default)s)")
@@ -409,12 +447,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, metavar="FILE.json", help="also write the JSON here")
     p.add_argument("--export", default=None, metavar="DIR",
                    help="a phrase_context export (python -m tfpipe.export --model_dir <multimodal run>): also time "
-                   "image -> phrases + class through it beside the in-memory path (end_to_end)")
+                   "image -> phrases + class through it beside the in-memory path (end_to_end; default: "
+                   "artifacts/runs/flowers102_multimodal_10/export when it exists and the prototypes are a generator's)")
     p.add_argument("--images", default=DEFAULT_IMAGES, metavar="DIR|GLOB",
                    help="--export: the images timed, a directory or a glob (default: %(default)s)")
     p.add_argument("--num_images", type=int, default=DEFAULT_NUM_IMAGES,
                    help="--export: the first this many of --images (default %(default)s)")
     args = p.parse_args(argv)
+    if (args.generator is None and not args.prototypes and args.features_dir is None
+            and os.path.isdir(os.path.join(DEFAULT_GENERATOR, "prototype_index"))
+            and os.path.isdir(args.query_features)):
+        args.generator = DEFAULT_GENERATOR
+    if args.features_dir is None:
+        args.features_dir = DEFAULT_FEATURES
+    if args.generator and args.prototypes:
+        p.error("give --generator or --prototypes/--queries, not both")
+    if args.generator and not os.path.isdir(os.path.join(args.generator, "prototype_index")):
+        p.error(f"--generator {args.generator}: no prototype_index (python -m beam_jobs.prototypes --model_dir "
+                f"{args.generator})")
     if bool(args.prototypes) != bool(args.queries):
         p.error("--prototypes and --queries go together: the queries must be embeddings of the prototypes' space")
     for flag in ("total", "k", "num_queries", "threads", "num_images"):
@@ -426,11 +476,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for path, what in ((args.prototypes, "an index directory"), (args.queries, "a .npy file")):
         if path and not os.path.exists(path):
             p.error(f"{path} does not exist: expected {what}")
-    if not args.prototypes and not os.path.isfile(os.path.join(args.features_dir, "manifest.json")):
+    if not args.prototypes and not args.generator and not os.path.isfile(
+            os.path.join(args.features_dir, "manifest.json")):
         p.error(f"{args.features_dir} has no manifest.json: the fallback needs the cached Tiny-ImageNet features "
                 "(python -m beam_jobs.extract_features --data_dir artifacts/data/tiny_imagenet), or give "
                 "--prototypes and --queries")
     args.image_files = []
+    if args.export is None and args.generator and os.path.isdir(DEFAULT_EXPORT):
+        args.export = DEFAULT_EXPORT
     if args.export:
         from tfpipe.tasks.phrase_context import serving
 
@@ -446,7 +499,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     try:
-        result = run(prototypes_dir=args.prototypes, queries_file=args.queries, features_dir=args.features_dir,
+        result = run(prototypes_dir=args.prototypes, queries_file=args.queries, generator=args.generator,
+                     query_features=args.query_features, features_dir=args.features_dir,
                      total=args.total, noise=args.noise, k=args.k, num_queries=args.num_queries,
                      threads=args.threads, seed=args.seed,
                      end_to_end=(lambda: export_end_to_end(args.export, args.image_files)) if args.export else None)
