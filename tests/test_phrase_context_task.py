@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -304,8 +305,13 @@ def test_the_baseline_key_is_checked(tiny, pipeline, tmp_path, capsys):
                                           "baseline": 3}})
     with pytest.raises(config_lib.ConfigError, match="model.baseline=3 must be a run directory"):
         tasks.resolve(cfg)
-    # Not a finished run; a run that is not visual-only: clear errors when the run starts.
-    for baseline, match in ((str(tmp_path / "nowhere"), "classifier.keras missing"),
-                            (pipeline["text"], r"a run on inputs \['context'\]; the baseline is a visual-only run")):
-        assert _train(tiny["multimodal"], str(tmp_path / "bad"), f"model.baseline={baseline}") == 2
+    # Not a finished run; a run that is not visual-only; one on another data directory (a copy of
+    # the same records): clear errors when the run starts.
+    other = shutil.copytree(tiny["downstream"], str(tmp_path / "copy_of_downstream"))
+    for baseline, sets, match in (
+            (str(tmp_path / "nowhere"), [], "classifier.keras missing"),
+            (pipeline["text"], [], r"a run on inputs \['context'\]; the baseline is a visual-only run"),
+            (pipeline["visual"], [f"data.dir={other}"], "was trained on .*downstream_features, this run reads "
+                                                       ".*copy_of_downstream: the baseline classifies the same")):
+        assert _train(tiny["multimodal"], str(tmp_path / "bad"), f"model.baseline={baseline}", *sets) == 2
         assert re.search(match, capsys.readouterr().err), match

@@ -195,7 +195,11 @@ def require_runs(cfg: config_lib.Config) -> None:
         if not os.path.exists(os.path.join(baseline, CLASSIFIER_FILE)):
             raise config_lib.ConfigError(f"model.baseline={baseline!r} is not a finished multimodal run "
                                          f"({CLASSIFIER_FILE} missing): train the visual-only config first")
-        inputs = model_inputs(runs.load_config(baseline))
+        theirs = runs.load_config(baseline)
+        inputs = model_inputs(theirs)
         if inputs != ("visual",):
             raise config_lib.ConfigError(f"model.baseline={baseline!r} is a run on inputs {list(inputs)}; the "
                                          "baseline is a visual-only run (model.inputs: [visual])")
+        if os.path.abspath(str(theirs.data.dir)) != os.path.abspath(str(cfg.data.dir)):
+            raise config_lib.ConfigError(f"model.baseline={baseline!r} was trained on {theirs.data.dir}, this run "
+                                         f"reads {cfg.data.dir}: the baseline classifies the same downstream set")
