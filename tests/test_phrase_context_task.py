@@ -239,6 +239,9 @@ def test_zero_shot_through_the_evaluate_cli(tiny, pipeline, capsys):
     out = capsys.readouterr().out
     path = out.rsplit("wrote ", 1)[1].strip()
     r = _json(path)
+    # its own file: the generator's results.json (held-out ranking) stays
+    assert os.path.basename(path).startswith("results_zero_shot_") and path.endswith("_test.json")
+    assert "phrase_ranking" in _json(os.path.join(pipeline["generator"], "results.json"))
     assert "zero-shot on" in out and "chance 33.33 %" in out
     assert r["images"] == 9 and r["classes_present"] == 3 and r["chance_top1"] == pytest.approx(1 / 3)
     assert set(r["rows"]) == {"prototypes", "softmax"}

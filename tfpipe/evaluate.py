@@ -27,12 +27,6 @@ from tfpipe import cli
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported: no INFO chatter
 
-def results_file(split: str, eval_split: str) -> str:
-    from tfpipe.training import runs
-
-    return runs.RESULTS if split == eval_split else f"results_{split}.json"
-
-
 def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None = None) -> tuple[dict[str, Any], str]:
     """Evaluates a run on ``split`` with its task (``Task.evaluate``); writes the results and
     returns ``(results, path written)``."""
@@ -42,8 +36,9 @@ def evaluate(model_dir: str, *, data_dir: str | None = None, split: str | None =
     cfg = runs.load_config(model_dir)
     task = tasks.resolve(cfg)
     split = split or cfg.eval.split
-    results = task.evaluate(model_dir, cfg, data_dir=data_dir or cfg.data.dir, split=split)
-    path = os.path.join(model_dir, results_file(split, cfg.eval.split))
+    data_dir = data_dir or cfg.data.dir
+    results = task.evaluate(model_dir, cfg, data_dir=data_dir, split=split)
+    path = os.path.join(model_dir, task.results_file(cfg, data_dir=data_dir, split=split))
     runs.write_json(path, results)
     return results, path
 

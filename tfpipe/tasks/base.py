@@ -144,6 +144,13 @@ class Task:
         """Evaluates a finished run on ``split``; returns the results (the CLI writes them)."""
         raise config_lib.ConfigError(f"task {self.name!r} has no evaluation")
 
+    def results_file(self, cfg: config_lib.Config, *, data_dir: str, split: str) -> str:
+        """The file ``python -m tfpipe.evaluate`` writes in the run directory: ``results.json`` for
+        the config's ``eval.split``, ``results_<split>.json`` for another."""
+        from tfpipe.training import runs
+
+        return runs.RESULTS if split == cfg.eval.split else f"results_{split}.json"
+
     def format_results(self, results: dict[str, Any]) -> str | None:
         """The text ``python -m tfpipe.evaluate`` prints for ``evaluate``'s results (None: the
         classifier's table)."""

@@ -414,6 +414,15 @@ class PhraseContext(FeatureTask):
         results.update({k: trained[k] for k in TRAIN_KEYS if k in trained})
         return results
 
+    def results_file(self, cfg, *, data_dir: str, split: str) -> str:
+        """A generator evaluated on a downstream features directory (its zero-shot rows alone) writes
+        ``results_zero_shot_<dataset>_<split>.json``, keeping its own ``results.json``."""
+        if cfg.model_name == GENERATOR and os.path.abspath(data_dir) != os.path.abspath(cfg.data.dir):
+            from tfpipe.data.datadir import DataDir
+
+            return f"results_zero_shot_{DataDir.open(data_dir).name}_{split}.json"
+        return super().results_file(cfg, data_dir=data_dir, split=split)
+
     def format_results(self, results: dict[str, Any]) -> str:
         from tfpipe.tasks.phrase_context import evaluation
 

@@ -26,9 +26,23 @@ SHOWN_IMAGES = 20   # test images whose top phrases and prediction go into resul
 MAX_PAIRS = 5000    # held-out pairs ranked (the first ones, in their stored order)
 
 
+def shown_rows(labels: np.ndarray, n: int) -> np.ndarray:
+    """The rows of the images shown (results.json's examples, TensorBoard): the first image of each
+    class in class order, then the second of each, ..., until ``n`` (a split's records are stored
+    by class, so its first ``n`` would show one or two classes)."""
+    labels = np.asarray(labels)
+    rank = np.zeros(len(labels), np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(labels.tolist()):
+        rank[i] = seen.get(c, 0)
+        seen[c] = rank[i] + 1
+    order = np.lexsort((labels, rank))   # by rank within the class, then by class
+    return order[:n]
+
+
 def classify(model_dir: str, cfg, data, split: str, *, classifier=None, ctx=None) -> dict[str, Any]:
-    """Top-1 / top-5 of a multimodal (or baseline) run on ``split``, with the first test images'
-    predicted phrases and classes."""
+    """Top-1 / top-5 of a multimodal (or baseline) run on ``split``, with a few test images'
+    predicted phrases and classes (``shown_rows``: one per class first)."""
     import time
 
     from tfpipe import metrics
@@ -49,13 +63,14 @@ def classify(model_dir: str, cfg, data, split: str, *, classifier=None, ctx=None
     phrase_ctx = ctx
     if phrase_ctx is None and model_key(cfg, "generator") and model_key(cfg, "encoder"):
         phrase_ctx = features_lib.context_model(cfg)  # the shown images' phrases, for a visual-only run too
-    phrases = (phrase_ctx.top_phrases(part.features[:SHOWN_IMAGES], int(model_key(cfg, "top_phrases")))[0]
-               if phrase_ctx else None)
+    rows = shown_rows(part.labels, SHOWN_IMAGES)
+    phrases = (phrase_ctx.top_phrases(part.features[rows], int(model_key(cfg, "top_phrases")))[0]
+               if phrase_ctx and len(rows) else None)
     baseline = _baseline(cfg, part, probs)
-    for i in range(min(SHOWN_IMAGES, len(part))):
+    for j, i in enumerate(rows):
         row = {"id": part.ids[i], "label": names[int(part.labels[i])], "predicted": names[int(probs[i].argmax())]}
         if phrases is not None:
-            row["phrases"] = phrases[i]
+            row["phrases"] = phrases[j]
         if baseline:
             row["baseline"] = names[int(baseline["predicted"][i])]
         shown.append(row)
