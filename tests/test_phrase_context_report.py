@@ -11,25 +11,25 @@ from tfpipe import report
 from tfpipe.tasks.phrase_context import report as pc_report
 
 
-def _run(root, name, model, results):
+def _run(root, name, model, results, seed=0):
     d = os.path.join(root, name)
     os.makedirs(d)
     with open(os.path.join(d, "config.yaml"), "w") as f:
-        yaml.safe_dump({"task": "phrase_context", "data": {"dir": "x"}, "model": model}, f)
+        yaml.safe_dump({"task": "phrase_context", "data": {"dir": "x"}, "model": model, "train": {"seed": seed}}, f)
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(results, f)
     return d
 
 
-def _classifier(root, variant, fraction, top1, top5, dataset="flowers102"):
+def _classifier(root, variant, fraction, top1, top5, dataset="flowers102", seed=0):
     inputs = {"visual": ["visual"], "text": ["context"]}.get(variant, ["visual", "context"])
     model = {"name": "multimodal", "inputs": inputs, "train_fraction": fraction}
     if variant == "multimodal_softmax":
         model["context"] = "softmax"
-    return _run(root, f"{dataset}_{variant}_{int(100 * fraction)}", model,
+    return _run(root, f"{dataset}_{variant}_{int(100 * fraction)}_seed{seed}", model,
                 {"task": "phrase_context", "dataset": dataset, "split": "test", "images": 985, "classes": 102,
                  "top1": top1, "top5": top5, "chance_top1": 1 / 102, "train_fraction": fraction,
-                 "training_time_s": 20.0, "epochs_run": 40, "best_epoch": 9})
+                 "training_time_s": 20.0, "epochs_run": 40, "best_epoch": 9}, seed=seed)
 
 
 def test_tables_targets_and_no_table_4_cells(tmp_path, capsys):
@@ -58,7 +58,7 @@ def test_tables_targets_and_no_table_4_cells(tmp_path, capsys):
     t = pc_report.tables(found)["datasets"]["flowers102"]
     assert t["cells"][0.1]["multimodal"]["top1"] == 63.0 and t["cells"][1.0]["visual"]["top5"] == 95.0
     tg = t["targets"]
-    assert tg["multimodal_above_visual_at_smallest_fraction"] == {"fraction": 0.1, "multimodal": 63.0,
+    assert tg["multimodal_above_visual_at_smallest_fraction"] == {"fraction": 0.1, "multimodal": 63.0, "seeds": 1,
                                                                   "visual": 60.0, "met": True}
     # prototypes >= softmax at 10 % (63 vs 62), not at 100 % (79 vs 80)
     assert tg["prototypes_not_worse_than_softmax"] == {"fractions": [0.1, 1.0], "not_worse": 1, "met": False}
@@ -68,6 +68,19 @@ def test_tables_targets_and_no_table_4_cells(tmp_path, capsys):
     assert "| 10 % | 30.00 | 60.00 | 63.00 | +3.00 |" in md
     assert "| prototypes | 7000 | 2.50 | 7.00 | 42 | 5.00 | 2.38 |" in md
     assert "(met)" in md and "(not met)" in md and "R@10 5.0 %" in md
+
+    # a second seed at 10 %: the cell stays seed 0's, the spread and the target use both
+    dirs += [_classifier(root, "visual", 0.1, 0.64, 0.80, seed=1), _classifier(root, "multimodal", 0.1, 0.62, 0.82, seed=1)]
+    found = pc_report.collect(dirs)
+    t = pc_report.tables(found)["datasets"]["flowers102"]
+    assert t["cells"][0.1]["multimodal"]["top1"] == 63.0
+    pair = pc_report.paired_seeds(t, 0.1)
+    assert pair["seeds"] == [0, 1] and pair["visual_mean"] == 62.0 and pair["multimodal_mean"] == 62.5
+    assert abs(pair["gain_mean"] - 0.5) < 1e-9 and abs(pair["gain_sd"] - 2 ** 0.5 * 2.5) < 1e-9   # gains +3, -2
+    assert pair["gains_above_zero"] == 1
+    g = t["targets"]["multimodal_above_visual_at_smallest_fraction"]
+    assert g["seeds"] == 2 and g["met"] is True and g["multimodal"] == 62.5
+    assert "10 % over seeds 0, 1" in pc_report.to_markdown(found)
 
     out = str(tmp_path / "out")
     assert report.main([*dirs, "--out", out]) == 0

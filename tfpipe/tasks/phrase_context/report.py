@@ -63,7 +63,8 @@ def collect(run_dirs: Iterable[str], *, split: str = "test") -> dict[str, Any]:
                 "epochs_run": results.get("epochs_run"), "best_epoch": results.get("best_epoch")}
         if name == "multimodal" and "top1" in results:
             out["classifiers"].append({**base, "variant": variant(cfg), "dataset": results.get("dataset"),
-                                       "fraction": float(results.get("train_fraction", 1.0))})
+                                       "fraction": float(results.get("train_fraction", 1.0)),
+                                       "seed": int((cfg.get("train") or {}).get("seed", 0))})
         elif name == "phrase_generator" and "phrase_ranking" in results:
             out["generators"].append(base)
         elif name == "phrase_encoder" and "pair_retrieval" in results:
@@ -78,10 +79,13 @@ def _latest(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
 def tables(found: dict[str, Any]) -> dict[str, Any]:
     """Per dataset: ``cells[fraction][variant] = (top1, top5, training s)``, zero-shot rows and targets."""
     datasets: dict[str, Any] = {}
-    for row in found["classifiers"]:
-        t = datasets.setdefault(row["dataset"], {"cells": {}, "images": row["results"].get("images"),
+    # The table's cell is the lowest seed's run; every seed's top-1 goes into ``seeds``.
+    for row in sorted(found["classifiers"], key=lambda r: -r["seed"]):
+        t = datasets.setdefault(row["dataset"], {"cells": {}, "seeds": {}, "images": row["results"].get("images"),
                                                  "classes": row["results"].get("classes"),
                                                  "chance_top1": row["results"].get("chance_top1")})
+        t["seeds"].setdefault(row["fraction"], {}).setdefault(row["variant"], {})[row["seed"]] = \
+            100 * row["results"]["top1"]
         cell = t["cells"].setdefault(row["fraction"], {})
         r = row["results"]
         cell[row["variant"]] = {"top1": 100 * r["top1"], "top5": 100 * r["top5"],
@@ -107,15 +111,34 @@ def tables(found: dict[str, Any]) -> dict[str, Any]:
                 **{k: _latest(found["encoders"])["results"].get(k) for k in ("pair_retrieval", "phrases", "grams")}}}
 
 
+def paired_seeds(t: dict[str, Any], fraction: float) -> dict[str, Any] | None:
+    """Visual-only and multimodal top-1 over the seeds both have at ``fraction`` (each seed: the
+    same training images for both), their means and sample standard deviations, and the gains."""
+    import statistics
+
+    by = t.get("seeds", {}).get(fraction, {})
+    seeds = sorted(set(by.get("visual", {})) & set(by.get("multimodal", {})))
+    if not seeds:
+        return None
+    vis = [by["visual"][k] for k in seeds]
+    mm = [by["multimodal"][k] for k in seeds]
+    gains = [m - v for m, v in zip(mm, vis)]
+    sd = (lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0)
+    return {"seeds": seeds, "visual": vis, "multimodal": mm, "visual_mean": statistics.fmean(vis),
+            "visual_sd": sd(vis), "multimodal_mean": statistics.fmean(mm), "multimodal_sd": sd(mm),
+            "gain_mean": statistics.fmean(gains), "gain_sd": sd(gains), "gains_above_zero": sum(g > 0 for g in gains)}
+
+
 def _targets(t: dict[str, Any]) -> dict[str, Any]:
     cells = t["cells"]
     out: dict[str, Any] = {}
     full = [f for f in sorted(cells) if {"visual", "multimodal"} <= set(cells[f])]
     if full:
         f = full[0]
-        mm, vis = cells[f]["multimodal"]["top1"], cells[f]["visual"]["top1"]
+        pair = paired_seeds(t, f)
+        mm, vis = pair["multimodal_mean"], pair["visual_mean"]
         out["multimodal_above_visual_at_smallest_fraction"] = {"fraction": f, "multimodal": mm, "visual": vis,
-                                                               "met": mm > vis}
+                                                               "seeds": len(pair["seeds"]), "met": mm > vis}
     both = [f for f in sorted(cells) if {"multimodal", "multimodal_softmax"} <= set(cells[f])]
     if both:
         wins = [cells[f]["multimodal"]["top1"] >= cells[f]["multimodal_softmax"]["top1"] for f in both]
@@ -163,6 +186,17 @@ def to_markdown(found: dict[str, Any]) -> str:
                     _pct(c.get("visual"), "top5"), _pct(c.get("multimodal"), "top5"),
                     " / ".join(_time(c.get(v)) for v in ("text", "visual", "multimodal")),
                     "" if paper is None else f"{paper[0]} / {paper[1]}"]) + " |")
+            for f in sorted(cells):
+                pair = paired_seeds(t, f)
+                if pair and len(pair["seeds"]) > 1:
+                    out += ["", f"{100 * f:g} % over seeds {', '.join(map(str, pair['seeds']))} (the seed draws the "
+                                "training images and the initialisation; visual-only and multimodal share both): "
+                                f"visual-only {pair['visual_mean']:.2f} ± {pair['visual_sd']:.2f}, multimodal "
+                                f"{pair['multimodal_mean']:.2f} ± {pair['multimodal_sd']:.2f}, gain "
+                                f"{pair['gain_mean']:+.2f} ± {pair['gain_sd']:.2f} (positive for "
+                                f"{pair['gains_above_zero']} of {len(pair['seeds'])} seeds; per seed: "
+                                + ", ".join(f"{m - v:+.2f}" for m, v in zip(pair["multimodal"], pair["visual"]))
+                                + ")."]
             out += ["", f"(The paper's text-only WebVision top-1: {PAPER_TEXT_ONLY}.)", "",
                     "Table 2 analog: multimodal top-1 (%) with the context from the softmax vocabulary only "
                     "(small output space) and from the prototypes (large):", "",
@@ -195,7 +229,8 @@ def to_markdown(found: dict[str, Any]) -> str:
         out += ["", "Targets as measured:"]
         g = tg.get("multimodal_above_visual_at_smallest_fraction")
         if g:
-            out.append(f"- multimodal above visual-only at the smallest fraction ({100 * g['fraction']:g} %): "
+            over = f", the mean over {g['seeds']} seeds" if g["seeds"] > 1 else ""
+            out.append(f"- multimodal above visual-only at the smallest fraction ({100 * g['fraction']:g} %{over}): "
                        f"{g['multimodal']:.2f} against {g['visual']:.2f} ({'met' if g['met'] else 'not met'})")
         g = tg.get("prototypes_not_worse_than_softmax")
         if g:
@@ -224,6 +259,8 @@ def to_markdown(found: dict[str, Any]) -> str:
 
 def to_json(found: dict[str, Any]) -> dict[str, Any]:
     t = tables(found)
-    t["datasets"] = {d: {**v, "cells": {str(f): c for f, c in v["cells"].items()}} for d, v in t["datasets"].items()}
+    t["datasets"] = {d: {**v, "cells": {str(f): c for f, c in v["cells"].items()},
+                         "seeds": {str(f): c for f, c in v.get("seeds", {}).items()}}
+                     for d, v in t["datasets"].items()}
     return {**t, "paper_table1": {str(k): v for k, v in PAPER_TABLE1.items()}, "paper_text_only": PAPER_TEXT_ONLY,
             "paper_table2": {str(k): v for k, v in PAPER_TABLE2.items()}}
