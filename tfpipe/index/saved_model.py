@@ -180,3 +180,20 @@ def load_with_ops(directory: str, info: dict[str, Any]):
     if info.get("needs_tensorflow_text", True):
         import tensorflow_text  # noqa: F401  (case_fold_utf8)
     return tf.saved_model.load(directory)
+
+
+def read_export_info(directory: str, info_file: str) -> dict[str, Any] | None:
+    """A task export's info file (``info_file``, relative to the SavedModel ``directory``), or None
+    when the directory has none (it is not that task's export)."""
+    path = os.path.join(directory, info_file)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_export(directory: str, info_file: str) -> tuple[Any, dict[str, Any]]:
+    """``(tf.saved_model.load(directory), info)`` of a task's export, the custom ops its info names
+    registered first (:func:`load_with_ops`)."""
+    info = read_export_info(directory, info_file) or {}
+    return load_with_ops(directory, info), info

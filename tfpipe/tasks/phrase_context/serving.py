@@ -204,18 +204,17 @@ def usage(out: str) -> list[str]:
 
 def read_info(model: str) -> dict[str, Any] | None:
     """``assets.extra/phrase_context.json`` of an exported phrase_context model, or None."""
-    from tfpipe.training import runs
+    from tfpipe.index.saved_model import read_export_info
 
-    return runs.read_json(os.path.join(model, INFO_FILE))
+    return read_export_info(model, INFO_FILE)
 
 
 def load(model: str):
     """``(tf.saved_model.load(model), info)``: ScaNN's and tensorflow-text's ops registered first
     when the export needs them."""
-    from tfpipe.index.saved_model import load_with_ops
+    from tfpipe.index.saved_model import load_export
 
-    info = read_info(model) or {}
-    return load_with_ops(model, info), info
+    return load_export(model, INFO_FILE)
 
 
 def _decode(values) -> list[str]:
