@@ -293,6 +293,7 @@ class PhraseContext(FeatureTask):
         QueryIndex([texts[i] for i in s["softmax_ids"]], kernel, engine=engine).save(
             os.path.join(model_dir, context_lib.SOFTMAX_INDEX_DIR))
         evaluated = self._generator_results(model_dir, cfg, plan.data.path, generator=s["generator"], val=s["val"],
+                                            prototype_phrases=len(s["prototype_ids"]),
                                             trained=results)
         runs.write_json(os.path.join(model_dir, runs.RESULTS), evaluated)
         ranking = evaluated["phrase_ranking"]
@@ -304,7 +305,7 @@ class PhraseContext(FeatureTask):
                 "softmax_phrases": k, "prototype_phrases": len(s["prototype_ids"]), "eval_results": evaluated}
 
     def _generator_results(self, model_dir, cfg, phrase_dir: str, *, generator=None, val=None,
-                           trained: dict[str, Any]) -> dict[str, Any]:
+                           prototype_phrases: int | None = None, trained: dict[str, Any]) -> dict[str, Any]:
         """The generator's results: the held-out images' phrase ranking (eq. 1 over the softmax
         vocabulary) and the zero-shot rows of every ``model.zero_shot`` set (section 4.3)."""
         from tfpipe.data import phrase_records
@@ -318,13 +319,14 @@ class PhraseContext(FeatureTask):
         if val is None:
             images = read_phrase_images(phrase_dir, model_key(cfg, "features"), verify=cfg.data.verify)
             val = images.subset(np.flatnonzero(data_lib.holdout_rows(images.ids, cfg.data.validation_fraction)))
+        if prototype_phrases is None:
+            prototype_phrases = len(phrase_records.vocabularies(
+                phrase_records.read_phrases(phrase_dir), 1, int(model_key(cfg, "prototype_min_images")))[1])
         k = int(generator.output_shape[-1])
         ranking = phrase_ranking(_generator_scores(generator, val.features, cfg.eval.batch_size), val.phrase_ids)
         out: dict[str, Any] = {"split": "holdout", "task": self.name, "model": cfg.model_name, "model_dir": model_dir,
                                "data_dir": phrase_dir, "held_out_images": len(val), "softmax_phrases": k,
-                               "prototype_phrases": len(phrase_records.vocabularies(
-                                   phrase_records.read_phrases(phrase_dir), 1,
-                                   int(model_key(cfg, "prototype_min_images")))[1]),
+                               "prototype_phrases": prototype_phrases,
                                "phrase_ranking": ranking, "zero_shot": {}}
         for name, fdir in model_key(cfg, "zero_shot").items():
             data = datasets.open_data(fdir)

@@ -39,6 +39,18 @@ def unit(x: np.ndarray) -> np.ndarray:
     return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
+def embed_phrases(tower, phrases: Sequence[str], batch_size: int = 4096) -> np.ndarray:
+    """Unit-normed embeddings ``[len(phrases), dim]`` of phrase strings through a phrase tower."""
+    import tensorflow as tf
+
+    phrases = list(phrases)
+    if not phrases:
+        return np.zeros([0, int(tower.output_shape[-1])], np.float32)
+    parts = [np.asarray(tower(tf.constant(phrases[i:i + batch_size]), training=False), np.float32)
+             for i in range(0, len(phrases), batch_size)]
+    return unit(np.concatenate(parts))
+
+
 @dataclasses.dataclass
 class ContextModel:
     """The trained parts an image's context needs: the bottleneck, a phrase index and the tower."""
@@ -70,15 +82,8 @@ class ContextModel:
         return [list(r) for r in found.labels], np.asarray(found.scores, np.float32)
 
     def embed_phrases(self, phrases: Sequence[str], batch_size: int = 4096) -> np.ndarray:
-        """Unit-normed tower embeddings ``[len(phrases), dim]``."""
-        import tensorflow as tf
-
-        phrases = list(phrases)
-        if not phrases:
-            return np.zeros([0, self.dim], np.float32)
-        parts = [np.asarray(self.tower(tf.constant(phrases[i:i + batch_size]), training=False), np.float32)
-                 for i in range(0, len(phrases), batch_size)]
-        return unit(np.concatenate(parts))
+        """Unit-normed tower embeddings ``[len(phrases), dim]`` (:func:`embed_phrases`)."""
+        return embed_phrases(self.tower, phrases, batch_size)
 
     def vectors(self, top: Sequence[Sequence[str]]) -> np.ndarray:
         """``[n, dim]``: the mean of each image's ``k`` phrases' unit embeddings (section 3.3,

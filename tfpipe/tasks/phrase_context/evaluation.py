@@ -220,14 +220,10 @@ def pair_retrieval(tower, phrases: Sequence[str], first: np.ndarray, second: np.
                    max_pairs: int = MAX_PAIRS) -> dict[str, Any] | None:
     """Held-out phrase pairs: the rank of each pair's partner among all other phrases by cosine
     of the tower's embeddings (both directions), R@1 / R@10, median rank, and chance R@10."""
-    import tensorflow as tf
-
     if not len(first):
         return None
     first, second = np.asarray(first)[:max_pairs], np.asarray(second)[:max_pairs]
-    emb = np.concatenate([np.asarray(tower(tf.constant(list(phrases[i:i + 4096])), training=False), np.float32)
-                          for i in range(0, len(phrases), 4096)])
-    emb = context_lib.unit(emb)
+    emb = context_lib.embed_phrases(tower, phrases)
     ranks = []
     for a, b in ((first, second), (second, first)):
         sims = emb[a] @ emb.T                       # [pairs, P]
