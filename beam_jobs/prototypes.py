@@ -214,6 +214,10 @@ def write_index(_, protos, found, *, phrases: list[str], table: dict, job: dict)
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parse(argv)
+    if not os.path.isfile(os.path.join(args.model_dir, "config.yaml")):
+        print(f"error: --model_dir {args.model_dir} is not a run directory (no config.yaml): give a finished "
+              "phrase_generator run (python -m tfpipe.train --config configs/phrase_generator.yaml)", file=sys.stderr)
+        return 2
     report = run(args.model_dir, engine=args.engine, scann_from=args.scann_from, min_images=args.min_images,
                  batch_size=args.batch_size, pipeline_args=rest)
     print(json.dumps(report), flush=True)

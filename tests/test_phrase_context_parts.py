@@ -147,3 +147,10 @@ def test_epoch_batches_gather_dicts_by_the_same_rows():
         np.testing.assert_array_equal(yb.numpy(), xb["a"].numpy() * 100)
         seen.extend(xb["a"].numpy().tolist())
     assert sorted(seen[:5]) == list(range(5)) and sorted(seen[5:]) == list(range(5))
+
+
+def test_prototypes_job_names_a_missing_run_directory(tmp_path, capsys):
+    from beam_jobs import prototypes
+
+    assert prototypes.main(["--model_dir", str(tmp_path / "nope")]) == 2
+    assert "is not a run directory (no config.yaml)" in capsys.readouterr().err
