@@ -149,9 +149,14 @@ def test_document_cnn_errors():
 # ---------------------------------------------------------------- the character LSTM
 
 
+def _lstm_tower(model):
+    """The char LSTM's tower (mask, one-hot, LSTM, mean), which runs on the batch's length slices."""
+    return model.get_layer("length_chunks").tower
+
+
 def _reference_lstm(model, frames):
     """A fresh unmasked LSTM with ``model``'s weights run on ``frames [1, n, 70]``: its mean output."""
-    lstm = model.get_layer("lstm")
+    lstm = _lstm_tower(model).get_layer("lstm")
     fresh = keras.layers.LSTM(lstm.units, return_sequences=True, unit_forget_bias=False)
     fresh.build(frames.shape)
     fresh.set_weights(lstm.get_weights())
@@ -160,10 +165,11 @@ def _reference_lstm(model, frames):
 
 def test_char_lstm_shapes_and_init():
     model = encoders.build_encoder("char_lstm")
-    shapes = _shapes(model)
-    assert shapes["one_hot"] == (None, 201, 70) and shapes["lstm"] == (None, 201, 512)
-    assert shapes["mean"] == (None, 512) and model.output.shape[-1] == 512
-    kernel, recurrent, bias = model.get_layer("lstm").get_weights()
+    assert tuple(model.input.shape) == (None, 201) and tuple(model.output.shape) == (None, 512)
+    shapes = _shapes(_lstm_tower(model))  # each slice of the batch, cut to its longest text
+    assert shapes["one_hot"] == (None, None, 70) and shapes["lstm"] == (None, None, 512)
+    assert shapes["mean"] == (None, 512)
+    kernel, recurrent, bias = _lstm_tower(model).get_layer("lstm").get_weights()
     assert kernel.shape == (70, 4 * 512)
     assert 0.07 < np.abs(kernel).max() <= 0.08 and 0.07 < np.abs(recurrent).max() <= 0.08 and not bias.any()
 
@@ -187,6 +193,38 @@ def test_char_lstm_ignores_the_trailing_padding_only():
     assert not np.allclose(got[1], _reference_lstm(model, one_hot(skipped, 39))[0], atol=1e-4)
     mask = np.asarray(cnn_rnn.TrailingPaddingMask()(batch))
     assert mask[1, :40].all() and not mask[1, 40:].any() and mask[0].sum() == 35
+
+
+def test_char_lstm_on_length_slices_equals_all_201_steps_outputs_and_gradients():
+    # The chunked, trimmed LSTM against the plain one (one-hot -> masked LSTM over all 201 steps ->
+    # masked mean) holding the same weights, on texts of many lengths (one empty, one full).
+    model = encoders.build_encoder("char_lstm", units=8)
+    rng = np.random.default_rng(11)
+    lengths = [0, 1, 7, 30, 31, 90, 150, 201, 12, 64, 5]
+    chars = np.zeros((len(lengths), 201), np.uint8)
+    for row, n in enumerate(lengths):
+        chars[row, :n] = rng.integers(1, 71, size=n)
+    chars[3, 4] = 0  # an inner zero stays part of the text
+    inputs = keras.Input(shape=(201,), dtype="uint8")
+    mask = cnn_rnn.TrailingPaddingMask()(inputs)
+    plain_lstm = keras.layers.LSTM(8, return_sequences=True, unit_forget_bias=False)
+    from tfpipe.layers import MeanOverTime
+    plain = keras.Model(inputs, MeanOverTime()(plain_lstm(OneHot(70)(inputs), mask=mask), mask=mask))
+    plain_lstm.set_weights(_lstm_tower(model).get_layer("lstm").get_weights())
+    x = tf.constant(chars)
+    target = tf.constant(rng.normal(size=(len(lengths), 8)).astype(np.float32))
+
+    def value_and_grads(m):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(m(x) * target)
+        return m(x), tape.gradient(loss, m.trainable_variables)
+
+    got, got_grads = value_and_grads(model)
+    want, want_grads = value_and_grads(plain)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    assert not np.asarray(got)[0].any()  # the empty text: a zero vector
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-6)
 
 
 def test_char_lstm_round_trips_its_config():

@@ -17,7 +17,8 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="tfpipe")
 class LengthChunked(keras.layers.Layer):
-    """``word_ids [B, T]`` (0 pads, trailing) -> ``tower``'s outputs for every row, in row order.
+    """``word_ids [B, T]`` (0 pads, trailing; any integer ids, e.g. characters) -> ``tower``'s
+    outputs for every row, in row order.
 
     ``tower``: a Keras model on ``[b, T']`` word ids (any ``T'``) returning a tensor or a dict of
     tensors whose first axis is the row and, for per-position outputs, whose second axis is the
@@ -37,7 +38,10 @@ class LengthChunked(keras.layers.Layer):
         return {k: len(t.shape) >= 2 and t.shape[1] is None for k, t in items}
 
     def call(self, word_ids):
-        lengths = ops.sum(ops.cast(ops.not_equal(word_ids, 0), "int32"), axis=1)
+        # A row's length runs to its last non-zero id (zeros inside a text, e.g. an unknown
+        # character, are part of it; only the trailing zeros are padding).
+        seen = ops.cumsum(ops.cast(ops.flip(ops.not_equal(word_ids, 0), axis=1), "int32"), axis=1)
+        lengths = ops.sum(ops.cast(seen > 0, "int32"), axis=1)
         order = ops.argsort(lengths)  # shortest first
         inverse = ops.argsort(order)
         rows = ops.shape(word_ids)[0]
@@ -49,9 +53,14 @@ class LengthChunked(keras.layers.Layer):
             idx = order[c * size:(c + 1) * size]
             chunk_len = ops.maximum(ops.max(ops.concatenate([ops.take(lengths, idx), ops.ones((1,), "int32")])), 1)
             ids = ops.take(word_ids, idx, axis=0)[:, :chunk_len]
+            # A batch of fewer rows than chunks leaves chunks empty; some towers (Keras' LSTM)
+            # fail on zero rows, so an empty chunk runs on one padding row, dropped after.
+            count = ops.shape(idx)[0]
+            ids = ops.pad(ids, [[0, ops.maximum(1 - count, 0)], [0, 0]])
             out = self.tower(ids)
             out = out if isinstance(out, dict) else {None: out}
             for k, t in out.items():
+                t = t[:count]
                 if per_position[k]:  # pad the positions back to the batch's longest row
                     pad = [[0, 0], [0, width - ops.shape(t)[1]]] + [[0, 0]] * (len(t.shape) - 2)
                     t = ops.pad(t, pad)

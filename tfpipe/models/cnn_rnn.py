@@ -43,7 +43,11 @@ The code's other encoders (``modules/*.lua``):
                    update the state nor enter the mean.  A 0 inside the text (a character
                    outside the alphabet) is read as the all-zero frame, as in the code.  The
                    gates are Keras' (input, forget, cell, output; the code's i2h and h2h biases
-                   sum to Keras' one bias), with no forget-gate bias of 1.
+                   sum to Keras' one bias), with no forget-gate bias of 1.  The LSTM runs on
+                   ``CHAR_LSTM_CHUNKS`` length-sorted slices of the batch, each cut to its own
+                   longest text (:class:`~tfpipe.layers.LengthChunked`): masked steps change
+                   nothing, so the outputs are exactly those of all 201 steps, at the cost of
+                   the real characters only.
 ``attributes``     the attribute baseline (AttributeEncoder.lua, a linear map of the class's
                    attribute vector): the embedding is the ``attributes`` input ``float32
                    [B, num_attributes]`` itself, and the task's projection head is the linear map.
@@ -58,7 +62,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from tfpipe.layers import IndexConv1D, MeanOverTime, OneHot
+from tfpipe.layers import IndexConv1D, LengthChunked, MeanOverTime, OneHot
 from tfpipe.models import encoders
 from tfpipe.models.encoders import Encoding
 from tfpipe.models.word_cnn import EMBEDDING_DIM, check_vocab_size, word_embedding
@@ -75,6 +79,7 @@ DOC_CHAR_STAGES = ((256, 4, 3, 3), (256, 4, 3, 3), (256, 4, 3, 3))              
 DOC_WORD_STAGES = ((256, 3, 3, 3), (256, 3, None, None), (256, 3, None, None))  # DocumentCNNWord
 DOC_HIDDEN = 1024            # the document CNNs' first linear layer
 CHAR_LSTM_UNITS = 512
+CHAR_LSTM_CHUNKS = 4  # length-sorted slices of a batch the LSTM runs on (exact; speed only)
 
 
 def frame_lengths(length: int, stages: Sequence[tuple[int, int, int | None, int | None]]) -> list[int]:
@@ -218,7 +223,7 @@ class TrailingPaddingMask(keras.layers.Layer):
 
 @encoders.register("char_lstm", features=("chars",))
 def char_lstm(*, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE, units: int = CHAR_LSTM_UNITS,
-              init_range: float = INIT_RANGE) -> Encoding:
+              init_range: float = INIT_RANGE, chunks: int = CHAR_LSTM_CHUNKS) -> Encoding:
     """Reed et al.'s character LSTM: ``chars [B, l0]`` -> one-hot -> ``lstm`` -> ``mean`` over the
     steps before the trailing padding: ``[B, units]`` (the module docstring)."""
     if int(units) < 1:
@@ -227,11 +232,13 @@ def char_lstm(*, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE, uni
         raise ValueError(f"char_lstm: l0 must be positive, got {l0}")
     init = _uniform(init_range)
     chars = keras.Input(shape=(int(l0),), dtype="uint8", name="chars")
-    mask = TrailingPaddingMask(name="mask")(chars)
-    frames = OneHot(int(alphabet_size), name="one_hot")(chars)
+    steps = keras.Input(shape=(None,), dtype="uint8", name="chars")  # one length-sorted slice, trimmed
+    mask = TrailingPaddingMask(name="mask")(steps)
+    frames = OneHot(int(alphabet_size), name="one_hot")(steps)
     h = keras.layers.LSTM(int(units), return_sequences=True, kernel_initializer=init, recurrent_initializer=init,
                           bias_initializer="zeros", unit_forget_bias=False, name="lstm")(frames, mask=mask)
-    return Encoding(chars, MeanOverTime(name="mean")(h, mask=mask))
+    tower = keras.Model(steps, MeanOverTime(name="mean")(h, mask=mask), name="char_lstm_tower")
+    return Encoding(chars, LengthChunked(tower, int(chunks), name="length_chunks")(chars))
 
 
 @encoders.register("attributes", features=("attributes",))
