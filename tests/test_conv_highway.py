@@ -110,3 +110,31 @@ def test_mixed_precision_computes_in_the_compute_dtype():
     out = layer(np.ones((1, 4, 2), np.float32))
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     assert keras.backend.standardize_dtype(layer.gate_kernel.dtype) == "float32"
+
+
+def test_one_matmul_equals_two_causal_conv1d_in_outputs_and_gradients():
+    # The layer's single GEMM against Keras' own causal Conv1D pair holding the same kernels.
+    import tensorflow as tf
+    rng = np.random.default_rng(3)
+    layer = _layer_with_weights(3, 6, rng)[0]
+    conv_g = keras.layers.Conv1D(6, 3, padding="causal")
+    conv_h = keras.layers.Conv1D(6, 3, padding="causal")
+    for conv in (conv_g, conv_h):
+        conv.build((None, None, 6))
+    conv_g.set_weights([_np(layer.gate_kernel), _np(layer.gate_bias)])
+    conv_h.set_weights([_np(layer.transform_kernel), _np(layer.transform_bias)])
+    x = tf.constant(rng.normal(size=(4, 9, 6)).astype(np.float32))
+    weights = tf.constant(rng.normal(size=(4, 9, 6)).astype(np.float32))
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        got = layer(x)
+        gate = tf.sigmoid(conv_g(x))
+        want = gate * conv_h(x) + (1.0 - gate) * x
+        got_loss, want_loss = tf.reduce_sum(got * weights), tf.reduce_sum(want * weights)
+    np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-5)
+    got_grads = tape.gradient(got_loss, [x, layer.gate_kernel, layer.gate_bias, layer.transform_kernel,
+                                         layer.transform_bias])
+    want_grads = tape.gradient(want_loss, [x, conv_g.kernel, conv_g.bias, conv_h.kernel, conv_h.bias])
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-5, atol=1e-5)

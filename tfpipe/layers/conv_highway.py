@@ -15,6 +15,12 @@ which passes ``x`` through unchanged where ``t`` is 0.
 
 Being causal, a stack of these layers never lets frames after position ``t`` (e.g. a text's
 trailing padding) reach output ``t``; each layer widens the receptive field by ``k - 1`` frames.
+
+Both convolutions are computed as one matrix product: the ``k`` shifted copies of the padded
+frames side by side (``[B * T, k * C]``) times the two kernels reshaped and placed side by side
+(``[k * C, 2 * C]``).  That is the same sum of products as the two convolutions (the kernels stay
+the ``[k, C, C]`` variables ``keras.layers.Conv1D`` would hold), computed by one large GEMM
+instead of two convolution calls, which CPU convolution kernels run far below the matmul rate.
 """
 from __future__ import annotations
 
@@ -57,17 +63,24 @@ class ConvHighway(keras.layers.Layer):
         self.transform_bias = self.add_weight(name="transform_bias", shape=(channels,),
                                               initializer=self.bias_initializer)
 
-    def _causal_conv(self, padded, kernel, bias):
-        out = ops.conv(padded, ops.cast(kernel, self.compute_dtype), strides=1, padding="valid",
-                       data_format="channels_last")
-        return out + ops.cast(bias, self.compute_dtype)
+    def _gate_and_transform(self, x):
+        """``conv_g(x)`` and ``conv_h(x)`` (causal, bias added) as one matrix product (module docstring)."""
+        k = self.kernel_size
+        channels = self.gate_kernel.shape[1]
+        # k - 1 zero frames before the first one: output t sees inputs t-k+1..t.
+        padded = ops.pad(x, [[0, 0], [k - 1, 0], [0, 0]]) if k > 1 else x
+        steps = ops.shape(x)[1]
+        frames = ops.concatenate([padded[:, j:j + steps] for j in range(k)], axis=-1) if k > 1 else x
+        kernel = ops.concatenate([ops.reshape(self.gate_kernel, (k * channels, channels)),
+                                  ops.reshape(self.transform_kernel, (k * channels, channels))], axis=1)
+        bias = ops.concatenate([self.gate_bias, self.transform_bias])
+        out = ops.matmul(frames, ops.cast(kernel, self.compute_dtype)) + ops.cast(bias, self.compute_dtype)
+        return out[..., :channels], out[..., channels:]
 
     def call(self, x):
         x = ops.cast(x, self.compute_dtype)
-        # k - 1 zero frames before the first one: output t sees inputs t-k+1..t.
-        padded = ops.pad(x, [[0, 0], [self.kernel_size - 1, 0], [0, 0]]) if self.kernel_size > 1 else x
-        gate = ops.sigmoid(self._causal_conv(padded, self.gate_kernel, self.gate_bias))  # eq. 7
-        transform = self._causal_conv(padded, self.transform_kernel, self.transform_bias)
+        gate_logits, transform = self._gate_and_transform(x)
+        gate = ops.sigmoid(gate_logits)  # eq. 7
         if self.activation is not None:
             transform = self.activation(transform)
         return gate * transform + (ops.cast(1, gate.dtype) - gate) * x  # eq. 8
