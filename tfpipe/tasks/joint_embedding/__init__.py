@@ -286,8 +286,9 @@ class JointEmbedding(FeatureTask):
             final = self.final_config(cfg, run)
             from tfpipe.training import loop
 
+            best = run.get("best_epoch")  # counted from 0; the progress lines count from 1
             print(f"tfpipe.train: val_top1 {run.get('best_val_top1', float('nan')):.4f} at epoch "
-                  f"{run.get('best_epoch')}: training the final model on train + val classes for "
+                  f"{'?' if best is None else best + 1}: training the final model on train + val classes for "
                   f"{final.train.epochs} epochs in {os.path.join(model_dir, FINAL_DIR)}", flush=True)
             final_dir = os.path.join(model_dir, FINAL_DIR)
             saved = runs.read_saved_config(final_dir)
