@@ -65,21 +65,21 @@ def log(message: str) -> None:
 
 
 def cpu_info() -> dict[str, Any]:
-    """The CPU model and which of :data:`CPU_FLAGS` it has (from /proc/cpuinfo)."""
-    flags: set[str] = set()
+    """The CPU model and which of :data:`CPU_FLAGS` it has (``tfpipe.training.devices.cpu_flags``)."""
+    from tfpipe.training import devices
+
+    flags = devices.cpu_flags()
     model = platform.processor() or None
     try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
+        with open(devices.CPUINFO, encoding="utf-8") as f:
             for line in f:
                 key, _, value = line.partition(":")
-                if key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-                elif key.strip() == "model name" and not model:
+                if key.strip() == "model name" and not model:
                     model = value.strip()
     except OSError:
         pass
     return {"model": model, "cores": os.cpu_count(), **{flag: flag in flags for flag in CPU_FLAGS},
-            "bf16_in_hardware": "avx512_bf16" in flags or "amx_bf16" in flags}
+            "bf16_in_hardware": devices.cpu_has_native_bf16()}
 
 
 def load_images(num_images: int, image_size: int) -> tuple[np.ndarray, str, float]:

@@ -22,6 +22,37 @@ def shared_path(*parts: str) -> str:
     return path
 
 
+# ---------------------------------------------------------------------- CPU without native bf16
+
+# A hand-written /proc/cpuinfo of an AVX2-only CPU (no avx512_bf16, no amx_bf16).
+AVX2_ONLY_CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: AVX2-only test CPU
+flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx fma avx2
+
+"""
+
+
+@pytest.fixture(scope="session")
+def avx2_only_cpuinfo(tmp_path_factory) -> str:
+    """Path of a file holding :data:`AVX2_ONLY_CPUINFO`."""
+    path = tmp_path_factory.mktemp("cpuinfo") / "cpuinfo"
+    path.write_text(AVX2_ONLY_CPUINFO)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_native_bf16(monkeypatch, avx2_only_cpuinfo) -> None:
+    """Every test runs as on a CPU without native bfloat16: ``tfpipe.training.devices`` reads
+    :data:`AVX2_ONLY_CPUINFO` instead of /proc/cpuinfo, so ``train.mixed_precision: auto``
+    resolves to float32 on every CPU-only machine and tests check float32 numerics whatever
+    CPU runs them.  A test of the bfloat16 choice points ``devices.CPUINFO`` at its own text.
+    (``python -m ...`` subprocesses read the real /proc/cpuinfo.)"""
+    from tfpipe.training import devices
+
+    monkeypatch.setattr(devices, "CPUINFO", avx2_only_cpuinfo)
+
+
 _TOPICS = {
     "sports": ["match", "goal", "team", "coach", "season", "league", "score", "win"],
     "business": ["market", "stock", "profit", "shares", "bank", "trade", "deal", "price"],

@@ -290,9 +290,10 @@ def embedded_small(tmp_path_factory) -> str:
 
 
 def _slow_cmd(data_dir: str, model_dir: str) -> list[str]:
-    """The default config (Char-CNN small, Adam, batch 32, cached input) with narrower layers."""
+    """The default config (Char-CNN small, Adam, batch 32, cached input) with narrower layers, in
+    float32: a subprocess reads the real /proc/cpuinfo, where ``auto`` may pick mixed_bfloat16."""
     sets = [f"train.epochs={SLOW_EPOCHS}", "model.conv_features=32", "model.fc_units=64",
-            "train.tensorboard_filters=4", "data.validation_fraction=0.1"]
+            "train.tensorboard_filters=4", "data.validation_fraction=0.1", "train.mixed_precision=float32"]
     cmd = [sys.executable, "-m", "tfpipe.train", "--data_dir", data_dir, "--model_dir", model_dir,
            "--verbose", "2"]
     for s in sets:

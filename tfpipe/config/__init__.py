@@ -154,7 +154,9 @@ class TrainConfig:
     mixed_precision: str = _key(
         "auto",
         "Keras dtype policy: 'auto' = mixed_float16 when every visible GPU has compute capability "
-        ">= 7.0, float32 otherwise (CPU); the softmax output stays float32",
+        ">= 7.0, mixed_bfloat16 on a CPU-only machine whose CPU has avx512_bf16 or amx_bf16 "
+        "(/proc/cpuinfo), float32 otherwise; an explicit mixed_bfloat16 on a CPU without them is "
+        "emulated (much slower, with a warning); the softmax output and the losses stay float32",
         choices=PRECISIONS,
     )
     distribute: str = _key(
