@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tfpipe import models
+from tfpipe.layers import IndexConv1D
 from tfpipe.models import char_cnn
 
 # A tiny configuration: l0=150 leaves (150 - 96) / 27 = 2 frames.
@@ -51,7 +52,10 @@ def test_small_model_layer_shapes(small):
     lengths = {name: small.get_layer(name).output.shape[1] for name in
                ["pool1", "pool2", "conv3", "conv4", "conv5", "pool6"]}
     assert list(lengths.values()) == [336, 110, 108, 106, 104, 34]
-    assert small.get_layer("one_hot").output.shape == (None, 1014, 70)
+    # conv1 convolves the 70-symbol one-hot characters as a gather: no one_hot layer by default.
+    assert "one_hot" not in [layer.name for layer in small.layers]
+    assert isinstance(small.get_layer("conv1"), IndexConv1D) and small.get_layer("conv1").vocab_size == 70
+    assert small.get_layer("conv1").output.shape == (None, 1008, 256)
     assert small.get_layer("conv1").kernel.shape == (7, 70, 256)
     assert small.get_layer("flatten").output.shape == (None, 8704)
     assert small.get_layer("fc7").kernel.shape == (8704, 1024)
@@ -61,8 +65,10 @@ def test_small_model_layer_shapes(small):
 
 
 def test_small_model_follows_tables_1_and_2(small):
-    convs = [small.get_layer(f"conv{i}") for i in range(1, 7)]
-    assert [c.kernel_size[0] for c in convs] == [7, 7, 3, 3, 3, 3]
+    conv1 = small.get_layer("conv1")  # the 'valid', stride-1 convolution as a gather (IndexConv1D)
+    assert conv1.kernel_size == 7 and conv1.filters == 256 and conv1.activation is keras.activations.relu
+    convs = [small.get_layer(f"conv{i}") for i in range(2, 7)]
+    assert [c.kernel_size[0] for c in convs] == [7, 3, 3, 3, 3]
     assert all(c.filters == 256 and c.strides == (1,) and c.padding == "valid" for c in convs)
     assert all(c.activation is keras.activations.relu for c in convs)
     pools = [layer for layer in small.layers if isinstance(layer, keras.layers.MaxPooling1D)]

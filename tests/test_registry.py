@@ -46,9 +46,9 @@ def test_build_drops_data_keys_the_model_does_not_take():
     assert model.output.shape == (None, 3)
     # The keys given reach the layers; the small model's defaults fill the others.
     assert model.input.shape == (None, 150)  # l0
-    assert model.get_layer("one_hot").output.shape == (None, 150, 5)  # alphabet_size
+    assert model.get_layer("conv1").kernel.shape == (7, 5, 4)  # alphabet_size (one-hot channels), conv_features
     assert [model.get_layer(f"conv{i}").filters for i in range(1, 7)] == [4] * 6  # conv_features
-    assert [model.get_layer(f"conv{i}").kernel_size for i in range(1, 7)] == [(7,), (7,), (3,), (3,), (3,), (3,)]
+    assert [model.get_layer(f"conv{i}").kernel_size for i in range(2, 7)] == [(7,), (3,), (3,), (3,), (3,)]
     assert model.get_layer("fc7").units == model.get_layer("fc8").units == 8  # fc_units
     assert model.get_layer("fc9").units == 3  # num_classes
     assert model.get_layer("dropout7").rate == model.get_layer("dropout8").rate == 0.25

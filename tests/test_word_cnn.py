@@ -61,7 +61,8 @@ def test_tiny_parameter_count_per_layer():
 
 def test_same_stack_as_the_char_model():
     word = models.build("word_cnn_lk_large", num_classes=4, vocab_size=20, max_words=1014, fc_units=16)
-    char = models.build("char_cnn_large", num_classes=4, fc_units=16)
+    char = models.build("char_cnn_large", num_classes=4, fc_units=16, first_layer="one_hot")
+    gather = models.build("char_cnn_large", num_classes=4, fc_units=16)  # conv1 computed as a gather
 
     def stack(model, first):
         names = [layer.name for layer in model.layers]
@@ -70,6 +71,7 @@ def test_same_stack_as_the_char_model():
         return [(type(l).__name__, {k: v for k, v in l.get_config().items() if k not in drop}) for l in layers]
 
     assert stack(word, "conv1") == stack(char, "conv1")
+    assert stack(word, "conv2") == stack(gather, "conv2")
     assert [l.name for l in word.layers][:2] == ["word_ids", "embedding"]
     assert word.get_layer("conv1").kernel.shape == (7, 300, 1024)
     assert word.get_layer("fc7").kernel.shape == (34 * 1024, 16)

@@ -472,6 +472,12 @@ def validate_model(cfg: Config) -> None:
         raise ConfigError(
             f"unknown key(s) for model {name!r}: {', '.join(unknown)}; valid keys: name, {', '.join(valid)}"
         )
+    if "first_layer" in cfg.model_kwargs:  # the char models' conv1 (tfpipe.layers.index_conv)
+        from tfpipe.layers.index_conv import FIRST_LAYERS
+
+        if cfg.model_kwargs["first_layer"] not in FIRST_LAYERS:
+            raise ConfigError(f"model.first_layer={cfg.model_kwargs['first_layer']!r}; valid choices: "
+                              f"{', '.join(FIRST_LAYERS)}")
 
 
 def feature(cfg: Config) -> str:

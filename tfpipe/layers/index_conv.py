@@ -12,11 +12,22 @@ tap by a vector with a single 1: it picks one row of the tap.  So, for ids ``[B,
 is the all-zero row, which adds nothing.  That is ``OneHot(vocab_size)`` followed by
 ``Conv1D(filters, kernel_size, padding="valid")`` with the same kernel and bias, without forming
 the ``[B, L, vocab_size]`` one-hot tensor or multiplying by its zeros.
+
+:func:`one_hot_conv1d` builds a model's first layer either way (``first_layer``: ``"gather"``,
+this layer, or ``"one_hot"``, the frames and a ``Conv1D``): the same layer name and the same
+kernel ``[k, vocab_size, filters]`` and bias ``[filters]``, so weights move between the two
+(``get_weights`` / ``set_weights``: the one-hot layer has none; Keras' ``.weights.h5`` names a
+layer's entry by its class, so such a file loads only into the form that wrote it).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 from keras import ops
+
+GATHER, ONE_HOT = "gather", "one_hot"
+FIRST_LAYERS = (GATHER, ONE_HOT)  # how a first layer over one-hot frames is computed
 
 
 @keras.saving.register_keras_serializable(package="tfpipe")
@@ -78,3 +89,32 @@ class IndexConv1D(keras.layers.Layer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
         }
+
+
+def check_first_layer(first_layer: str) -> str:
+    """``first_layer`` if it is one of :data:`FIRST_LAYERS`, else ``ValueError`` naming them."""
+    if first_layer not in FIRST_LAYERS:
+        raise ValueError(f"first_layer={first_layer!r}; valid choices: {', '.join(FIRST_LAYERS)}")
+    return first_layer
+
+
+def one_hot_conv1d(ids: Any, *, first_layer: str = GATHER, vocab_size: int, filters: int, kernel_size: int,
+                   activation=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                   name: str) -> Any:
+    """``Conv1D(filters, kernel_size, 'valid')`` of ``OneHot(vocab_size)(ids)``, named ``name``:
+    ``[B, L] -> [B, L - kernel_size + 1, filters]``.
+
+    ``first_layer="gather"``: one :class:`IndexConv1D` (the module docstring's sum of kernel
+    rows); ``"one_hot"``: a :class:`tfpipe.layers.OneHot` layer named ``one_hot`` and a
+    ``keras.layers.Conv1D``.  Both hold the kernel ``[kernel_size, vocab_size, filters]`` and the
+    bias ``[filters]`` and compute the same function of them.
+    """
+    from tfpipe.layers.onehot import OneHot
+
+    if check_first_layer(first_layer) == GATHER:
+        return IndexConv1D(vocab_size, filters, kernel_size, activation=activation,
+                           kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, name=name)(ids)
+    frames = OneHot(int(vocab_size), name="one_hot")(ids)
+    return keras.layers.Conv1D(filters, kernel_size, strides=1, padding="valid", activation=activation,
+                               kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                               name=name)(frames)

@@ -2,8 +2,20 @@
 
 Both models are 9 layers deep: 6 temporal convolutions and 3 fully connected
 layers.  Input: ``uint8[B, l0]`` character indices named ``"chars"`` (0 = not
-in the alphabet), expanded by :class:`tfpipe.layers.OneHot` to the paper's
-``l0 x alphabet_size`` one-hot frames.
+in the alphabet), which the paper expands to ``l0 x alphabet_size`` one-hot
+frames (section 2.2) for ``conv1`` to convolve.
+
+Layer 1 is computed as a gather (``first_layer="gather"``, the default): a
+one-hot frame picks one row of each of the kernel's 7 taps, so output frame
+``t`` of ``conv1`` is ``bias + sum_{j < 7} W[j, chars[t + j] - 1]`` (index 0,
+the all-zero frame, adds nothing), :class:`tfpipe.layers.IndexConv1D`.  That is
+exactly the paper's convolution of the one-hot frames, without forming them;
+``first_layer="one_hot"`` builds the paper's form itself (:class:`tfpipe.layers.OneHot`,
+layer ``one_hot``, then a ``Conv1D``).  Either way ``conv1`` holds the kernel
+``[7, alphabet_size, conv_features]`` and the bias ``[conv_features]``, so
+weights move between the two (the models' ``get_weights`` lists match; a Keras
+``.weights.h5`` file names a layer's entry by its class, so such a file loads
+only into the form that wrote it).
 
 ==========  =====================  =====================  ======  ====
 layer       large                  small                  kernel  pool
@@ -24,7 +36,7 @@ for the large one, as in the paper; biases start at zero (the paper does not
 say; zero is the usual choice).
 
 The model is an encoder and a head (``tfpipe.models.encoders``,
-``tfpipe.models.heads``): :func:`char_cnn_encoder` (one-hot input, then
+``tfpipe.models.heads``): :func:`char_cnn_encoder` (character input, then
 :func:`conv_trunk`, the convolutions and ``fc7``, ``fc8`` with their dropout,
 shared with the word-based ConvNets of section 3, ``tfpipe.models.word_cnn``)
 gives a ``[B, fc_units]`` embedding, and the softmax head adds ``fc9`` and the
@@ -38,7 +50,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
-from tfpipe.layers import OneHot
+from tfpipe.layers.index_conv import GATHER, IndexConv1D, check_first_layer, one_hot_conv1d
 from tfpipe.models import encoders, heads, register
 from tfpipe.models.encoders import Encoding
 from tfpipe.models.registry import variant
@@ -121,7 +133,7 @@ def gaussian(init_std: float) -> keras.initializers.Initializer:
 
 
 def conv_trunk(
-    frames: Any,
+    inputs: Any,
     *,
     conv_features: int,
     fc_units: int,
@@ -129,33 +141,46 @@ def conv_trunk(
     pool_sizes: Sequence[int] = POOL_SIZES,
     dropout: float = 0.5,
     init_std: float,
+    alphabet_size: int | None = None,
+    first_layer: str = GATHER,
 ) -> Any:
-    """The paper's ConvNet without its output layer, on ``frames`` ``[B, L, D]``: ``[B, fc_units]``.
+    """The paper's ConvNet without its output layer: ``[B, fc_units]``.
 
-    The one definition of the stack shared by the character and word ConvNets
-    (section 2.3 and section 3): one ``Conv1D`` per kernel size (stride 1,
-    'valid', ReLU; layers ``conv1..``), max-pooling after those with a pool size
+    ``inputs`` are frames ``[B, L, D]`` (the word ConvNets' embeddings) when
+    ``alphabet_size`` is None, else character indices ``[B, L]`` whose one-hot
+    frames ``conv1`` convolves, computed as ``first_layer`` says (``"gather"``
+    or ``"one_hot"``, :func:`tfpipe.layers.index_conv.one_hot_conv1d`; the
+    module docstring).  The one definition of the stack shared by the character
+    and word ConvNets (section 2.3 and section 3): one convolution per kernel
+    size (stride 1, 'valid', ReLU; layers ``conv1..``), max-pooling after those with a pool size
     (``pool1..``), ``flatten``, and two ``fc_units`` ReLU layers each followed by
     dropout (``fc7``/``dropout7``, ``fc8``/``dropout8`` for six convolutions).
-    Weights are drawn from N(0, ``init_std``), biases start at zero.  ``frames``
+    Weights are drawn from N(0, ``init_std``), biases start at zero.  ``inputs``
     must be at least :func:`min_l0` long (the caller says which input setting
     fixes it).  The classifier's ``fc9`` and softmax are
     :func:`tfpipe.models.heads.softmax` (see :func:`output_layer_name`).
     """
     check_trunk(dropout=dropout, init_std=init_std)
+    check_first_layer(first_layer)
     plan = _plan(kernel_sizes, pool_sizes)
-    h = frames
+    h = inputs
     for i, (kernel, pool) in enumerate(plan, start=1):
-        h = keras.layers.Conv1D(
-            conv_features,
-            kernel,
-            strides=1,
-            padding="valid",
-            activation="relu",
-            kernel_initializer=gaussian(init_std),
-            bias_initializer="zeros",
-            name=f"conv{i}",
-        )(h)
+        if i == 1 and alphabet_size is not None:
+            h = one_hot_conv1d(
+                h, first_layer=first_layer, vocab_size=alphabet_size, filters=conv_features, kernel_size=kernel,
+                activation="relu", kernel_initializer=gaussian(init_std), bias_initializer="zeros", name="conv1",
+            )
+        else:
+            h = keras.layers.Conv1D(
+                conv_features,
+                kernel,
+                strides=1,
+                padding="valid",
+                activation="relu",
+                kernel_initializer=gaussian(init_std),
+                bias_initializer="zeros",
+                name=f"conv{i}",
+            )(h)
         if pool:
             h = keras.layers.MaxPooling1D(pool_size=pool, strides=pool, name=f"pool{i}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
@@ -192,20 +217,24 @@ def char_cnn_encoder(
     pool_sizes: Sequence[int] = POOL_SIZES,
     dropout: float = 0.5,
     init_std: float,
+    first_layer: str = GATHER,
 ) -> Encoding:
-    """``chars`` ``uint8 [B, l0]`` -> ``one_hot`` -> :func:`conv_trunk`: ``[B, fc_units]``."""
+    """``chars`` ``uint8 [B, l0]`` -> :func:`conv_trunk` (``conv1`` over the one-hot characters,
+    as a gather or on the ``one_hot`` frames: ``first_layer``): ``[B, fc_units]``."""
     check_trunk(dropout=dropout, init_std=init_std)
+    check_first_layer(first_layer)
     frame_lengths(l0, kernel_sizes, pool_sizes)  # clear error for a too-short l0
     chars = keras.Input(shape=(l0,), dtype="uint8", name="chars")
-    frames = OneHot(alphabet_size, name="one_hot")(chars)
     embedding = conv_trunk(
-        frames,
+        chars,
         conv_features=conv_features,
         fc_units=fc_units,
         kernel_sizes=kernel_sizes,
         pool_sizes=pool_sizes,
         dropout=dropout,
         init_std=init_std,
+        alphabet_size=alphabet_size,
+        first_layer=first_layer,
     )
     return Encoding(chars, embedding)
 
@@ -222,6 +251,7 @@ def char_cnn(
     pool_sizes: Sequence[int] = POOL_SIZES,
     dropout: float = 0.5,
     init_std: float,
+    first_layer: str = GATHER,
 ) -> keras.Model:
     """The Char-CNN classifier ``name``: :func:`char_cnn_encoder` + the softmax head (``fc9``)."""
     check_hyperparameters(num_classes=num_classes, dropout=dropout, init_std=init_std)
@@ -234,6 +264,7 @@ def char_cnn(
         pool_sizes=pool_sizes,
         dropout=dropout,
         init_std=init_std,
+        first_layer=first_layer,
     )
     probs = softmax_head(encoding.embedding, num_classes=num_classes, kernel_sizes=kernel_sizes, init_std=init_std)
     return encoding.model(probs, name=name)
@@ -269,16 +300,24 @@ char_cnn_large_encoder = _encoder("char_cnn_large")
 def flops_per_example(model_or_config: keras.Model | dict[str, Any]) -> int:
     """Forward FLOPs per example (2 x multiply-adds) of the convolutions and dense layers.
 
-    Takes a built model (any model made of ``Conv1D``/``Dense`` layers: counted
-    from the layers' shapes) or a Char-CNN config dict with the builder's keys
-    (``num_classes`` required; an optional ``"model": "char_cnn_large"`` picks
-    the large defaults, small otherwise).  Pooling, ReLU, softmax, biases and
-    the one-hot expansion are not counted.
+    Takes a built model (any model made of ``Conv1D``/``IndexConv1D``/``Dense``
+    layers: counted from the layers' shapes) or a Char-CNN config dict with the
+    builder's keys (``num_classes`` required; an optional ``"model":
+    "char_cnn_large"`` picks the large defaults, small otherwise).  Pooling,
+    ReLU, softmax, biases and the one-hot expansion are not counted.
+
+    These are the paper's model's FLOPs: an ``IndexConv1D`` ``conv1`` counts as
+    the one-hot convolution it equals (``2 x frames x kernel x alphabet x
+    features``), whichever ``first_layer`` computes it.  The gather itself
+    multiplies nothing: per example it adds ``frames x (kernel - 1) x features``
+    gathered kernel entries (1,008 x 6 x 256 = 1,548,288 additions for the small
+    model's ``conv1`` at ``l0 = 1014``, against 252,887,040 FLOPs of its one-hot
+    form).
     """
     if isinstance(model_or_config, keras.Model):
         total = 0
         for layer in model_or_config.layers:
-            if isinstance(layer, keras.layers.Conv1D):
+            if isinstance(layer, (keras.layers.Conv1D, IndexConv1D)):
                 kernel, cin, cout = layer.kernel.shape
                 frames = layer.output.shape[1]
                 total += 2 * frames * kernel * cin * cout
@@ -297,12 +336,13 @@ def flops_per_example(model_or_config: keras.Model | dict[str, Any]) -> int:
         "pool_sizes": POOL_SIZES,
         **VARIANTS[name][0],
     }
-    unknown = sorted(set(config) - set(defaults) - {"num_classes", "dropout", "init_std"})
+    unknown = sorted(set(config) - set(defaults) - {"num_classes", "dropout", "init_std", "first_layer"})
     if unknown or "num_classes" not in config:
         raise ValueError(
-            f"config needs num_classes and takes {sorted(defaults) + ['dropout', 'model']}; "
+            f"config needs num_classes and takes {sorted(defaults) + ['dropout', 'first_layer', 'model']}; "
             f"got unknown {unknown}"
         )
+    check_first_layer(config.get("first_layer", GATHER))
     c = {**defaults, **config}
     plan = _plan(c["kernel_sizes"], c["pool_sizes"])
     total, length, cin = 0, int(c["l0"]), int(c["alphabet_size"])

@@ -21,6 +21,14 @@ Every convolution is 'valid' with stride 1 and a ReLU; a pooling ``(size, stride
 the mean over time are the project's (``tfpipe.layers.OneHot``, ``word_cnn.word_embedding``,
 ``tfpipe.layers.MeanOverTime``).  :func:`frame_lengths` is the arithmetic above.
 
+The character encoders' first convolution (``conv1`` of ``char_cnn_rnn`` and ``char_cnn_doc``)
+is computed as a gather by default (``first_layer="gather"``,
+:class:`tfpipe.layers.IndexConv1D`: output frame ``t`` is ``bias + sum_{j < k} W[j,
+chars[t + j] - 1]``, index 0 adding nothing), exactly the code's convolution of the one-hot
+frames without forming them; ``first_layer="one_hot"`` builds the ``one_hot`` frames and a
+``Conv1D``.  Both hold the same kernel ``[k, 70, filters]`` and bias, so weights move between them
+(``get_weights`` / ``set_weights``; a Keras ``.weights.h5`` file loads only into the form that wrote it).
+
 The code's other encoders (``modules/*.lua``):
 
 ``char_cnn_doc``   DocumentCNNShort, the CNN without the RNN: ``chars [B, 201]`` -> one-hot (70)
@@ -62,7 +70,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from tfpipe.layers import IndexConv1D, LengthChunked, MeanOverTime, OneHot
+from tfpipe.layers import LengthChunked, MeanOverTime, OneHot
+from tfpipe.layers.index_conv import GATHER, check_first_layer, one_hot_conv1d
 from tfpipe.models import encoders
 from tfpipe.models.encoders import Encoding
 from tfpipe.models.word_cnn import EMBEDDING_DIM, check_vocab_size, word_embedding
@@ -107,14 +116,24 @@ def _pool(h: Any, pool: int | None, stride: int | None, i: int) -> Any:
     return keras.layers.MaxPooling1D(pool_size=pool, strides=stride, padding="valid", name=f"pool{i}")(h)
 
 
-def conv_stages(frames: Any, stages: Sequence[tuple[int, int, int | None, int | None]],
-                init: keras.initializers.Initializer, *, start: int = 1) -> Any:
-    """The 'valid' ReLU convolutions ``conv{i}`` and poolings ``pool{i}`` of ``stages`` (numbered
-    from ``start``) on ``frames [B, L, D]``."""
-    h = frames
-    for i, (filters, kernel, pool, stride) in enumerate(stages, start=start):
-        h = keras.layers.Conv1D(filters, kernel, padding="valid", activation="relu", kernel_initializer=init,
-                                bias_initializer="zeros", name=f"conv{i}")(h)
+def conv_stages(inputs: Any, stages: Sequence[tuple[int, int, int | None, int | None]],
+                init: keras.initializers.Initializer, *, vocab_size: int | None = None,
+                first_layer: str = GATHER) -> Any:
+    """The 'valid' ReLU convolutions ``conv{i}`` and poolings ``pool{i}`` of ``stages`` on
+    ``inputs``: frames ``[B, L, D]`` when ``vocab_size`` is None, else ids ``[B, L]`` whose one-hot
+    frames (id ``i >= 1`` -> position ``i - 1``, id 0 the zero frame) ``conv1`` convolves, as a
+    gather or on the ``one_hot`` frames (``first_layer``,
+    :func:`tfpipe.layers.index_conv.one_hot_conv1d`)."""
+    check_first_layer(first_layer)
+    h = inputs
+    for i, (filters, kernel, pool, stride) in enumerate(stages, start=1):
+        if i == 1 and vocab_size is not None:
+            h = one_hot_conv1d(h, first_layer=first_layer, vocab_size=int(vocab_size), filters=filters,
+                               kernel_size=kernel, activation="relu", kernel_initializer=init,
+                               bias_initializer="zeros", name="conv1")
+        else:
+            h = keras.layers.Conv1D(filters, kernel, padding="valid", activation="relu", kernel_initializer=init,
+                                    bias_initializer="zeros", name=f"conv{i}")(h)
         h = _pool(h, pool, stride, i)
     return h
 
@@ -125,12 +144,13 @@ def _check_dim(dim: int) -> int:
     return int(dim)
 
 
-def cnn_rnn_trunk(frames: Any, *, stages: Sequence[tuple[int, int, int | None, int | None]], rnn_units: int,
-                  dim: int, init_range: float) -> Any:
-    """The shared stack on ``frames [B, L, D]``: the convolutions and poolings of ``stages``, the
-    ReLU recurrence, the mean over time and the linear map to ``[B, dim]`` (the module docstring)."""
+def cnn_rnn_trunk(inputs: Any, *, stages: Sequence[tuple[int, int, int | None, int | None]], rnn_units: int,
+                  dim: int, init_range: float, vocab_size: int | None = None, first_layer: str = GATHER) -> Any:
+    """The shared stack on ``inputs`` (frames ``[B, L, D]``, or ids ``[B, L]`` over a one-hot
+    ``vocab_size``: :func:`conv_stages`): the convolutions and poolings of ``stages``, the ReLU
+    recurrence, the mean over time and the linear map to ``[B, dim]`` (the module docstring)."""
     init = _uniform(init_range)
-    h = conv_stages(frames, stages, init)
+    h = conv_stages(inputs, stages, init, vocab_size=vocab_size, first_layer=first_layer)
     h = keras.layers.SimpleRNN(int(rnn_units), activation="relu", return_sequences=True, kernel_initializer=init,
                                recurrent_initializer=init, bias_initializer="zeros", name="rnn")(h)
     h = MeanOverTime(name="mean")(h)
@@ -140,13 +160,16 @@ def cnn_rnn_trunk(frames: Any, *, stages: Sequence[tuple[int, int, int | None, i
 
 @encoders.register("char_cnn_rnn", features=("chars",))
 def char_cnn_rnn(*, dim: int, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE,
-                 rnn_units: int = CHAR_RNN_UNITS, init_range: float = INIT_RANGE) -> Encoding:
-    """Char-CNN-RNN (Reed et al. 2016): ``chars [B, l0]`` -> ``[B, dim]``."""
+                 rnn_units: int = CHAR_RNN_UNITS, init_range: float = INIT_RANGE,
+                 first_layer: str = GATHER) -> Encoding:
+    """Char-CNN-RNN (Reed et al. 2016): ``chars [B, l0]`` -> ``[B, dim]`` (``conv1`` over the
+    one-hot characters computed as ``first_layer`` says: the module docstring)."""
+    check_first_layer(first_layer)
     frame_lengths(l0, CHAR_STAGES)  # a clear error for a too-short l0
     chars = keras.Input(shape=(int(l0),), dtype="uint8", name="chars")
-    frames = OneHot(int(alphabet_size), name="one_hot")(chars)
-    return Encoding(chars, cnn_rnn_trunk(frames, stages=CHAR_STAGES, rnn_units=rnn_units, dim=dim,
-                                         init_range=init_range))
+    return Encoding(chars, cnn_rnn_trunk(chars, stages=CHAR_STAGES, rnn_units=rnn_units, dim=dim,
+                                         init_range=init_range, vocab_size=int(alphabet_size),
+                                         first_layer=first_layer))
 
 
 @encoders.register("word_cnn_rnn", features=("word_ids",))
@@ -179,13 +202,14 @@ def doc_cnn_head(h: Any, *, dim: int, dropout: float, init: keras.initializers.I
 
 @encoders.register("char_cnn_doc", features=("chars",))
 def char_cnn_doc(*, dim: int, l0: int = REED_L0, alphabet_size: int = REED_ALPHABET_SIZE, dropout: float = 0.0,
-                 init_range: float = INIT_RANGE) -> Encoding:
+                 init_range: float = INIT_RANGE, first_layer: str = GATHER) -> Encoding:
     """Reed et al.'s character CNN (DocumentCNNShort.lua): ``chars [B, l0]`` -> ``[B, dim]``
-    (the module docstring)."""
+    (the module docstring; ``conv1`` computed as ``first_layer`` says)."""
+    check_first_layer(first_layer)
     frame_lengths(l0, DOC_CHAR_STAGES)
     init = _uniform(init_range)
     chars = keras.Input(shape=(int(l0),), dtype="uint8", name="chars")
-    h = conv_stages(OneHot(int(alphabet_size), name="one_hot")(chars), DOC_CHAR_STAGES, init)
+    h = conv_stages(chars, DOC_CHAR_STAGES, init, vocab_size=int(alphabet_size), first_layer=first_layer)
     return Encoding(chars, doc_cnn_head(h, dim=dim, dropout=dropout, init=init))
 
 
@@ -200,10 +224,7 @@ def word_cnn_doc(*, dim: int, vocab_size: int, max_words: int = REED_WORDS, drop
     frame_lengths(max_words, DOC_WORD_STAGES)
     init = _uniform(init_range)
     word_ids = keras.Input(shape=(int(max_words),), dtype="int64", name="word_ids")
-    (filters, kernel, pool, stride), rest = DOC_WORD_STAGES[0], DOC_WORD_STAGES[1:]
-    h = IndexConv1D(int(vocab_size), filters, kernel, activation="relu", kernel_initializer=init,
-                    bias_initializer="zeros", name="conv1")(word_ids)
-    h = conv_stages(_pool(h, pool, stride, 1), rest, init, start=2)
+    h = conv_stages(word_ids, DOC_WORD_STAGES, init, vocab_size=int(vocab_size))  # conv1: the gather
     return Encoding(word_ids, doc_cnn_head(h, dim=dim, dropout=dropout, init=init))
 
 

@@ -62,6 +62,7 @@ MODEL_KEYS: dict[str, Any] = {
     "selection": "val",
     "image_norm": "none",
     "encoder_options": {},       # extra keyword arguments of the registered encoder (units, dropout ...)
+    "first_layer": "gather",     # the char CNN encoders' conv1: a gather of kernel rows, or one_hot + Conv1D
     "figure4_draws": 10,         # random subsets per text count in the Figure 4 analog
     "scann_from": 10_000,        # text -> image search: exact below this many images, ScaNN above
 }
@@ -123,6 +124,22 @@ def check_model(cfg: config_lib.Config) -> None:
                                          f"(default {MODEL_KEYS[key]})")
     if not isinstance(model_key(cfg, "encoder_options"), dict):
         raise config_lib.ConfigError("model.encoder_options must be a mapping of encoder keyword arguments")
+    if "first_layer" in cfg.model:
+        _check_first_layer(cfg)
+
+
+def _check_first_layer(cfg: config_lib.Config) -> None:
+    """``model.first_layer`` is a valid choice and the encoder has such a layer (imports Keras,
+    so only when the key is set)."""
+    from tfpipe.layers.index_conv import FIRST_LAYERS
+    from tfpipe.models import encoders
+
+    _choice(cfg, "first_layer", FIRST_LAYERS)
+    takers = [row for row, enc in ENCODERS.items() if "first_layer" in encoders.config_keys(enc.registered)]
+    if model_key(cfg, "encoder") not in takers:
+        raise config_lib.ConfigError(
+            f"model.first_layer is for the encoders whose first layer convolves one-hot characters "
+            f"({', '.join(takers)}), not model.encoder={model_key(cfg, 'encoder')}")
 
 
 def require_inputs(cfg: config_lib.Config) -> None:

@@ -38,7 +38,7 @@ def encoder_kwargs(cfg: config_lib.Config, *, dim: int, vocab: list[str] | None,
     enc = encoder_of(cfg)
     offered: dict[str, Any] = {
         "dim": int(dim), "l0": int(model_key(cfg, "l0")), "init_range": float(model_key(cfg, "init_range")),
-        "max_words": int(model_key(cfg, "max_words")),
+        "max_words": int(model_key(cfg, "max_words")), "first_layer": model_key(cfg, "first_layer"),
         "input_length": int(model_key(cfg, "bag_words" if enc.vectors else "max_words")),
     }
     if vocab is not None:
