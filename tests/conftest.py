@@ -41,16 +41,19 @@ def avx2_only_cpuinfo(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.fixture(autouse=True)
-def cpu_without_native_bf16(monkeypatch, avx2_only_cpuinfo) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def cpu_without_native_bf16(avx2_only_cpuinfo):
     """Every test runs as on a CPU without native bfloat16: ``tfpipe.training.devices`` reads
     :data:`AVX2_ONLY_CPUINFO` instead of /proc/cpuinfo, so ``train.mixed_precision: auto``
     resolves to float32 on every CPU-only machine and tests check float32 numerics whatever
     CPU runs them.  A test of the bfloat16 choice points ``devices.CPUINFO`` at its own text.
+    Session-scoped, so module- and session-scoped fixtures that train see it too.
     (``python -m ...`` subprocesses read the real /proc/cpuinfo.)"""
     from tfpipe.training import devices
 
-    monkeypatch.setattr(devices, "CPUINFO", avx2_only_cpuinfo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(devices, "CPUINFO", avx2_only_cpuinfo)
+        yield
 
 
 _TOPICS = {
