@@ -116,6 +116,11 @@ def make_pairs(
 
     Returns ``(target int64 [P], context int64 [P], words int64 [])``: the
     pairs (shuffled) and the number of words counted before subsampling.
+
+    All pairs come from one ``[kept words, 2 * window]`` table of candidate
+    partners (every position against every signed offset), masked by "same
+    sentence" and ``|offset| <= b_i``: a fixed number of ops per batch of
+    sentences whatever the window.
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
@@ -133,17 +138,15 @@ def make_pairs(
     reach = tf.random.stateless_uniform(
         [n], seed=seeds[1], minval=1, maxval=window + 1, dtype=tf.int64
     )
-    targets, contexts = [], []
-    for offset in range(1, window + 1):
-        left = tf.range(tf.maximum(n - offset, 0))  # position i; its partner is i + offset
-        right = left + offset
-        same = tf.gather(rows, left) == tf.gather(rows, right)
-        forward = same & (tf.gather(reach, left) >= offset)  # target i, context i + offset
-        backward = same & (tf.gather(reach, right) >= offset)  # target i + offset, context i
-        targets += [tf.gather(ids, tf.boolean_mask(left, forward)), tf.gather(ids, tf.boolean_mask(right, backward))]
-        contexts += [tf.gather(ids, tf.boolean_mask(right, forward)), tf.gather(ids, tf.boolean_mask(left, backward))]
-    target = tf.concat(targets, axis=0)
-    context = tf.concat(contexts, axis=0)
+    # Every position against every signed offset at once: [n, 2 * window] candidate partners.
+    offsets = tf.constant([o for o in range(-window, window + 1) if o], tf.int64)
+    partner = tf.range(n)[:, None] + offsets[None, :]
+    inside = (partner >= 0) & (partner < n) & (tf.abs(offsets)[None, :] <= reach[:, None])
+    partner = tf.clip_by_value(partner, 0, tf.maximum(n - 1, 0))
+    inside &= tf.gather(rows, partner) == rows[:, None]
+    where = tf.where(inside)  # [P, 2]: (position, offset index), row-major
+    target = tf.gather(ids, where[:, 0])
+    context = tf.gather(ids, tf.gather_nd(partner, where))
     order = tf.random.experimental.stateless_shuffle(
         tf.range(tf.shape(target, out_type=tf.int64)[0]), seed=seeds[2]
     )
