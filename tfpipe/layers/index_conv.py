@@ -13,6 +13,13 @@ is the all-zero row, which adds nothing.  That is ``OneHot(vocab_size)`` followe
 ``Conv1D(filters, kernel_size, padding="valid")`` with the same kernel and bias, without forming
 the ``[B, L, vocab_size]`` one-hot tensor or multiplying by its zeros.
 
+For a small vocabulary (``(vocab_size + 1)^2 <=`` :data:`PAIR_TABLE_MAX_ROWS`: the character
+alphabets) taps are taken two at a time from the table of their sums,
+``P[a * (vocab_size + 1) + b] = W'[j, a] + W'[j + 1, b]`` (``W'``: the kernel with the zero row
+in front), so a kernel of 7 taps is 4 gathers and 3 additions of ``[B, L - k + 1, filters]``
+instead of 7 and 6; the backward pass then scatters into 4 tables.  The same terms are summed
+(in another order); a word vocabulary takes one tap at a time.
+
 :func:`one_hot_conv1d` builds a model's first layer either way (``first_layer``: ``"gather"``,
 this layer, or ``"one_hot"``, the frames and a ``Conv1D``): the same layer name and the same
 kernel ``[k, vocab_size, filters]`` and bias ``[filters]``, so weights move between the two
@@ -28,6 +35,7 @@ from keras import ops
 
 GATHER, ONE_HOT = "gather", "one_hot"
 FIRST_LAYERS = (GATHER, ONE_HOT)  # how a first layer over one-hot frames is computed
+PAIR_TABLE_MAX_ROWS = 1 << 14  # taps are gathered in pairs when (vocab_size + 1)^2 rows fit (characters)
 
 
 @keras.saving.register_keras_serializable(package="tfpipe")
@@ -64,12 +72,23 @@ class IndexConv1D(keras.layers.Layer):
         ids = ops.cast(ids, "int32")
         # Row 0 of the padded kernel is the all-zero one-hot row: ids outside 1..vocab_size go there.
         ids = ops.where(ops.logical_and(ids >= 1, ids <= self.vocab_size), ids, ops.zeros_like(ids))
+        rows = self.vocab_size + 1
         kernel = ops.cast(self.kernel, self.compute_dtype)
         kernel = ops.concatenate([ops.zeros((self.kernel_size, 1, self.filters), dtype=kernel.dtype), kernel], axis=1)
         steps = ops.shape(ids)[1] - self.kernel_size + 1
-        out = None
-        for j in range(self.kernel_size):
-            tap = ops.take(kernel[j], ids[:, j:j + steps], axis=0)  # [B, steps, filters]
+        pairs = rows * rows <= PAIR_TABLE_MAX_ROWS
+        out, j = None, 0
+        while j < self.kernel_size:
+            if pairs and j + 1 < self.kernel_size:
+                # Taps j and j + 1 as one table: row a * rows + b is W[j, a - 1] + W[j + 1, b - 1].
+                table = ops.reshape(ops.expand_dims(kernel[j], 1) + ops.expand_dims(kernel[j + 1], 0),
+                                    (rows * rows, self.filters))
+                index = ids[:, j:j + steps] * rows + ids[:, j + 1:j + 1 + steps]
+                j += 2
+            else:
+                table, index = kernel[j], ids[:, j:j + steps]
+                j += 1
+            tap = ops.take(table, index, axis=0)  # [B, steps, filters]
             out = tap if out is None else out + tap
         out = out + ops.cast(self.bias, self.compute_dtype)
         return self.activation(out) if self.activation is not None else out
