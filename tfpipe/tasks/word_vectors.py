@@ -475,15 +475,20 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.every = every
         self.diverged: tuple[int, float] | None = None
         self._steps = 0
+        self._epoch_first_step = 0
 
     def _check(self, loss: float) -> None:
         if not np.isfinite(loss) or loss > self.limit:
             self.diverged = (self._steps, float(loss))
             self.model.stop_training = True
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_first_step = self._steps
+
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        if self._steps % self.every == 0 and logs and "loss" in logs:
+        # With steps_per_execution > 1 Keras calls this once per execution, ``batch`` = last step.
+        before, self._steps = self._steps, self._epoch_first_step + batch + 1
+        if self._steps // self.every != before // self.every and logs and "loss" in logs:
             self._check(float(logs["loss"]))
 
     def on_epoch_end(self, epoch, logs=None):
