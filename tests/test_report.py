@@ -25,7 +25,7 @@ def _data_dir(root, name: str, *, dataset: str | None = None, alphabet: str = "p
 
 def _run(root, name: str, model: str, data_dir: str, error_pct: float | None, *,
          time_s: float = 10.0, mtime: float | None = None, data_extra: dict | None = None,
-         split: str = "test") -> str:
+         split: str = "test", epochs: tuple[int, int] | None = None) -> str:
     path = root / "runs" / name
     path.mkdir(parents=True)
     cfg = {"data": {"dir": data_dir, "feature": "chars", **(data_extra or {})},
@@ -35,6 +35,8 @@ def _run(root, name: str, model: str, data_dir: str, error_pct: float | None, *,
         results = {"model": model, "data_dir": data_dir, "split": split, "accuracy": 1 - error_pct / 100,
                    "error_pct": error_pct, f"{split}_error_pct": error_pct, "num_examples": 100,
                    "training_time_s": time_s}
+        if epochs is not None:  # (epochs run, epochs of the shipped config)
+            results.update(epochs_run=epochs[0], config_file_epochs=epochs[1])
         file = path / ("results.json" if split == "test" else f"results_{split}.json")
         file.write_text(json.dumps(results))
         if mtime is not None:
@@ -162,6 +164,20 @@ def test_table_order_best_and_markdown(tmp_path):
     times = lines[lines.index("## Training time (s)"):]
     assert "| Sm. Conv. | - | - | 100 | 10.0 |" in times
     assert "| ngrams TFIDF | - | 10.0 | 5.0 | - |" in times
+
+
+def test_a_run_shorter_than_its_config_is_marked(tmp_path):
+    data = _data_dir(tmp_path, "trec")
+    rows = report.collect([_run(tmp_path, "small", "char_cnn_small", data, 30.0, epochs=(3, 10)),
+                           _run(tmp_path, "large", "char_cnn_large", data, 25.0, epochs=(10, 10)),
+                           _run(tmp_path, "bow", "bow", data, 20.0)])  # an older run: no figures
+    tbl = report.table(rows)
+    cells = {r["label"]: r["cells"]["trec"] for r in tbl["rows"]}
+    assert cells["Sm. Conv."]["epochs"] == "3 of 10 epochs"
+    assert "epochs" not in cells["Lg. Conv."] and "epochs" not in cells["BoW"]
+    lines = report.to_markdown(tbl).splitlines()
+    assert "| Sm. Conv. | 30.00 (3 of 10 epochs) |" in lines
+    assert "| Lg. Conv. | 25.00 |" in lines and "| BoW | **20.00** |" in lines
 
 
 def test_duplicates_keep_latest_and_say_so(tmp_path):

@@ -73,6 +73,10 @@ def test_two_epochs_write_the_run_directory_and_tensorboard(tiny_data_dir, tmp_p
 
     results = json.load(open(os.path.join(model_dir, "train_results.json")))
     assert results["epochs_run"] == 2 and results["resumed_from_epoch"] == 0
+    # where the config came from: the default config file, its own epochs, the overrides as given
+    assert results["config_file"] == config.DEFAULT_CONFIG
+    assert results["config_file_epochs"] == config.load(config.DEFAULT_CONFIG).train.epochs != 2
+    assert "train.epochs=2" in results["overrides"] and "model.conv_features=16" in results["overrides"]
     assert results["steps_per_epoch"] == 6  # 120 / 20
     assert results["examples_seen"] == 240
     assert results["training_time_s"] > 0 and results["examples_per_sec"] > 0

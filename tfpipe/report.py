@@ -221,7 +221,8 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
 
     Keys: ``label``, ``dataset``, ``kind`` (``"model"``), ``model``, ``alphabet``,
     ``thesaurus``, ``error_pct``, ``accuracy``, ``training_time_s``,
-    ``examples_per_sec``, ``epochs_run``, ``num_examples``, ``run_dir``,
+    ``examples_per_sec``, ``epochs_run``, ``config_file_epochs`` (the shipped config's epochs, when
+    the run recorded them), ``num_examples``, ``run_dir``,
     ``data_dir``, ``results_file``, ``mtime`` (of the results file).  Directories
     without results for ``split`` (or unreadable ones) are skipped with a
     ``warn`` message naming them.
@@ -278,6 +279,7 @@ def collect(run_dirs: Iterable[str], *, split: str = "test", warn: Warn = _stder
             "training_time_s": results.get("training_time_s"),
             "examples_per_sec": results.get("examples_per_sec"),
             "epochs_run": results.get("epochs_run"),
+            "config_file_epochs": results.get("config_file_epochs"),
             "num_examples": results.get("num_examples"),
             "run_dir": run_dir,
             "data_dir": data_dir,
@@ -362,12 +364,29 @@ def table(rows: Sequence[dict[str, Any]], *, split: str = "test") -> dict[str, A
                     "training_time_s": row.get("training_time_s"),
                     "best": label in best[column],
                 }
+                short = fewer_epochs(row)
+                if short:
+                    cell["epochs"] = short
                 for extra in ("run_dir", "setting"):
                     if row.get(extra):
                         cell[extra] = row[extra]
                 cells[column] = cell
             out_rows.append({"label": label, "kind": kind, "cells": cells})
     return {"split": split, "columns": columns, "rows": out_rows, "best": best, "notes": sorted(notes)}
+
+
+def fewer_epochs(row: dict[str, Any]) -> str | None:
+    """``"3 of 10 epochs"`` for a run trained for fewer epochs than its shipped config sets
+    (``epochs_run < config_file_epochs``), else ``None``."""
+    run, shipped = row.get("epochs_run"), row.get("config_file_epochs")
+    if run is None or shipped is None or int(run) >= int(shipped):
+        return None
+    return f"{int(run)} of {int(shipped)} epochs"
+
+
+def _error_cell(cell: dict[str, Any]) -> str:
+    text = f"**{cell['error_pct']:.2f}**" if cell["best"] else f"{cell['error_pct']:.2f}"
+    return f"{text} ({cell['epochs']})" if cell.get("epochs") else text
 
 
 def _time(seconds: Any) -> str:
@@ -391,10 +410,10 @@ def to_markdown(tbl: dict[str, Any]) -> str:
     if not tbl["rows"]:
         return "No results.\n"
     lines = [f"## Test error (%), split `{tbl['split']}`", ""]
-    lines += _markdown_table(
-        tbl, lambda c: f"**{c['error_pct']:.2f}**" if c["best"] else f"{c['error_pct']:.2f}")
+    lines += _markdown_table(tbl, _error_cell)
     lines += ["", "Bold: the lowest error of the column. Rows marked *peer:* are other libraries "
-              "(python -m benchmarks.peers), not models of the paper.", "",
+              "(python -m benchmarks.peers), not models of the paper. \"(N of M epochs)\": a run "
+              "trained for fewer epochs than its shipped config sets.", "",
               "## Training time (s)", ""]
     lines += _markdown_table(tbl, lambda c: _time(c.get("training_time_s")))
     if tbl["notes"]:

@@ -32,7 +32,8 @@ from tfpipe.training.errors import TrainError  # noqa: F401  (re-exported: the C
 from tfpipe.training.loop import VERBOSE_CHOICES, resolve_verbose  # noqa: F401
 
 
-def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False) -> dict[str, Any]:
+def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False,
+          source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Trains ``cfg`` with its task (``tfpipe.tasks.resolve``) on the shared loop
     (``tfpipe.training.loop.run``) into ``model_dir``, resuming an unfinished run there;
     returns train_results.
@@ -41,13 +42,23 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
     ``fresh``: start over, discarding an unfinished run or replacing a finished one; without it
     a finished run in ``model_dir`` is a ``TrainError`` (nothing is touched).
 
+    ``source`` (see :func:`config_source`) goes into the results as it is.
+
     Raises ``TrainError`` or ``datasets.DataError`` (missing data, corrupt shard) with a message
     meant for the user, ``config.ConfigError`` for a config its task cannot train.
     """
     from tfpipe import tasks
     from tfpipe.training import loop
 
-    return loop.run(tasks.of_config(cfg), cfg, model_dir, verbose=verbose, fresh=fresh)
+    return loop.run(tasks.of_config(cfg), cfg, model_dir, verbose=verbose, fresh=fresh, source=source)
+
+
+def config_source(config_path: str | None, overrides: Sequence[str]) -> dict[str, Any]:
+    """What a run's config came from: ``config_file`` (``None``: the defaults), the epochs that file
+    sets before any override (``config_file_epochs``) and the ``overrides`` as given."""
+    shipped = config_lib.load(config_path) if config_path else config_lib.load(None)
+    return {"config_file": config_path, "config_file_epochs": int(shipped.train.epochs),
+            "overrides": list(overrides)}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -101,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--model_dir", model_dir, cli.RUN_DIR,
                 "pass a new directory (or a run directory to resume or, with --fresh, replace)"))
         verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-        results = train(cfg, model_dir, verbose=verbose, fresh=args.fresh)
+        results = train(cfg, model_dir, verbose=verbose, fresh=args.fresh,
+                        source=config_source(config_path, args.overrides))
     except (config_lib.ConfigError, TrainError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

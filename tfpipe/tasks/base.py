@@ -45,6 +45,11 @@ class Plan:
     state: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+# The training figures every task copies from train_results.json into its evaluation results
+# (``config_file_epochs``: the epochs of the shipped config, for a run trained for fewer).
+TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "config_file_epochs", "mixed_precision", "params")
+
+
 class Task:
     """One kind of training.  Subclasses set ``name`` and implement the methods below;
     ``tfpipe.tasks.register`` makes them reachable from configs and CLIs."""

@@ -19,10 +19,11 @@ import numpy as np
 from tfpipe import config as config_lib
 from tfpipe import metrics
 from tfpipe import tasks
+from tfpipe.tasks import base
 from tfpipe.tasks.base import Plan, Task
 
 # Copied from train_results.json into the evaluation results when present.
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
+TRAIN_KEYS = base.TRAIN_KEYS
 SIGNATURE = "serve"
 EXTRA_DIR = "assets.extra"
 

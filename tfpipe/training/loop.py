@@ -116,9 +116,14 @@ def summarize(progress: list[dict[str, Any]], monitor: str = "val_accuracy", mod
     }
 
 
-def run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False) -> dict[str, Any]:
+def run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fresh: bool = False,
+        source: dict[str, Any] | None = None) -> dict[str, Any]:
     """Trains ``cfg`` with ``task`` (``tfpipe.tasks``) into ``model_dir``, resuming an
     unfinished run there; returns ``train_results.json``.
+
+    ``source``: where ``cfg`` came from, recorded in the results as they are (the CLI passes
+    ``config_file``, ``config_file_epochs`` and ``overrides``, so a run trained for fewer epochs
+    than its shipped config says so in reports).
 
     ``verbose``: 0, 1 (progress bar), 2 (one line per epoch) or ``"auto"``.  ``fresh``: start
     over, discarding an unfinished run or replacing a finished one; without it a finished run
@@ -134,12 +139,13 @@ def run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1,
     task.check(cfg)
     previous_policy = keras.config.dtype_policy()
     try:
-        return _run(task, cfg, model_dir, verbose=verbose, fresh=fresh)
+        return _run(task, cfg, model_dir, verbose=verbose, fresh=fresh, source=source)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: bool) -> dict[str, Any]:
+def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: bool,
+         source: dict[str, Any] | None) -> dict[str, Any]:
     import keras
     import tensorflow as tf
 
@@ -255,6 +261,7 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         "replicas": strategy.num_replicas_in_sync,
         "devices": devices.describe_devices(),
         "session_wall_time_s": time.time() - started,
+        **(source or {}),
         **summary,
         "tensorboard": f"tensorboard --logdir {log_dir}",
     }

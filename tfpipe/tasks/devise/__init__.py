@@ -50,6 +50,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
+from tfpipe.tasks import base
 from tfpipe.tasks.base import FeatureTask, Plan
 from tfpipe.tasks.devise import evaluation
 from tfpipe.tasks.devise import labels as labels_lib
@@ -60,7 +61,7 @@ from tfpipe.tasks.devise.keys import (DEVISE, LOSS_FORMS, MODEL_KEYS, MODELS, OP
 from tfpipe.tasks.devise.model import build_model, hinge_loss, init_head, load_model, make_optimizer
 
 LABELS_FILE = labels_lib.LABELS_FILE
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
+TRAIN_KEYS = base.TRAIN_KEYS
 __all__ = ["DEVISE", "LOSS_FORMS", "MODEL_KEYS", "MODELS", "OPTIMIZERS", "OUTPUT", "RANDOM", "SCHEDULES", "SOFTMAX",
            "build_model", "epoch_batches", "feature_output", "hinge_loss", "init_head", "load_model",
            "make_optimizer", "model_key", "read_split", "read_splits", "require_vectors", "to_candidates",

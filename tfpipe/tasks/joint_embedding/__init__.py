@@ -38,6 +38,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
+from tfpipe.tasks import base
 from tfpipe.tasks.base import FEATURE_UNUSED_KEYS, FeatureTask, Plan
 from tfpipe.tasks.joint_embedding import evaluation
 from tfpipe.tasks.joint_embedding import texts as texts_lib
@@ -46,7 +47,7 @@ from tfpipe.tasks.joint_embedding.model import TEXT_MODEL_FILE, load_text_model
 
 FINAL_DIR = "final"
 TEXTS_FILE = "texts.json"
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "mixed_precision", "params")
+TRAIN_KEYS = base.TRAIN_KEYS
 
 
 def split_classes(manifest, split: str) -> list[int]:

@@ -34,6 +34,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
+from tfpipe.tasks import base
 from tfpipe.tasks.base import FeatureTask, Plan
 from tfpipe.tasks.phrase_context import model as model_lib
 from tfpipe.tasks.phrase_context.keys import (ENCODER, GENERATOR, MODELS, MULTIMODAL, check_model, hidden_layers,
@@ -43,7 +44,7 @@ KIND_OF_MODEL = {GENERATOR: "image_phrases", ENCODER: "image_phrases", MULTIMODA
 PAIRS_SPLIT = "pairs"
 VOCABULARY_FILE = "phrases.json"
 TRAIN_IDS_FILE = "train_ids.txt"   # a multimodal run's kept training ids (train_fraction), one a line
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "best_epoch", "mixed_precision", "params")
+TRAIN_KEYS = base.TRAIN_KEYS + ("best_epoch",)
 AP_K = 10
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe import tasks
+from tfpipe.tasks import base
 from tfpipe.tasks.base import FEATURE_UNUSED_KEYS, FeatureTask, Plan
 from tfpipe.tasks.retrieval import captions as captions_lib
 from tfpipe.tasks.retrieval.keys import MODELS, check_model, model_key, require_inputs
@@ -37,7 +38,7 @@ VOCAB_FILE = "vocab.json"
 FROZEN_TOP_KEYS = ("local", "pooled")
 IMAGE_INDEX_DIR = "image_index"
 CAPTION_INDEX_DIR = "caption_index"
-TRAIN_KEYS = ("training_time_s", "examples_per_sec", "epochs_run", "best_epoch", "mixed_precision", "params")
+TRAIN_KEYS = base.TRAIN_KEYS + ("best_epoch",)
 KS = (1, 5, 10)
 
 
