@@ -263,6 +263,21 @@ def test_notebook_relative_errors(monkeypatch, tmp_path, capsys):
     assert "matplotlib is not installed" in out
 
 
+def test_notebook_falls_back_to_the_small_convnets(monkeypatch, tmp_path, capsys):
+    rows = [{"label": label, "dataset": d, "kind": "model", "error_pct": e, "mtime": 0.0}
+            for label, d, e in [("Sm. Conv.", "trec", 20.0), ("Lg. Conv.", "mr", 30.0), ("Sm. Conv.", "mr", 35.0),
+                                ("ngrams TFIDF", "trec", 16.0), ("ngrams TFIDF", "mr", 24.0),
+                                ("Sm. w2v Conv.", "trec", 25.0)]]
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(report.table(rows)))
+    ns = _run_notebook(monkeypatch, tmp_path, str(path))
+    assert ns["char_used"] == {"trec": "Sm. Conv.", "mr": "Lg. Conv."}  # the large run wins where it exists
+    assert ns["relative"]["ngrams TFIDF"] == {"trec": pytest.approx(-0.25), "mr": pytest.approx(-0.25)}
+    assert ns["relative"]["Lg. w2v Conv. Th."] == {"trec": pytest.approx(0.2)}
+    assert ("ngrams TFIDF", "trec") in ns["stand_ins"] and ("Lg. w2v Conv. Th.", "trec") in ns["stand_ins"]
+    assert "trec -0.250*" in capsys.readouterr().out
+
+
 def test_word_vector_runs_are_not_rows(tmp_path):
     run = tmp_path / "skipgram_trec"
     run.mkdir()
