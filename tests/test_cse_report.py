@@ -70,3 +70,30 @@ def test_the_fusion_rows_print_every_recall_with_one_decimal(tmp_path):
     d = _run(str(tmp_path), "cse", {"name": "cse"}, _r(.2, .45, .6, 7, .15, .4, .55, 9), fusion=True)
     md = cse_report.to_markdown(cse_report.collect([d]))
     assert "| Best (oracle) | 30.0 | 60.0 | 25.0 | 55.0 |" in md
+
+
+def test_the_frozen_visual_runs_have_their_own_rows_and_targets(tmp_path):
+    root = str(tmp_path)
+    dirs = [_run(root, "vse", {"name": "vse", "intermediate": False}, _r(.15, .4, .5, 10, .1, .3, .45, 12)),
+            _run(root, "vse_frozen", {"name": "vse", "intermediate": False, "visual": "frozen"},
+                 _r(.1, .3, .4, 15, .1, .3, .4, 15)),
+            _run(root, "cse_frozen", {"name": "cse", "visual": "frozen"}, _r(.2, .4, .5, 8, .1, .3, .4, 14), fusion=True),
+            _run(root, "noint_frozen", {"name": "cse", "intermediate": False, "visual": "frozen"},
+                 _r(.25, .4, .5, 8, .1, .3, .4, 14))]
+    t = cse_report.tables(cse_report.collect(dirs))["flickr8k_1k"]
+    assert [line["label"] for line in t["rows"]] == [
+        "VSE-style baseline", "VSE-style baseline, frozen visual model", "CSE, frozen visual model",
+        "CSE, w/o intermediate loss, frozen visual model"]
+    tg = t["targets"]
+    assert tg["cse_above_vse_in_sum"] is None and tg["intermediate_not_worse_in_sum"] is None  # no fine-tuned CSE
+    frozen = tg["frozen_visual"]
+    assert abs(frozen["cse_above_vse_in_sum"]["cse"] - 190.0) < 1e-9 and frozen["cse_above_vse_in_sum"]["met"]
+    assert abs(frozen["cse_above_vse_in_sum"]["vse"] - 160.0) < 1e-9
+    assert frozen["intermediate_not_worse_in_sum"]["met"] is False  # 190 against 195
+    md = cse_report.to_markdown(cse_report.collect(dirs))
+    assert t["fusion_run"] == "CSE, frozen visual model" and t["fusion"]["best"][0] == 30.0  # no fine-tuned CSE run
+    assert "Table 4 analog (the CSE, frozen visual model run at test time" in md
+    assert ("- CSE above the VSE-style baseline in Sum (both with the visual model frozen): 190.0 against 160.0 (met)"
+            in md)
+    assert ("- the intermediate loss not worse than its ablation in Sum (both with the visual model frozen): "
+            "190.0 against 195.0 (not met)") in md

@@ -25,8 +25,9 @@ PAPER_FUSION = {"global": (44.6, 74.3, 36.9, 69.1), "context": (36.9, 70.7, 26.6
                 "early": (44.7, 74.4, 37.1, 69.2), "late": (44.7, 74.4, 37.1, 69.2), "best": (54.1, 81.1, 43.5, 73.6)}
 # Table 5, trained on Flickr30K, tested on MS-COCO: sentence R@1/5/10, image R@1/5/10.
 PAPER_CROSS = (24.6, 49.2, 62.5, 19.1, 44.4, 58.6)
+FROZEN = ", frozen visual model"
 ROW_ORDER = ("VSE-style baseline", "CSE", "CSE w/o intermediate loss", "CSE, VSE++ hardest negatives",
-             "CSE, frozen visual model")
+             "VSE-style baseline" + FROZEN, "CSE" + FROZEN, "CSE, w/o intermediate loss" + FROZEN)
 FUSION_NAMES = {"global": "CSE (global v, s)", "context": "Context", "early": "Early fusion",
                 "late": "Late fusion", "best": "Best (oracle)"}
 
@@ -39,7 +40,7 @@ def label(cfg: dict[str, Any]) -> str:
     """The table's name for a run's config: the model, then what it changes from CSE."""
     model = cfg.get("model") or {}
     if model.get("name") == "vse":
-        return "VSE-style baseline"
+        return "VSE-style baseline" + (FROZEN if model.get("visual", "top") == "frozen" else "")
     parts = []
     if not model.get("intermediate", True):
         parts.append("w/o intermediate loss")
@@ -80,17 +81,32 @@ def _cells(r: dict[str, Any]) -> list[float]:
             100 * t2i["r1"], 100 * t2i["r5"], 100 * t2i["r10"], t2i["median_rank"], r["sum_pct"]]
 
 
+def _sum_targets(by: dict[str, float], suffix: str) -> dict[str, Any]:
+    """The issue's two Sum comparisons between the rows named with ``suffix`` ("" or ``FROZEN``):
+    CSE above the VSE-style baseline, and CSE with the intermediate loss not below CSE without it;
+    ``None`` where a row is missing."""
+    cse, vse = "CSE" + suffix, "VSE-style baseline" + suffix
+    without = "CSE w/o intermediate loss" if not suffix else "CSE, w/o intermediate loss" + suffix
+    return {
+        "cse_above_vse_in_sum": None if not {cse, vse} <= set(by) else
+        {"cse": by[cse], "vse": by[vse], "met": by[cse] > by[vse]},
+        "intermediate_not_worse_in_sum": None if not {cse, without} <= set(by) else
+        {"with": by[cse], "without": by[without], "met": by[cse] >= by[without]},
+    }
+
+
 def tables(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """``{dataset: {"rows", "chance", "fusion", "cross", "targets", "images", "captions"}}``."""
+    """``{dataset: {"rows", "chance", "fusion", "fusion_run", "cross", "targets", "images", "captions"}}``
+    (``fusion``: the Table 4 rows of ``fusion_run``, the CSE run or else the first run with contexts)."""
     out: dict[str, Any] = {}
     for dataset in sorted({r["dataset"] for r in rows}):
         mine = _order([r for r in rows if r["dataset"] == dataset])
         lines = [{"label": r["label"], "cells": _cells(r["results"]["global"]), "training_time_s": r["training_time_s"],
                   "epochs_run": r["epochs_run"], "best_epoch": r["best_epoch"], "run_dir": r["run_dir"]} for r in mine]
-        cse = next((r for r in mine if r["label"] == "CSE"), None)
-        fusion = None
-        if cse is not None and "fusion" in cse["results"]:
-            fusion = {name: _cells(row) for name, row in cse["results"]["fusion"]["rows"].items()}
+        # the Table 4 analog of the CSE run, else of the first other run with contexts (e.g. frozen visual)
+        with_contexts = [r for r in mine if "fusion" in r["results"]]
+        cse = next((r for r in with_contexts if r["label"] == "CSE"), with_contexts[0] if with_contexts else None)
+        fusion = None if cse is None else {name: _cells(row) for name, row in cse["results"]["fusion"]["rows"].items()}
         cross: dict[str, Any] = {}
         for r in mine:
             for name, c in (r["results"].get("cross_test") or {}).items():
@@ -99,15 +115,14 @@ def tables(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 cross[name]["rows"].append({"label": r["label"], "cells": _cells(c["global"])})
         by = {line["label"]: line["cells"][-1] for line in lines}
         targets = {
-            "cse_above_vse_in_sum": None if not {"CSE", "VSE-style baseline"} <= set(by) else
-            {"cse": by["CSE"], "vse": by["VSE-style baseline"], "met": by["CSE"] > by["VSE-style baseline"]},
-            "intermediate_not_worse_in_sum": None if not {"CSE", "CSE w/o intermediate loss"} <= set(by) else
-            {"with": by["CSE"], "without": by["CSE w/o intermediate loss"],
-             "met": by["CSE"] >= by["CSE w/o intermediate loss"]},
+            **_sum_targets(by, ""),
             "cross_dataset_sum": {name: {row["label"]: row["cells"][-1] for row in c["rows"]} for name, c in cross.items()},
+            # the same two comparisons between the runs whose visual model stayed frozen
+            "frozen_visual": _sum_targets(by, FROZEN),
         }
         first = mine[0]["results"]
-        out[dataset] = {"rows": lines, "chance": _cells(first["chance"]), "fusion": fusion, "cross": cross,
+        out[dataset] = {"rows": lines, "chance": _cells(first["chance"]), "fusion": fusion,
+                        "fusion_run": None if cse is None else cse["label"], "cross": cross,
                         "targets": targets, "images": first["images"], "captions": first["captions"]}
     return out
 
@@ -148,7 +163,7 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
         for name, paper in PAPER_FLICKR30K.items():
             out.append("| " + " | ".join([f"paper, Flickr30K 1K test: {name}", *_fmt(paper), ""]) + " |")
         if t["fusion"]:
-            out += ["", "Table 4 analog (the CSE run at test time; the paper's Flickr30K R@1 / R@5 beside):", "",
+            out += ["", f"Table 4 analog (the {t['fusion_run']} run at test time; the paper's Flickr30K R@1 / R@5 beside):", "",
                     "| | sentence R@1 | R@5 | image R@1 | R@5 | Sum | paper sentence R@1 / R@5 | paper image R@1 / R@5 |",
                     "|" + "---|" * 8]
             for name, cells in t["fusion"].items():
@@ -168,14 +183,15 @@ def to_markdown(rows: Sequence[dict[str, Any]]) -> str:
                                                                                     p[5], None, sum(p)]), ""]) + " |")
         tg = t["targets"]
         out += ["", "Targets as measured:"]
-        if tg["cse_above_vse_in_sum"]:
-            g = tg["cse_above_vse_in_sum"]
-            out.append(f"- CSE above the VSE-style baseline in Sum: {g['cse']:.1f} against {g['vse']:.1f} "
-                       f"({'met' if g['met'] else 'not met'})")
-        if tg["intermediate_not_worse_in_sum"]:
-            g = tg["intermediate_not_worse_in_sum"]
-            out.append(f"- the intermediate loss not worse than its ablation in Sum: {g['with']:.1f} against "
-                       f"{g['without']:.1f} ({'met' if g['met'] else 'not met'})")
+        for group, where in ((tg, ""), (tg.get("frozen_visual") or {}, " (both with the visual model frozen)")):
+            if group.get("cse_above_vse_in_sum"):
+                g = group["cse_above_vse_in_sum"]
+                out.append(f"- CSE above the VSE-style baseline in Sum{where}: {g['cse']:.1f} against {g['vse']:.1f} "
+                           f"({'met' if g['met'] else 'not met'})")
+            if group.get("intermediate_not_worse_in_sum"):
+                g = group["intermediate_not_worse_in_sum"]
+                out.append(f"- the intermediate loss not worse than its ablation in Sum{where}: {g['with']:.1f} "
+                           f"against {g['without']:.1f} ({'met' if g['met'] else 'not met'})")
         for name, sums in tg["cross_dataset_sum"].items():
             out.append(f"- cross-dataset Sum on {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in sums.items()))
         out.append("")
