@@ -265,3 +265,26 @@ def test_the_cached_maps_give_the_embeddings_of_the_end_to_end_model_on_real_ima
     e2e_local = head["local"](np.asarray(full["stage6"]).reshape(len(files), 49, 192))
     np.testing.assert_allclose(np.asarray(cached["global"]), np.asarray(e2e_v), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(cached["local"]), np.asarray(e2e_local), rtol=1e-4, atol=1e-4)
+
+
+def test_the_frozen_top_is_float32_under_a_bfloat16_run():
+    # model.visual: frozen caches the top's outputs: a mixed_bfloat16 training run and a float32
+    # tfpipe.evaluate must compute the same features, so the top is built in float32 either way.
+    import keras
+
+    from tfpipe.tasks.retrieval import model as model_lib
+
+    maps = np.random.default_rng(0).normal(size=(2, 14, 14, 112)).astype(np.float32)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        top = model_lib.frozen_top(224)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # the run's policy is left as it was
+        in_bf16_run = top.predict(maps, verbose=0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert {layer.dtype_policy.name for layer in top.layers} == {"float32"}
+    in_f32 = model_lib.frozen_top(224).predict(maps, verbose=0)
+    for key in ("local", "pooled"):
+        assert in_bf16_run[key].dtype == np.float32
+        np.testing.assert_array_equal(in_bf16_run[key], in_f32[key])
