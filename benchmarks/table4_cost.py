@@ -59,12 +59,9 @@ def _vectors_override(cfg) -> tuple[list[str], str]:
     return [], "as configured" if path else "none"
 
 
-def cost_key(config_path: str) -> tuple:
+def cost_key(cfg) -> tuple:
     """Configs with the same key run the same step (model, batch, precision, input shape, the
     thesaurus's work in the pipeline): only the dataset's size and number of classes differ."""
-    from tfpipe import config as config_lib
-
-    cfg = config_lib.load(config_path)
     return (cfg.model_name, bool(cfg.data.thesaurus), cfg.train.batch_size, cfg.train.mixed_precision,
             tuple(sorted((k, str(v)) for k, v in cfg.model.items() if k not in ("name", "embeddings"))))
 
@@ -85,23 +82,21 @@ def measure(config_path: str, *, steps: int, warmup: int, runs_dir: str, timed: 
     task = tasks.of_config(cfg)
     data = task.open_data(cfg)
     timed = {} if timed is None else timed
-    key = cost_key(config_path)
-    previous = keras.config.dtype_policy()
+    key = cost_key(cfg)
     policy = task.precision(cfg)
-    devices.set_precision(policy)
     try:
-        keras.utils.set_random_seed(cfg.train.seed)
-        with tempfile.TemporaryDirectory() as tmp:
-            plan = task.build(cfg, data, tmp, first_epoch=0, verbose=0, steps_per_execution=lambda s: 1)
-            if key not in timed:
-                model = plan.model
-                model.fit(plan.train_ds, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
-                wall, cpu = time.perf_counter(), time.process_time()
-                model.fit(plan.train_ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                timed[key] = (config_path, wall / steps, cpu / steps)
+        with devices.precision_scope(policy):
+            keras.utils.set_random_seed(cfg.train.seed)
+            with tempfile.TemporaryDirectory() as tmp:
+                plan = task.build(cfg, data, tmp, first_epoch=0, verbose=0, steps_per_execution=lambda s: 1)
+                if key not in timed:
+                    model = plan.model
+                    model.fit(plan.train_ds, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    model.fit(plan.train_ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    timed[key] = (config_path, wall / steps, cpu / steps)
     finally:
-        keras.config.set_dtype_policy(previous)
         keras.backend.clear_session()
     timed_as, per_step, cpu_per_step = timed[key]
     steps_per_epoch = plan.steps or -(-plan.examples_per_epoch // cfg.train.batch_size)

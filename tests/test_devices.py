@@ -112,3 +112,17 @@ def test_the_run_record_says_whether_the_cpu_has_native_bf16(monkeypatch, tmp_pa
     record = devices.describe_devices()
     assert record["cpu_native_bf16"] is True
     assert {"gpus", "gpu_compute_capabilities", "cpu_cores"} <= set(record)
+
+
+def test_precision_scope_sets_the_policy_inside_and_restores_it_even_on_error():
+    import keras
+
+    previous = keras.config.dtype_policy().name
+    with devices.precision_scope("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+        assert keras.layers.Dense(2).dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == previous
+    with pytest.raises(RuntimeError):
+        with devices.precision_scope("float16"):
+            raise RuntimeError("inside")
+    assert keras.config.dtype_policy().name == previous

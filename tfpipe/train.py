@@ -56,7 +56,7 @@ def train(cfg: config_lib.Config, model_dir: str, *, verbose: int | str = 1, fre
 def config_source(config_path: str | None, overrides: Sequence[str]) -> dict[str, Any]:
     """What a run's config came from: ``config_file`` (``None``: the defaults), the epochs that file
     sets before any override (``config_file_epochs``) and the ``overrides`` as given."""
-    shipped = config_lib.load(config_path) if config_path else config_lib.load(None)
+    shipped = config_lib.load(config_path)
     return {"config_file": config_path, "config_file_epochs": int(shipped.train.epochs),
             "overrides": list(overrides)}
 

@@ -20,6 +20,7 @@ TensorFlow is imported inside the functions that need it, so the CPU checks are 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 
@@ -105,6 +106,20 @@ def set_precision(policy: str) -> None:
     import keras
 
     keras.config.set_dtype_policy(policy)
+
+
+@contextlib.contextmanager
+def precision_scope(policy: str):
+    """The Keras global dtype policy is ``policy`` inside the block; the previous one is restored
+    after it, also when the block raises (models built inside keep ``policy``)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    set_precision(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def make_strategy(name: str):

@@ -10,7 +10,7 @@ from typing import Any
 from tfpipe import config as config_lib
 from tfpipe.data.datadir import DataDir
 from tfpipe.text import tokenize
-from tfpipe.training import runs
+from tfpipe.training import devices, runs
 
 
 def data_keys(data: DataDir, num_features: int | None = None, with_vocab: bool = True) -> dict[str, Any]:
@@ -58,11 +58,7 @@ def load_model(model_dir: str, cfg: config_lib.Config, data: DataDir,
     # A loaded Functional model reports the global policy; its layers keep their own.
     if all(layer.compute_dtype == "float32" for layer in model.layers if layer.weights):
         return model
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with devices.precision_scope("float32"):
         rebuilt = build_model(cfg, data, num_features)
-    finally:
-        keras.config.set_dtype_policy(previous)
     rebuilt.set_weights(model.get_weights())
     return rebuilt

@@ -56,15 +56,11 @@ def frozen_top(image_size: int, model: str = "efficientnet_lite0"):
     Built in float32 whatever the run's dtype policy, like the cached stride-16 maps it reads:
     a mixed_bfloat16 training run and a later float32 ``tfpipe.evaluate`` then compute the very
     same cached features (a bfloat16 copy would round them differently in each)."""
-    keras = _keras()
     from tfpipe.models import vision
+    from tfpipe.training import devices
 
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
+    with devices.precision_scope("float32"):
         top = vision.top(model, tap="stride16", image_size=image_size, local=LOCAL_TAP)
-    finally:
-        keras.config.set_dtype_policy(previous)
     top.trainable = False
     return top
 
