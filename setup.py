@@ -11,6 +11,8 @@ setup(
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["tfpipe", "tfpipe.*", "beam_jobs", "beam_jobs.*"]),
     include_package_data=True,
+    # the fused skip-gram kernel's source, compiled on first use (tfpipe/ops/skipgram.py)
+    package_data={"tfpipe.ops": ["*.cc"]},
     install_requires=[
         # Known-good set on CPU Linux, Python 3.11: ScaNN 1.4.2's ops need TF 2.20.
         "tensorflow>=2.20,<2.21",

@@ -396,7 +396,9 @@ def _separation(words: list[str], vectors: np.ndarray) -> tuple[float, float]:
     return float(np.mean(within)), float(np.mean(across))
 
 
-NEGATIVE_SAMPLING_16 = {"loss": "negative_sampling", "share_negatives": 16}  # the defaults
+# The graph kernel's negative sharing (the defaults) and word2vec.c's independent draws; the
+# fused kernel (tfpipe.ops.skipgram, the default where it builds) with both losses.
+NEGATIVE_SAMPLING_16 = {"loss": "negative_sampling", "share_negatives": 16, "kernel": "graph"}
 
 
 @pytest.fixture(scope="module")
@@ -411,8 +413,10 @@ def negative_sampling_run(topic_data_dir, tmp_path_factory) -> tuple[str, dict]:
 
 @pytest.mark.parametrize("model", [
     NEGATIVE_SAMPLING_16,
-    {"loss": "negative_sampling", "share_negatives": 1},
-    {"loss": "hierarchical_softmax"},
+    {"loss": "negative_sampling", "share_negatives": 1, "kernel": "graph"},
+    {"loss": "hierarchical_softmax", "kernel": "graph"},
+    {"loss": "negative_sampling", "kernel": "fused"},
+    {"loss": "hierarchical_softmax", "kernel": "fused"},
 ])
 def test_words_that_co_occur_end_up_closer(topic_data_dir, tmp_path, model, request):
     from tfpipe import train as train_lib
@@ -475,11 +479,16 @@ def test_a_diverging_run_stops_with_advice(topic_data_dir, tmp_path):
     from tfpipe import train as train_lib
     from tfpipe.tasks import word_vectors as trainer
 
-    cfg = _config(topic_data_dir)
+    cfg = _config(topic_data_dir, kernel="graph")
     cfg.train.learning_rate = 500.0
     with pytest.raises(TrainError, match="diverged at step .* smaller train.batch_size .*row_update_cap"):
         train_lib.train(cfg, str(tmp_path / "run"), verbose=0)
     assert not os.path.exists(os.path.join(tmp_path, "run", "vectors.txt"))
+    cfg = _config(topic_data_dir, kernel="fused")
+    cfg.train.learning_rate = 500.0
+    with pytest.raises(TrainError, match="diverged at step .* train.learning_rate=500.0 is too large"):
+        train_lib.train(cfg, str(tmp_path / "fused"), verbose=0)
+    assert not os.path.exists(os.path.join(tmp_path, "fused", "vectors.txt"))
 
 
 @pytest.mark.parametrize("name", ["skipgram_ag_news.yaml", "skipgram_shared_text.yaml"])

@@ -219,6 +219,29 @@ def pairs_dataset(
     return ds.with_options(options)
 
 
+def sentences_dataset(
+    data: DataDir | str,
+    split: str = "train",
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    cache: bool = False,
+    sentences_per_batch: int = SENTENCES_PER_BATCH,
+    verify: str = "size",
+) -> tf.data.Dataset:
+    """One pass over ``split`` for the fused kernel (``tfpipe.ops.skipgram``), which does steps
+    1-3 of the module docstring itself: ``{"word_ids": int64 [B, L]}`` batches of
+    ``sentences_per_batch`` sentences (the data directory's ids, 0-padded), in a seeded random
+    order different every pass when ``shuffle``."""
+    if sentences_per_batch <= 0:
+        raise ValueError(f"sentences_per_batch must be positive, got {sentences_per_batch}")
+    ds = pipeline.make_dataset(
+        DataDir.of(data), split, feature="word_ids", batch_size=sentences_per_batch, training=shuffle,
+        seed=seed, cache=cache, verify=verify,
+    )
+    return ds.map(lambda x, y: {"word_ids": tf.cast(x, tf.int64)}).prefetch(tf.data.AUTOTUNE)
+
+
 def count_words(
     data: DataDir | str, split: str = "train", *, min_count: int = 5,
     counts: Sequence[int] | None = None,

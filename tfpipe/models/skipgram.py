@@ -69,6 +69,7 @@ the size of AG's News), ``min_count`` 5.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 import keras
@@ -79,6 +80,9 @@ from tfpipe.models import register
 from tfpipe.text.tokenize import FIRST_WORD_ID
 
 LOSSES = ("negative_sampling", "hierarchical_softmax")
+# Training kernels: the fused C++ loop (tfpipe.ops.skipgram), the batched TF graph step, or the
+# fused one when it builds on this machine and applies (plain SGD, no row_update_cap).
+KERNELS = ("auto", "fused", "graph")
 SCHEDULES = ("linear", "cosine", "constant")
 # word2vec.c never lets the rate fall below this fraction of the starting rate.
 MIN_RATE_FRACTION = 1e-4
@@ -185,6 +189,8 @@ class SkipGram(keras.Model):
         window: int = 5,
         subsample: float = 1e-3,
         min_count: int = 5,
+        kernel: str = "auto",
+        threads: int = 0,
         seed: int = 0,
         name: str = "skipgram",
         **kwargs: Any,
@@ -200,6 +206,10 @@ class SkipGram(keras.Model):
             raise ValueError("vocab_counts must be sorted most frequent first (as vocab.tsv is)")
         if loss not in LOSSES:
             raise ValueError(f"loss={loss!r}; valid losses: {', '.join(LOSSES)}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel={kernel!r}; valid kernels: {', '.join(KERNELS)}")
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0 (0 = one per CPU core), got {threads}")
         if not MIN_DIM <= dim <= MAX_DIM:
             raise ValueError(f"dim must be in [{MIN_DIM}, {MAX_DIM}] (DeViSE: 500 or 1000), got {dim}")
         if negatives < 1:
@@ -232,6 +242,8 @@ class SkipGram(keras.Model):
         self.subsample = float(subsample)
         self.min_count = int(min_count)
         self.seed = int(seed)
+        self.kernel = kernel
+        self.threads = int(threads)
         self.num_trained = int(trained.sum())  # trained words are a prefix: vocab is sorted by count
 
         bound = 0.5 / dim
@@ -243,6 +255,7 @@ class SkipGram(keras.Model):
             rows = vocab_size
             noise = np.zeros(vocab_size, dtype=np.float64)
             noise[FIRST_WORD_ID:] = np.where(trained, counts.astype(np.float64) ** noise_power, 0.0)
+            self._noise_weights = noise
             cdf = np.cumsum(noise / noise.sum())
             cdf[np.flatnonzero(noise)[-1]:] = 1.0  # no draw can land past the last trained word
             self._noise_cdf = tf.constant(cdf[None, :], dtype=tf.float64)
@@ -259,6 +272,7 @@ class SkipGram(keras.Model):
             self._labels = tf.constant(1.0 - full["codes"], tf.float32)  # branch label = 1 - code
             self._points = tf.constant(full["points"], tf.int64)
             self._path_mask = tf.constant(np.arange(depth)[None, :] < full_lengths[:, None], tf.float32)
+            self._path_lengths = full_lengths
         self.output_vectors = self.add_weight(shape=(rows, dim), name="output_vectors", initializer="zeros")
         # Words trained so far (all epochs): drives the learning-rate schedule.
         self.words_seen = self.add_weight(
@@ -269,6 +283,7 @@ class SkipGram(keras.Model):
         self.words_tracker = keras.metrics.Sum(name="words")
         self.pairs_tracker = keras.metrics.Sum(name="pairs")
         self._plain_sgd = False
+        self._fused = None  # the fused kernel's constant inputs once compile() picks it
         self.configure_schedule()
         # Every variable exists now (no input-dependent shapes): built, so that its weights can be
         # saved before the first step (the training loop's best-epoch checkpoint and epoch backup).
@@ -384,7 +399,8 @@ class SkipGram(keras.Model):
 
     def compile(self, optimizer="sgd", **kwargs):
         """Keras ``compile``; notes whether the optimizer is plain SGD (no momentum, decay
-        or clipping), whose update :meth:`train_step` then applies itself, row by row."""
+        or clipping), whose update :meth:`train_step` then applies itself, row by row, and
+        picks the training kernel (:attr:`active_kernel`, :attr:`kernel_note` says why)."""
         super().compile(optimizer=optimizer, **kwargs)
         o = self.optimizer
         self._plain_sgd = (
@@ -392,12 +408,89 @@ class SkipGram(keras.Model):
             and o.clipnorm is None and o.global_clipnorm is None and o.clipvalue is None
             and not getattr(o, "use_ema", False) and not getattr(o, "gradient_accumulation_steps", None)
         )
+        self.active_kernel, self.kernel_note = self._pick_kernel()
+
+    def _pick_kernel(self) -> tuple[str, str]:
+        if self.kernel == "graph":
+            return "graph", "model.kernel: graph"
+        blocker = None
+        if not self._plain_sgd:
+            blocker = "it needs plain SGD (train.optimizer: sgd, train.momentum: 0)"
+        elif self.row_update_cap:
+            blocker = "row_update_cap applies to the graph kernel's batched step only"
+        if blocker is None:
+            from tfpipe.ops import skipgram as fused_ops
+
+            try:
+                fused_ops.load()
+            except fused_ops.KernelUnavailable as e:
+                blocker = f"it is not available here: {e}"
+        if blocker is None:
+            threads = self.threads or os.cpu_count() or 1
+            return "fused", f"fused C++ loop (tfpipe/ops/skipgram_sgd.cc), {threads} thread(s)"
+        if self.kernel == "fused":
+            raise ValueError(f"model.kernel: fused cannot train this run: {blocker}; valid kernels: "
+                             f"{', '.join(KERNELS)} (graph: the batched TF step)")
+        return "graph", f"batched TF graph step (the fused kernel does not apply: {blocker})"
+
+    @property
+    def trains_sentences(self) -> bool:
+        """Whether :meth:`fit` takes batches of sentences (``{"word_ids": int [B, L]}``, the fused
+        kernel) rather than pairs (after :meth:`compile`)."""
+        return getattr(self, "active_kernel", None) == "fused"
+
+    def set_keep_probabilities(self, keep_prob: np.ndarray) -> None:
+        """The subsampling table of the fused kernel (``float64 [vocab_size]`` by model word id,
+        ``tfpipe.data.skipgram_pairs.keep_probabilities`` of :attr:`vocab_counts`): 0 for words
+        never trained, word2vec.c's keep probability otherwise."""
+        keep_prob = np.asarray(keep_prob, dtype=np.float64)
+        if keep_prob.shape != (self.vocab_size,):
+            raise ValueError(f"keep_prob must be [{self.vocab_size}] (one entry per word id), got {keep_prob.shape}")
+        if self.loss_name == "negative_sampling":
+            from tfpipe.ops import skipgram as fused_ops
+
+            prob, alias = fused_ops.alias_table(self._noise_weights)
+            points = np.zeros((self.vocab_size, 1), np.int64)
+            labels = np.zeros((self.vocab_size, 1), np.float32)
+            lengths = np.zeros(self.vocab_size, np.int32)
+        else:
+            prob, alias = np.zeros(self.vocab_size), np.zeros(self.vocab_size, np.int64)
+            points, labels, lengths = self._points.numpy(), self._labels.numpy(), self._path_lengths
+        self._fused = tuple(tf.constant(a) for a in (keep_prob, prob, alias, points, labels, lengths))
+
+    def fused_step(self, word_ids: tf.Tensor, rate: tf.Tensor | float) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Trains a batch of sentences with the fused kernel (word2vec.c's loop: subsampling,
+        reduced windows, per-pair SGD at ``rate``); returns ``(words, pairs, summed loss)``."""
+        if self._fused is None:
+            raise ValueError("the fused kernel needs the subsampling table: call set_keep_probabilities first")
+        from tfpipe.ops import skipgram as fused_ops
+
+        keep, prob, alias, points, labels, lengths = self._fused
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        seed = tf.constant(self.seed, tf.int64) * 1_000_003 + step
+        threads = self.threads or os.cpu_count() or 1
+        words, pairs, loss = fused_ops.load().skipgram_sgd(
+            self.input_vectors.value.handle, self.output_vectors.value.handle, tf.cast(word_ids, tf.int64),
+            keep, prob, alias, points, labels, lengths, tf.cast(rate, tf.float32), seed,
+            window=self.window, negatives=self.negatives if self.loss_name == "negative_sampling" else 0,
+            threads=threads,
+        )
+        self.optimizer.iterations.assign_add(1)
+        return words, pairs, loss
 
     def train_step(self, data):
-        target = tf.cast(data["target"], tf.int64)
         rate = self.current_learning_rate()
         if self._schedule[0] is not None:
             self.optimizer.learning_rate.assign(rate)
+        if "word_ids" in data:
+            words, pairs, loss = self.fused_step(data["word_ids"], tf.cast(self.optimizer.learning_rate, tf.float32))
+            pairs = tf.cast(pairs, tf.float32)
+            self.loss_tracker.update_state(tf.cast(loss, tf.float32) / tf.maximum(pairs, 1.0), sample_weight=pairs)
+            self.pairs_tracker.update_state(pairs)
+            self.words_tracker.update_state(tf.cast(words, tf.float32))
+            self.words_seen.assign_add(tf.cast(words, tf.float64))
+            return {**{m.name: m.result() for m in self.metrics}, "learning_rate": rate}
+        target = tf.cast(data["target"], tf.int64)
         if self._plain_sgd:
             per_pair = self.sgd_step(target, data["context"], tf.cast(self.optimizer.learning_rate, tf.float32))
         else:
@@ -488,7 +581,7 @@ class SkipGram(keras.Model):
             "share_negatives": self.share_negatives, "row_update_cap": self.row_update_cap,
             "noise_power": self.noise_power,
             "window": self.window, "subsample": self.subsample, "min_count": self.min_count,
-            "seed": self.seed,
+            "kernel": self.kernel, "threads": self.threads, "seed": self.seed,
         }
 
 
@@ -506,6 +599,8 @@ def skipgram(
     window: int = 5,
     subsample: float = 1e-3,
     min_count: int = 5,
+    kernel: str = "auto",
+    threads: int = 0,
     seed: int = 0,
 ) -> keras.Model:
     """Skip-gram (Mikolov et al. 2013) over the data directory's vocabulary.
@@ -518,7 +613,12 @@ def skipgram(
     the unigram distribution to the power ``noise_power``; ``row_update_cap``:
     most pairs' worth of update one table row takes in one plain-SGD step (0 =
     no cap; see the module docstring); ``window``,
-    ``subsample`` (``t``; 0 = off) and ``min_count`` as word2vec.c; ``seed``
-    seeds the initial vectors and the negative samples.
+    ``subsample`` (``t``; 0 = off) and ``min_count`` as word2vec.c;
+    ``kernel``: ``fused`` (word2vec.c's per-pair loop as one C++ op,
+    :mod:`tfpipe.ops.skipgram`), ``graph`` (the batched TF step; the only one
+    that takes other optimizers, ``share_negatives`` and ``row_update_cap``) or
+    ``auto`` (fused when it builds here and applies, else graph);
+    ``threads``: the fused kernel's Hogwild threads (0 = one per CPU core; 1 is
+    deterministic); ``seed`` seeds the initial vectors and the random draws.
     """
     return SkipGram(**locals())

@@ -195,6 +195,8 @@ class WordVectors(Task):
                     os.remove(os.path.join(model_dir, name))
 
         kwargs = {"seed": t.seed, **cfg.model_kwargs}
+        if t.deterministic and kwargs.get("threads", 0) != 1:
+            kwargs["threads"] = 1  # the fused kernel's Hogwild threads race; one thread repeats exactly
         model = models.build(
             MODEL_NAME, vocab_size=tokenize.vocab_size(len(words)), vocab=model_words,
             vocab_counts=[int(c) for c in model_counts], **kwargs
@@ -217,16 +219,27 @@ class WordVectors(Task):
             )
 
         def to_model_ids(batch):
+            if "word_ids" in batch:
+                return {"word_ids": tf.gather(remap, batch["word_ids"])}
             return {**batch, "target": tf.gather(remap, batch["target"]), "context": tf.gather(remap, batch["context"])}
 
+        # The kernel decides what a training step takes: sentences (fused) or pairs (graph).
+        model.compile(optimizer=optimizers.make_optimizer(t), steps_per_execution=steps_per_execution(None))
+        if model.trains_sentences:
+            model.set_keep_probabilities(skipgram_data.keep_probabilities(
+                model_counts, min_count=model.min_count, subsample=model.subsample))
+
+        def train_part(k: int, split: str) -> tf.data.Dataset:
+            seed = t.seed + PART_SEED_STRIDE * k
+            if model.trains_sentences:
+                return skipgram_data.sentences_dataset(
+                    data, split, seed=seed, shuffle=True, cache=cfg.data.cache, verify=cfg.data.verify)
+            return skipgram_data.pairs_dataset(
+                data, split, batch_size=t.batch_size, seed=seed, shuffle=True, cache=cfg.data.cache,
+                **data_kwargs)
+
         try:
-            parts = [
-                skipgram_data.pairs_dataset(
-                    data, split, batch_size=t.batch_size, seed=t.seed + PART_SEED_STRIDE * k, shuffle=True,
-                    cache=cfg.data.cache, **data_kwargs,
-                )
-                for k, split in enumerate(splits)
-            ]
+            parts = [train_part(k, split) for k, split in enumerate(splits)]
             if len(parts) == 1:
                 train_ds = parts[0]
             else:
@@ -257,7 +270,6 @@ class WordVectors(Task):
             base=t.learning_rate, schedule=t.schedule, total_words=float(words_per_epoch) * t.epochs,
             lr_min=t.lr_min,
         )
-        model.compile(optimizer=optimizers.make_optimizer(t), steps_per_execution=steps_per_execution(None))
         if t.optimizer != "sgd" or t.momentum:
             print(
                 f"tfpipe.train: warning: optimizer {t.optimizer} (momentum {t.momentum}) updates every row "
@@ -271,8 +283,10 @@ class WordVectors(Task):
             f"tfpipe.train: skipgram dim {model.dim}, {model.loss_name}, {model.num_trained:,} words "
             f"(min_count {model.min_count}) of {len(words):,} in {data.path} ({'+'.join(splits)}); "
             f"{words_per_epoch:,} words per "
-            f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, batch "
-            f"{t.batch_size} pairs, {t.optimizer} lr {t.learning_rate} ({t.schedule})"
+            f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, "
+            + (f"batches of {skipgram_data.SENTENCES_PER_BATCH} sentences" if model.trains_sentences
+               else f"batch {t.batch_size} pairs")
+            + f", {t.optimizer} lr {t.learning_rate} ({t.schedule}); kernel: {model.kernel_note}"
         )
         return Plan(
             model=model, train_ds=train_ds, val_ds=val_ds, steps=None,
@@ -293,6 +307,11 @@ class WordVectors(Task):
         guard, logger = state["guard"], state["logger"]
         if guard.diverged:
             step, loss = guard.diverged
+            if model.trains_sentences:
+                raise TrainError(
+                    f"skip-gram training diverged at step {step} (mean pair loss {loss:.4g}, it starts at "
+                    f"{model.initial_loss():.3f}): the per-pair SGD step train.learning_rate="
+                    f"{t.learning_rate} is too large; word2vec uses 0.025")
             raise TrainError(
                 f"skip-gram training diverged at step {step} (mean pair loss {loss:.4g}, it starts at "
                 f"{model.initial_loss():.3f}): a batch of {t.batch_size} pairs sums too many updates of the "
@@ -322,7 +341,9 @@ class WordVectors(Task):
             "min_count": model.min_count,
             "epochs": t.epochs,
             "epochs_run": run["epochs_run"],
-            "batch_size_pairs": t.batch_size,
+            "kernel": model.active_kernel,
+            "kernel_note": model.kernel_note,
+            "batch_size_pairs": t.batch_size if not model.trains_sentences else None,
             "optimizer": t.optimizer,
             "learning_rate": t.learning_rate,
             "schedule": t.schedule,

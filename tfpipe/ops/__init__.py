@@ -1,0 +1,1 @@
+"""Custom TensorFlow ops (C++ sources compiled on first use; see each module)."""
