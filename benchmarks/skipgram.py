@@ -10,9 +10,15 @@ here when missing, as ``benchmarks.comparison_models`` does):
    (word2vec.c's settings: skip-gram, negative sampling with 5 negatives,
    window 5, subsampling 1e-3, min_count 5, alpha 0.025 decaying linearly,
    300 dimensions; 5 / 20 / 10 epochs on ag_news / trec / mr), without the
-   held-out pass (``eval.split=train``).  Words/s = the words trained (the
-   train split's tokens of words seen ``min_count`` times, every epoch) over
-   the training wall time, from its ``train_results.json``.
+   held-out pass (``eval.split=train``), ``model.threads`` = ``--workers``.
+   Words/s = the words trained (the train split's tokens of words seen
+   ``min_count`` times, every epoch) over the training time of the epochs'
+   steps (checkpoints left out), from its ``train_results.json``.  The config
+   as shipped trains on the fused kernel (``model.kernel: auto``); ``ours_graph``
+   is the same config on the batched TF kernel (``model.kernel=graph``), and
+   ``profile`` times one step's parts per pair (:func:`profile_steps`).
+   Ours and gensim alternate ``--repeats`` times; the run of median words/s is
+   reported, with every run's figure.
 2. **gensim** ``Word2Vec`` (benchmark extra) on the *same tokens*: the word ids
    of the same train-split records mapped back to words (what our trainer
    reads), with the same settings (``sg=1``, ``negative``, ``window``,
@@ -39,8 +45,8 @@ here when missing, as ``benchmarks.comparison_models`` does):
      vector skipped, a text with none is the zero vector), then
      ``LogisticRegression(C=MEAN_LR_C)`` on the train split.
 
-Threads: our trainer runs TensorFlow with its default thread pools (as many
-as the CPU's cores); gensim gets ``--workers`` (default: the number of cores).
+Threads: the fused kernel and gensim get ``--workers`` threads (default: the
+number of cores); the graph kernel runs TensorFlow's default thread pools.
 Both run in turn on the same machine; on a shared machine the load of other
 jobs moves both figures (the JSON records the load average).
 
@@ -248,9 +254,86 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 # --------------------------------------------------------------------------- one run
 
 
+def profile_steps(data_dir: str, settings: dict[str, Any], *, threads: int, steps: int = 20) -> dict[str, Any]:
+    """Where a training step's time goes, per pair (microseconds, median of ``steps`` steps on the
+    train split's real pairs): the graph kernel's whole plain-SGD step of ``batch_size_pairs``
+    pairs, its forward terms alone (gathers, scores, word2vec's factors: ``SkipGram._terms``)
+    and the rest (the two ``scatter_add`` row updates and the update tensors), against the fused
+    kernel on batches of sentences (``threads`` threads)."""
+    import numpy as np
+    import keras
+    import tensorflow as tf
+
+    from tfpipe.data import skipgram_pairs as sd
+    from tfpipe.data.datadir import DataDir
+    from tfpipe.models import skipgram as sg
+    from tfpipe.text.tokenize import FIRST_WORD_ID
+
+    data = DataDir.open(data_dir)
+    _, counts = sd.read_counts(data)
+    common = dict(window=settings["window"], subsample=settings["subsample"], min_count=settings["min_count"])
+
+    def model(kernel: str):
+        m = sg.SkipGram(vocab_size=len(counts) + FIRST_WORD_ID, vocab_counts=counts, dim=settings["dim"],
+                        loss=settings["loss"], negatives=settings["negatives"], kernel=kernel, threads=threads,
+                        share_negatives=settings["share_negatives"], **common)
+        m.compile(keras.optimizers.SGD(settings["alpha"]))
+        return m
+
+    def median_us(fn, batches, per_batch) -> float:
+        fn(batches[0])  # trace
+        times, units = [], []
+        for b in batches[1: steps + 1]:
+            start = time.perf_counter()
+            n = fn(b)
+            times.append(time.perf_counter() - start)
+            units.append(per_batch(b, n))
+        rate = np.array(times) / np.maximum(np.array(units, dtype=np.float64), 1)
+        return round(float(np.median(rate)) * 1e6, 3)
+
+    pairs = list(sd.pairs_dataset(data, "train", batch_size=settings["batch_size_pairs"], seed=0, **common)
+                 .take(steps + 1))
+    graph = model("graph")
+    rate = tf.constant(settings["alpha"], tf.float32)
+    step = tf.function(lambda b: graph.sgd_step(b["target"], b["context"], rate))
+    terms = tf.function(lambda b: graph._terms(tf.cast(b["target"], tf.int64), b["context"], None)[0])
+    size = lambda b, n: int(b["target"].shape[0])  # noqa: E731
+    out = {"pairs_per_graph_step": settings["batch_size_pairs"],
+           "graph_step_us_per_pair": median_us(lambda b: step(b).numpy(), pairs, size),
+           "graph_terms_us_per_pair": median_us(lambda b: terms(b).numpy(), pairs, size)}
+    out["graph_updates_us_per_pair"] = round(out["graph_step_us_per_pair"] - out["graph_terms_us_per_pair"], 3)
+    fused = model("auto")
+    if fused.active_kernel == "fused":
+        fused.set_keep_probabilities(sd.keep_probabilities(counts, **{k: common[k] for k in ("min_count", "subsample")}))
+        sentences = list(sd.sentences_dataset(data, "train", seed=0).take(steps + 1))
+        call = tf.function(lambda b: fused.fused_step(b["word_ids"], rate)[1])
+        out["fused_us_per_pair"] = median_us(lambda b: int(call(b)), sentences, lambda b, n: n)
+        out["fused_threads"] = threads
+        out["graph_step_over_fused"] = round(out["graph_step_us_per_pair"] / out["fused_us_per_pair"], 2)
+    else:
+        out["fused"] = fused.kernel_note
+    return out
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median words/s (its figures, plus every run's words/s)."""
+    done = [r for r in runs if r.get("status") == "trained"]
+    if not done:
+        return runs[0]
+    ranked = sorted(done, key=lambda r: r["words_per_sec"])
+    return {**ranked[len(ranked) // 2], "words_per_sec_runs": [round(r["words_per_sec"]) for r in runs
+                                                                 if r.get("status") == "trained"]}
+
+
 def run_dataset(dataset: str, *, out_dir: str, data_root: str, overrides: Sequence[str], workers: int,
-                downstream: bool, means: int, timeout_s: float | None) -> dict[str, Any]:
-    """Both trainers (and bag-of-means on each one's vectors) on ``dataset``; its JSON entry."""
+                downstream: bool, means: int, timeout_s: float | None, repeats: int = 1,
+                graph: bool = True, profile: bool = True) -> dict[str, Any]:
+    """The trainers (and bag-of-means on each one's vectors) on ``dataset``; its JSON entry.
+
+    ``ours`` is the config as shipped (``model.kernel: auto``, the fused kernel where it builds,
+    with ``model.threads`` = ``workers``), ``ours_graph`` the same config on the batched TF
+    kernel; ours and gensim alternate ``repeats`` times and the run of median words/s is
+    reported (downstream on the first run's vectors)."""
     from tfpipe import paths
 
     cfg = skipgram_config(dataset, overrides)
@@ -263,16 +346,30 @@ def run_dataset(dataset: str, *, out_dir: str, data_root: str, overrides: Sequen
         return {"status": "failed", "why": ready[data_dir], "preprocess": preprocess}
     settings = settings_of(cfg)
     base = os.path.join(out_dir, dataset)
-    log(f"{dataset}: ours ({settings})")
-    ours = train_ours(dataset, os.path.join(base, "skipgram_ours"), overrides, timeout_s)
-    log(f"{dataset}: gensim ({workers} workers)")
     sentences = train_sentences(data_dir)
-    theirs = train_gensim(sentences, settings, workers, os.path.join(base, "skipgram_gensim", "vectors.bin"),
-                          seed=cfg.train.seed)
-    log(f"{dataset}: words/s ours {ours.get('words_per_sec') or 0:,.0f}, gensim {theirs['words_per_sec']:,.0f}")
+    ours_runs, gensim_runs = [], []
+    for k in range(repeats):
+        suffix = "" if k == 0 else f"_{k}"
+        log(f"{dataset}: ours, run {k + 1} of {repeats} ({settings})")
+        ours_runs.append(train_ours(dataset, os.path.join(base, f"skipgram_ours{suffix}"),
+                                    [*overrides, f"model.threads={workers}"], timeout_s))
+        log(f"{dataset}: gensim ({workers} workers), run {k + 1} of {repeats}")
+        gensim_runs.append(train_gensim(sentences, settings, workers,
+                                        os.path.join(base, f"skipgram_gensim{suffix}", "vectors.bin"),
+                                        seed=cfg.train.seed))
+    ours, theirs = _median_run(ours_runs), _median_run(gensim_runs)
+    first = {"ours": ours_runs[0], "gensim": gensim_runs[0]}
+    entry_graph = None
+    if graph:
+        log(f"{dataset}: ours on the graph kernel")
+        entry_graph = train_ours(dataset, os.path.join(base, "skipgram_ours_graph"),
+                                 [*overrides, "model.kernel=graph"], timeout_s)
+    log(f"{dataset}: words/s ours {ours.get('words_per_sec') or 0:,.0f}, gensim {theirs['words_per_sec']:,.0f}"
+        + (f", graph kernel {entry_graph.get('words_per_sec') or 0:,.0f}" if entry_graph else ""))
     if downstream:
         train, test = split_words(data_dir, "train"), split_words(data_dir, "test")
         for name, side in (("ours", ours), ("gensim", theirs)):
+            side["vectors"] = first[name]["vectors"]
             if side.get("status") == "trained":
                 side["bag_of_means"] = bag_of_means(dataset, side["vectors"], os.path.join(base, f"bag_of_means_{name}"),
                                                     means, timeout_s)
@@ -280,18 +377,26 @@ def run_dataset(dataset: str, *, out_dir: str, data_root: str, overrides: Sequen
                 log(f"{dataset}: {name}'s vectors: bag-of-means {side['bag_of_means'].get('accuracy')}, "
                     f"mean-vector LR {side['mean_vector_lr']['accuracy']}")
     ratios = {"words_per_sec": _ratio(ours.get("words_per_sec"), theirs.get("words_per_sec"))}
+    if entry_graph is not None:
+        ratios["graph_kernel_words_per_sec"] = _ratio(entry_graph.get("words_per_sec"), theirs.get("words_per_sec"))
+        ratios["fused_over_graph_words_per_sec"] = _ratio(ours.get("words_per_sec"), entry_graph.get("words_per_sec"))
     for task in ("bag_of_means", "mean_vector_lr"):
         acc = [(side.get(task) or {}).get("accuracy") for side in (ours, theirs)]
         ratios[f"{task}_accuracy"] = _ratio(*acc)
         ratios[f"{task}_accuracy_diff_pts"] = round(100 * (acc[0] - acc[1]), 2) if None not in acc else None
-    return {"status": "done", "settings": settings, "train_sentences": len(sentences), "ours": ours,
-            "gensim": theirs, "ratios": ratios, "preprocess": preprocess}
+    entry = {"status": "done", "settings": settings, "train_sentences": len(sentences), "ours": ours,
+             "gensim": theirs, "ours_graph": entry_graph, "ratios": ratios, "preprocess": preprocess}
+    if profile:
+        log(f"{dataset}: profile of one step")
+        entry["profile"] = profile_steps(data_dir, settings, threads=workers)
+    return entry
 
 
 def run(datasets: Sequence[str] = DATASETS, *, out_dir: str = DEFAULT_OUT_DIR,
         data_root: str = peers_lib.DEFAULT_DATA_ROOT, dim: int | None = None, epochs: int | None = None,
         workers: int | None = None, means: int = DEFAULT_MEANS, downstream: bool = True,
-        timeout_s: float | None = None) -> dict[str, Any]:
+        timeout_s: float | None = None, repeats: int = 1, graph: bool = True,
+        profile: bool = True) -> dict[str, Any]:
     """The JSON document this benchmark prints: ``{"benchmark": "skipgram", "datasets": {name:
     {settings, ours, gensim, ratios}}, "ratios": {name: ratios}, "threads", "env"}``."""
     import gensim  # noqa: F401  (fail before any work when the benchmark extra is missing)
@@ -309,12 +414,15 @@ def run(datasets: Sequence[str] = DATASETS, *, out_dir: str = DEFAULT_OUT_DIR,
     out = {}
     for dataset in datasets:
         out[dataset] = run_dataset(dataset, out_dir=out_dir, data_root=data_root, overrides=overrides,
-                                   workers=workers, downstream=downstream, means=means, timeout_s=timeout_s)
+                                   workers=workers, downstream=downstream, means=means, timeout_s=timeout_s,
+                                   repeats=repeats, graph=graph, profile=profile)
     return {
         "benchmark": "skipgram",
         "datasets": out,
         "ratios": {name: entry.get("ratios") for name, entry in out.items()},
-        "threads": {"ours": f"TensorFlow default thread pools ({os.cpu_count()} cores)", "gensim_workers": workers},
+        "threads": {"ours_fused_kernel": workers, "ours_graph_kernel": f"TensorFlow default thread pools "
+                    f"({os.cpu_count()} cores)", "gensim_workers": workers},
+        "repeats": repeats,
         "env": {"cpus": os.cpu_count(), "python": platform.python_version(), "gensim": gensim.__version__,
                 "load_average_at_end": list(os.getloadavg()), "wall_s": round(time.time() - started, 1)},
     }
@@ -331,6 +439,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--means", type=int, default=DEFAULT_MEANS,
                    help="bag-of-means clusters (default: %(default)s; see the module docstring)")
     p.add_argument("--skip_downstream", action="store_true", help="only the training speed, no bag-of-means")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="runs of ours and gensim, alternating; the median is reported (default: %(default)s)")
+    p.add_argument("--skip_graph", action="store_true", help="leave out the graph kernel's run")
+    p.add_argument("--skip_profile", action="store_true", help="leave out the per-pair profile")
     p.add_argument("--out_dir", default=DEFAULT_OUT_DIR, help="run directories (default: %(default)s)")
     p.add_argument("--data_root", default=peers_lib.DEFAULT_DATA_ROOT,
                    help="folder holding ag_news/, trec/, mr/ (default: ../shared/data beside the repo)")
@@ -341,14 +453,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    for name in ("dim", "epochs", "workers", "means"):
+    for name in ("dim", "epochs", "workers", "means", "repeats"):
         value = getattr(args, name)
         if value is not None and value < 1:
             print(f"error: --{name} must be >= 1, got {value}", file=sys.stderr)
             sys.exit(2)
     result = run(args.datasets, out_dir=args.out_dir, data_root=args.data_root, dim=args.dim, epochs=args.epochs,
                  workers=args.workers, means=args.means, downstream=not args.skip_downstream,
-                 timeout_s=args.timeout_s)
+                 timeout_s=args.timeout_s, repeats=args.repeats, graph=not args.skip_graph,
+                 profile=not args.skip_profile)
     if args.out:
         peers_lib.write(result, args.out)
     print(json.dumps(result))

@@ -22,6 +22,23 @@ logistic sigmoid, the loss is
   the Huffman path of ``w_O`` (:func:`huffman_tree`, word2vec.c's
   ``CreateBinaryTree``).
 
+Two training kernels (``kernel``):
+
+* ``fused`` (the default through ``auto`` wherever it builds, i.e. wherever
+  g++ and TensorFlow's headers are): word2vec.c's own loop as one C++ op
+  (:mod:`tfpipe.ops.skipgram`).  A step takes a batch of whole sentences
+  (``{"word_ids": [B, L]}``) and does the subsampling, the reduced windows, the
+  negative draws (independent per pair, from a Walker alias table) and a plain
+  SGD update after every pair, in ``threads`` Hogwild threads.  As in
+  word2vec.c the pair's input vector is the context word's and the output rows
+  are the centre word's.  Plain SGD only.
+* ``graph``: the batched TensorFlow step below on shuffled (target, context)
+  pairs; any Keras optimizer, ``share_negatives`` and ``row_update_cap``.
+
+Both minimise the same per-pair loss; ``auto`` falls back to ``graph`` (saying
+why) when the fused kernel does not apply or cannot be built.  The rest of this
+docstring describes the graph kernel's batching.
+
 Negatives shared by a group of pairs (``share_negatives``, default 16): the
 pairs of a batch are taken ``share_negatives`` at a time (the pairs arrive
 shuffled) and each group uses one draw of ``negatives`` noise words.  Every

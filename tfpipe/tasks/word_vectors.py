@@ -3,10 +3,12 @@
     python -m tfpipe.train --config configs/skipgram_ag_news.yaml
 
 Reads the word ids of the ``train`` split (or of every split that
-``data.train_splits`` names, e.g. ``train+test`` for all the text), makes
-(target, context) pairs in tf.data
-(:mod:`tfpipe.data.skipgram_pairs`), trains :class:`tfpipe.models.skipgram.SkipGram`
-and writes into the run directory:
+``data.train_splits`` names, e.g. ``train+test`` for all the text) and trains
+:class:`tfpipe.models.skipgram.SkipGram`: with the fused kernel (``model.kernel:
+auto`` or ``fused``, plain SGD) on batches of whole sentences of about
+:data:`FUSED_WORDS_PER_STEP` words, the kernel making the pairs itself; with the graph
+kernel on (target, context) pairs made in tf.data (:mod:`tfpipe.data.skipgram_pairs`),
+``train.batch_size`` pairs a step.  It writes into the run directory:
 
     config.yaml          the resolved config
     vectors.txt          word2vec text format   (tfpipe.embeddings.word2vec_format)
@@ -33,14 +35,15 @@ random, each in proportion to its words, so every part of an epoch mixes them.
 
 Config keys used: ``data.dir``, ``data.cache``, ``data.verify``; every
 ``model`` key (the builder's, see :func:`tfpipe.models.skipgram.skipgram`);
-``train.epochs``, ``train.batch_size`` (pairs per step), ``train.optimizer``
+``train.epochs``, ``train.batch_size`` (pairs per step of the graph kernel), ``train.optimizer``
 (``sgd`` = word2vec's plain SGD with sparse row updates; with ``momentum > 0``
 or another optimizer the update of each table is dense, i.e. much slower),
 ``train.learning_rate`` (word2vec: 0.025 per pair), ``train.schedule``
 (counted in words, as word2vec.c: ``linear`` from the rate down to
 ``rate * 1e-4`` at the last word, ``cosine`` down to ``train.lr_min``,
 ``constant``), ``train.seed``, ``train.steps_per_execution``,
-``train.deterministic``; ``eval.split`` (if the data has it and the vectors do
+``train.deterministic`` (with the fused kernel it also means one thread: Hogwild threads
+race); ``eval.split`` (if the data has it and the vectors do
 not learn from it: the held-out pair loss after each epoch) and
 ``eval.batch_size``; ``data.train_splits``.  ``data.validation_fraction`` is
 not supported (the held-out pairs come from a stored split).
@@ -73,6 +76,9 @@ LOG_EVERY = 200  # steps between TensorBoard points
 # A run whose mean pair loss exceeds this multiple of its initial loss has diverged.
 DIVERGENCE_FACTOR = 10.0
 GUARD_EVERY = 20  # steps between divergence checks
+# Words per step of the fused kernel: word2vec.c recomputes its learning rate every 10,000 words;
+# each step trains about this many (whole sentences) at one rate.
+FUSED_WORDS_PER_STEP = 10_000
 # Seed offset of each further split of data.train_splits (split k reads with train.seed + k * stride).
 PART_SEED_STRIDE = 1_000_003
 
@@ -229,11 +235,15 @@ class WordVectors(Task):
             model.set_keep_probabilities(skipgram_data.keep_probabilities(
                 model_counts, min_count=model.min_count, subsample=model.subsample))
 
+        records = sum(data.count(s) for s in splits)
+        sentences_per_step = int(np.clip(round(FUSED_WORDS_PER_STEP * records / max(words_per_epoch, 1)), 1, 8192))
+
         def train_part(k: int, split: str) -> tf.data.Dataset:
             seed = t.seed + PART_SEED_STRIDE * k
             if model.trains_sentences:
                 return skipgram_data.sentences_dataset(
-                    data, split, seed=seed, shuffle=True, cache=cfg.data.cache, verify=cfg.data.verify)
+                    data, split, seed=seed, shuffle=True, cache=cfg.data.cache, verify=cfg.data.verify,
+                    sentences_per_batch=sentences_per_step)
             return skipgram_data.pairs_dataset(
                 data, split, batch_size=t.batch_size, seed=seed, shuffle=True, cache=cfg.data.cache,
                 **data_kwargs)
@@ -284,7 +294,7 @@ class WordVectors(Task):
             f"(min_count {model.min_count}) of {len(words):,} in {data.path} ({'+'.join(splits)}); "
             f"{words_per_epoch:,} words per "
             f"epoch x {t.epochs} epochs, window {model.window}, subsample {model.subsample:g}, "
-            + (f"batches of {skipgram_data.SENTENCES_PER_BATCH} sentences" if model.trains_sentences
+            + (f"steps of {sentences_per_step} sentences (~{FUSED_WORDS_PER_STEP:,} words)" if model.trains_sentences
                else f"batch {t.batch_size} pairs")
             + f", {t.optimizer} lr {t.learning_rate} ({t.schedule}); kernel: {model.kernel_note}"
         )

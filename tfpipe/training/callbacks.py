@@ -186,6 +186,19 @@ class ProgressLog(keras.callbacks.Callback):
         if self._t_eval is None:
             self._t_eval = time.perf_counter()
 
+    def clock(self) -> keras.callbacks.Callback:
+        """A callback to put first in the list: it stops the training clock of an epoch without
+        validation as the steps end, before the other callbacks' epoch-end work (checkpoints,
+        TensorBoard), which is not training time."""
+        log = self
+
+        class _StepsEnd(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if log._t_eval is None:
+                    log._t_eval = time.perf_counter()
+
+        return _StepsEnd()
+
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         t_eval = self._t_eval if self._t_eval is not None else now

@@ -187,7 +187,9 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
     best_so_far = max((sign * r["logs"][plan.monitor] for r in previous if plan.monitor in r["logs"]),
                       default=None)
     os.makedirs(os.path.join(model_dir, runs.CHECKPOINT_DIR), exist_ok=True)
-    callbacks: list[keras.callbacks.Callback] = []
+    progress_log = cb.ProgressLog(os.path.join(model_dir, runs.PROGRESS_FILE), session=session,
+                                  examples_per_epoch=plan.examples_per_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress_log.clock()]
     if plan.reseed_layers:
         callbacks.append(cb.EpochSeeds(t.seed))
     callbacks += plan.callbacks
@@ -215,8 +217,7 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         # without a backup, which the restart drops and re-runs (the other order would lose
         # the epoch's line).  The backup is removed below, once the task's artifacts and
         # train_results.json are written, so a kill before that still resumes.
-        cb.ProgressLog(os.path.join(model_dir, runs.PROGRESS_FILE), session=session,
-                       examples_per_epoch=plan.examples_per_epoch),
+        progress_log,
         cb.EpochBackup(os.path.join(model_dir, runs.BACKUP_DIR)),
     ]
 
