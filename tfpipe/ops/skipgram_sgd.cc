@@ -11,6 +11,7 @@
 // tfpipe/ops/skipgram_reference.py
 // is the same loop in NumPy, which the tests compare against.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -127,14 +128,19 @@ inline double Term(const Tables& t, const float* v, int64_t row, float label, fl
   return loss;
 }
 
-void TrainSentences(const Tables& t, const int64_t* ids, int64_t length, int64_t begin, int64_t end,
+// Sentences are handed out in chunks from a shared counter, so a thread that the OS delays does
+// not hold the others at the end of the batch.
+constexpr int64_t kChunk = 4;
+
+void TrainSentences(const Tables& t, const int64_t* ids, int64_t length, int64_t batch, std::atomic<int64_t>* next,
                     const double* keep, int64_t vocab, const double* noise_prob, const int64_t* noise_alias, const int64_t* points,
                     const float* labels, const int32_t* lengths, int64_t depth, int window,
                     int negatives, float alpha, uint64_t seed, Result* res) {
   uint64_t r = seed;
   std::vector<int64_t> sentence, negs(std::max(negatives, 1));
   std::vector<float> e(t.dim);
-  for (int64_t b = begin; b < end; ++b) {
+  for (int64_t first = next->fetch_add(kChunk); first < batch; first = next->fetch_add(kChunk))
+  for (int64_t b = first; b < std::min(first + kChunk, batch); ++b) {
     sentence.clear();
     const int64_t* row = ids + b * length;
     for (int64_t i = 0; i < length; ++i) {
@@ -227,28 +233,11 @@ class SkipgramSgdOp : public OpKernel {
     const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_, batch)));
     std::vector<Result> results(threads);
     const int64_t depth = negatives_ > 0 ? 0 : points.dim_size(1);
-    // Each thread takes a run of sentences holding about the same number of trained words.
     const int64_t* id_data = ids.flat<int64_t>().data();
     const double* keep_data = keep.flat<double>().data();
-    std::vector<int64_t> cumulative(batch + 1, 0);
-    for (int64_t b = 0; b < batch; ++b) {
-      int64_t n = 0;
-      for (int64_t i = 0; i < length; ++i) {
-        const int64_t w = id_data[b * length + i];
-        n += (w >= 0 && w < vocab && keep_data[w] > 0.0);
-      }
-      cumulative[b + 1] = cumulative[b] + n;
-    }
-    std::vector<int64_t> bounds(threads + 1, batch);
-    bounds[0] = 0;
-    for (int k = 1; k < threads; ++k) {
-      const int64_t goal = cumulative[batch] * k / threads;
-      bounds[k] = std::lower_bound(cumulative.begin(), cumulative.end(), goal) - cumulative.begin();
-      bounds[k] = std::max(bounds[k - 1], std::min(bounds[k], batch));
-    }
+    std::atomic<int64_t> next{0};
     auto work = [&](int k) {
-      const int64_t begin = bounds[k], end = bounds[k + 1];
-      TrainSentences(t, id_data, length, begin, end, keep_data, vocab,
+      TrainSentences(t, id_data, length, batch, &next, keep_data, vocab,
                      negatives_ > 0 ? noise_prob.flat<double>().data() : nullptr,
                      negatives_ > 0 ? noise_alias.flat<int64_t>().data() : nullptr,
                      negatives_ > 0 ? nullptr : points.flat<int64_t>().data(),

@@ -41,7 +41,8 @@ or another optimizer the update of each table is dense, i.e. much slower),
 ``train.learning_rate`` (word2vec: 0.025 per pair), ``train.schedule``
 (counted in words, as word2vec.c: ``linear`` from the rate down to
 ``rate * 1e-4`` at the last word, ``cosine`` down to ``train.lr_min``,
-``constant``), ``train.seed``, ``train.steps_per_execution``,
+``constant``), ``train.seed``, ``train.steps_per_execution`` (at least
+:data:`FUSED_STEPS_PER_EXECUTION` with the fused kernel),
 ``train.deterministic`` (with the fused kernel it also means one thread: Hogwild threads
 race); ``eval.split`` (if the data has it and the vectors do
 not learn from it: the held-out pair loss after each epoch) and
@@ -79,6 +80,8 @@ GUARD_EVERY = 20  # steps between divergence checks
 # Words per step of the fused kernel: word2vec.c recomputes its learning rate every 10,000 words;
 # each step trains about this many (whole sentences) at one rate.
 FUSED_WORDS_PER_STEP = 10_000
+# Fewest steps per tf.function call with the fused kernel (train.steps_per_execution if larger).
+FUSED_STEPS_PER_EXECUTION = 8
 # Seed offset of each further split of data.train_splits (split k reads with train.seed + k * stride).
 PART_SEED_STRIDE = 1_000_003
 
@@ -230,8 +233,12 @@ class WordVectors(Task):
             return {**batch, "target": tf.gather(remap, batch["target"]), "context": tf.gather(remap, batch["context"])}
 
         # The kernel decides what a training step takes: sentences (fused) or pairs (graph).
-        model.compile(optimizer=optimizers.make_optimizer(t), steps_per_execution=steps_per_execution(None))
+        optimizer = optimizers.make_optimizer(t)
+        model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution(None))
         if model.trains_sentences:
+            # Several fused steps per tf.function call: Keras' per-call work is then shared.
+            model.compile(optimizer=optimizer, steps_per_execution=max(
+                steps_per_execution(None), FUSED_STEPS_PER_EXECUTION))
             model.set_keep_probabilities(skipgram_data.keep_probabilities(
                 model_counts, min_count=model.min_count, subsample=model.subsample))
 
