@@ -236,9 +236,6 @@ class WordVectors(Task):
         optimizer = optimizers.make_optimizer(t)
         model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution(None))
         if model.trains_sentences:
-            # Several fused steps per tf.function call: Keras' per-call work is then shared.
-            model.compile(optimizer=optimizer, steps_per_execution=max(
-                steps_per_execution(None), FUSED_STEPS_PER_EXECUTION))
             model.set_keep_probabilities(skipgram_data.keep_probabilities(
                 model_counts, min_count=model.min_count, subsample=model.subsample))
 
@@ -257,8 +254,15 @@ class WordVectors(Task):
 
         try:
             parts = [train_part(k, split) for k, split in enumerate(splits)]
+            steps = None
             if len(parts) == 1:
                 train_ds = parts[0]
+                if model.trains_sentences:
+                    # One endless stream of sentence batches, an epoch = one pass (the batches of a
+                    # pass are known): the next pass's shuffle is read ahead while the last steps
+                    # of this one train, instead of at the start of every epoch.
+                    steps = -(-data.count(splits[0]) // sentences_per_step)
+                    train_ds = train_ds.repeat()
             else:
                 # Interleaved at random, each split in proportion to its words (new draws every epoch).
                 train_ds = tf.data.Dataset.sample_from_datasets(
@@ -283,6 +287,13 @@ class WordVectors(Task):
                     val_ds = val_ds.map(to_model_ids)
         except pipeline.CorruptShardError as e:
             raise datasets.DataError(str(e)) from None
+        if model.trains_sentences:
+            # Several fused steps per tf.function call: Keras' per-call work is then shared (a
+            # divisor of the steps per epoch when they are known, see training.loop).
+            from tfpipe.training.loop import steps_per_execution as divisor
+
+            wanted = max(t.steps_per_execution, FUSED_STEPS_PER_EXECUTION)
+            model.compile(optimizer=optimizer, steps_per_execution=divisor(wanted, steps))
         model.configure_schedule(
             base=t.learning_rate, schedule=t.schedule, total_words=float(words_per_epoch) * t.epochs,
             lr_min=t.lr_min,
@@ -306,7 +317,7 @@ class WordVectors(Task):
             + f", {t.optimizer} lr {t.learning_rate} ({t.schedule}); kernel: {model.kernel_note}"
         )
         return Plan(
-            model=model, train_ds=train_ds, val_ds=val_ds, steps=None,
+            model=model, train_ds=train_ds, val_ds=val_ds, steps=steps,
             examples_per_epoch=sum(data.count(s) for s in splits), describe=describe,
             splits=splits + ([val_split] if val_ds is not None else []), data=data,
             callbacks=[logger, guard],
