@@ -135,7 +135,9 @@ constexpr int64_t kChunk = 4;
 void TrainSentences(const Tables& t, const int64_t* ids, int64_t length, int64_t batch, std::atomic<int64_t>* next,
                     const double* keep, int64_t vocab, const double* noise_prob, const int64_t* noise_alias, const int64_t* points,
                     const float* labels, const int32_t* lengths, int64_t depth, int window,
-                    int negatives, float alpha, uint64_t seed, Result* res) {
+                    int negatives, float alpha, uint64_t seed, Result* out) {
+  Result local;  // counted here, written once: the threads' results share a cache line
+  Result* res = &local;
   uint64_t r = seed;
   std::vector<int64_t> sentence, negs(std::max(negatives, 1));
   std::vector<float> e(t.dim);
@@ -184,6 +186,7 @@ void TrainSentences(const Tables& t, const int64_t* ids, int64_t length, int64_t
       }
     }
   }
+  *out = local;
 }
 
 class SkipgramSgdOp : public OpKernel {
