@@ -4,10 +4,9 @@ word2vec.c's training loop in C++ as one TensorFlow op: a call trains a batch
 of sentences in place on the two tables (frequent-word subsampling, the random
 reduced window, per-pair SGD with the vectors updated after every pair,
 negative sampling or hierarchical softmax, Hogwild threads).  The graph trainer
-of :class:`tfpipe.models.skipgram.SkipGram` spends its time on the batched
-step's gathers, scatter-adds and element-wise terms (about 2.6 microseconds a
-pair at 300 dimensions); the loop touches each row once per pair, in cache, at
-a fraction of that.
+of :class:`tfpipe.models.skipgram.SkipGram` spends most of its step writing the
+batch's updates out and scattering them back (``benchmarks.skipgram`` profiles
+it); the loop updates each row in place, in cache.
 
 The source is compiled on first use with the C++ compiler TensorFlow was built
 to work with (``g++`` and TensorFlow's compile and link flags, about 5 s) into

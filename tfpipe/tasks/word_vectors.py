@@ -318,7 +318,7 @@ class WordVectors(Task):
         )
         return Plan(
             model=model, train_ds=train_ds, val_ds=val_ds, steps=steps,
-            examples_per_epoch=sum(data.count(s) for s in splits), describe=describe,
+            examples_per_epoch=records, describe=describe,
             splits=splits + ([val_split] if val_ds is not None else []), data=data,
             callbacks=[logger, guard],
             monitor="val_loss" if val_ds is not None else "loss", monitor_mode="min",
