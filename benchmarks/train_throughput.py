@@ -1,9 +1,9 @@
-"""Char-CNN training throughput on this CPU: layer 1 as a gather against the one-hot layer,
-float32 against mixed_bfloat16, for the small and the large model, against matmul peaks
-measured in the same run.
+"""Char-CNN training throughput on this CPU: layer 1 as a gather (the fused C++ op and the
+``keras.ops`` form) against the one-hot layer, float32 against mixed_bfloat16, for the small and
+the large model, against matmul peaks measured in the same run.
 
     python -m benchmarks.train_throughput [--quick] [--models char_cnn_small char_cnn_large]
-        [--first_layers gather one_hot] [--precisions float32 mixed_bfloat16]
+        [--first_layers gather gather_keras one_hot] [--precisions float32 mixed_bfloat16]
         [--steps N] [--batch_size 128] [--l0 1014] [--out FILE.json]
 
 Input: ``--batch_size`` rows of AG's News ``test.csv`` (``../shared/data/ag_news``, title and
@@ -15,16 +15,21 @@ Prints one JSON line (and writes it, indented, to ``--out``); per model (``char_
 ``char_cnn_large``: Zhang et al. 2015, Tables 1 and 2):
 
 ``layer1``
-    per precision and first layer (``gather``: :class:`tfpipe.layers.IndexConv1D`; ``one_hot``:
-    ``OneHot`` + ``Conv1D``, :func:`tfpipe.layers.index_conv.one_hot_conv1d`), the time of
+    per precision and first layer (``gather``: :class:`tfpipe.layers.IndexConv1D` as training
+    runs it by default, the fused op of :mod:`tfpipe.ops.index_conv` where it runs;
+    ``gather_keras``: the same layer in ``keras.ops``; ``one_hot``: ``OneHot`` + ``Conv1D``,
+    :func:`tfpipe.layers.index_conv.one_hot_conv1d`), the time of
     ``conv1`` alone (with its ReLU), forward and backward: the gradient with respect to its kernel
     and bias for a fixed random upstream gradient, inside one ``tf.function``, the way a train step
     computes it (no gradient flows to the integer input).  Best and median of the timed repeats;
-    ``one_hot_over_gather`` is the one-hot time over the gather time (best / best).
+    ``one_hot_over_gather`` (``one_hot_over_gather_keras``) is the one-hot time over the gather
+    time (best / best).  ``gather_implementation`` says whether ``gather`` ran the fused op, and
+    ``gather_fused_note`` why not.
 ``train``
     per precision and first layer, whole-model ``train_on_batch`` examples/s (best and median
     step; SGD with momentum, sparse cross-entropy), GFLOP/s and the fraction of the matmul peak;
-    ``gather_over_one_hot`` (examples/s, best / best) per precision, and ``bf16_over_float32``
+    ``gather_over_one_hot`` and ``gather_keras_over_one_hot`` (examples/s, best / best) per
+    precision, and ``bf16_over_float32``
     per first layer.
 ``flops_per_example_*``
     ``forward``: the paper's model's FLOPs (:func:`tfpipe.models.char_cnn.flops_per_example`: 2 x
@@ -68,7 +73,7 @@ from tfpipe import cli  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MODELS = ("char_cnn_small", "char_cnn_large")
-FIRST_LAYERS = ("gather", "one_hot")
+FIRST_LAYERS = ("gather", "gather_keras", "one_hot")
 PRECISIONS = ("float32", "mixed_bfloat16")
 AG_NEWS_TEST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
                             "ag_news", "test.csv")
@@ -192,7 +197,11 @@ def layer1_runner(name: str, first_layer: str, precision: str, chars):
             y = model(x, training=True)
         return tape.gradient(y, variables, output_gradients=upstream)
 
-    return lambda: [g.numpy() for g in step()]
+    def run():
+        return [g.numpy() for g in step()]
+
+    run.conv1 = model.get_layer("conv1")
+    return run
 
 
 def train_runner(name: str, first_layer: str, precision: str, chars, labels, jit_compile: bool):
@@ -206,7 +215,9 @@ def train_runner(name: str, first_layer: str, precision: str, chars, labels, jit
     keras.mixed_precision.set_global_policy(precision)
     try:
         keras.utils.set_random_seed(0)
-        model = models.build(name, num_classes=4, l0=chars.shape[1], first_layer=first_layer)
+        # The fused op has no XLA kernel: an XLA-compiled step computes the gather in keras.ops.
+        built = "gather_keras" if jit_compile and first_layer == "gather" else first_layer
+        model = models.build(name, num_classes=4, l0=chars.shape[1], first_layer=built)
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                       loss="sparse_categorical_crossentropy", jit_compile=jit_compile)
     finally:
@@ -276,11 +287,16 @@ def measure(args) -> dict:
     }
     runs = [(p, f) for p in args.precisions for f in args.first_layers]
     for name in args.models:
-        layer1 = _interleaved({run: layer1_runner(name, run[1], run[0], chars) for run in runs},
-                              args.layer1_repeats, 1, sample_peaks)
+        runners = {run: layer1_runner(name, run[1], run[0], chars) for run in runs}
+        layer1 = _interleaved(runners, args.layer1_repeats, 1, sample_peaks)
+        gathers = {p: runners[(p, f)].conv1 for p, f in runs if f == "gather"}
+        implementation = {
+            "gather_implementation": {p: "fused" if c.fused_note == "" else "keras" for p, c in gathers.items()},
+            "gather_fused_note": {p: c.fused_note for p, c in gathers.items() if c.fused_note}}
         times = _interleaved({run: train_runner(name, run[1], run[0], chars, labels, args.jit_compile)
                               for run in runs}, args.steps, args.warmup, sample_peaks)
-        result[name] = {"flops_per_example": flops(name, args.l0), "layer1": layer1, "train": times}
+        result[name] = {"flops_per_example": flops(name, args.l0), "layer1": layer1, "train": times,
+                        "implementation": implementation}
     result["matmul_peak"] = {dtype: peak.summary() for dtype, peak in peaks.items()}
     for name in args.models:
         result[name] = _summarize(result[name], args, result["matmul_peak"], peaks)
@@ -312,10 +328,12 @@ def _summarize(raw: dict, args, summary: dict, peaks: dict) -> dict:
             "fwd_bwd_s_best": round(min(t["walls"]), 4), "fwd_bwd_s_median": round(statistics.median(t["walls"]), 4),
             "fwd_bwd_cpu_s_best": round(min(t["cpus"]), 4)}
     for rows in layer1.values():
-        if {"gather", "one_hot"} <= set(rows):
-            rows["one_hot_over_gather"] = _ratio(rows["one_hot"]["fwd_bwd_s_best"], rows["gather"]["fwd_bwd_s_best"])
-            rows["one_hot_over_gather_cpu_time"] = _ratio(rows["one_hot"]["fwd_bwd_cpu_s_best"],
-                                                          rows["gather"]["fwd_bwd_cpu_s_best"])
+        for gather in ("gather", "gather_keras"):
+            if {gather, "one_hot"} <= set(rows):
+                rows[f"one_hot_over_{gather}"] = _ratio(rows["one_hot"]["fwd_bwd_s_best"],
+                                                        rows[gather]["fwd_bwd_s_best"])
+                rows[f"one_hot_over_{gather}_cpu_time"] = _ratio(rows["one_hot"]["fwd_bwd_cpu_s_best"],
+                                                                 rows[gather]["fwd_bwd_cpu_s_best"])
     f32_best, f32_median, f32_cpu = max(peaks["float32"].wall), statistics.median(peaks["float32"].wall), \
         max(peaks["float32"].cpu)
     train: dict = {}
@@ -343,17 +361,19 @@ def _summarize(raw: dict, args, summary: dict, peaks: dict) -> dict:
             row["fraction_of_float32_peak_cpu_time"] = round(gflops_cpu / f32_cpu, 3)
         train.setdefault(precision, {})[first_layer] = row
     for rows in train.values():
-        if {"gather", "one_hot"} <= set(rows):
-            rows["gather_over_one_hot"] = _ratio(rows["gather"]["examples_per_s"], rows["one_hot"]["examples_per_s"])
-            rows["gather_over_one_hot_cpu_time"] = _ratio(rows["gather"]["examples_per_cpu_s"],
-                                                          rows["one_hot"]["examples_per_cpu_s"])
+        for gather in ("gather", "gather_keras"):
+            if {gather, "one_hot"} <= set(rows):
+                rows[f"{gather}_over_one_hot"] = _ratio(rows[gather]["examples_per_s"],
+                                                        rows["one_hot"]["examples_per_s"])
+                rows[f"{gather}_over_one_hot_cpu_time"] = _ratio(rows[gather]["examples_per_cpu_s"],
+                                                                 rows["one_hot"]["examples_per_cpu_s"])
     if "float32" in train:
         for precision in [p for p in train if p != "float32"]:
             train["bf16_over_float32"] = {
                 first_layer: _ratio(train[precision][first_layer]["examples_per_s"],
                                     train["float32"][first_layer]["examples_per_s"])
                 for first_layer in args.first_layers}
-    return {"flops_per_example": count, "layer1": layer1, "train": train}
+    return {"flops_per_example": count, "layer1": layer1, "train": train, **raw.get("implementation", {})}
 
 
 def _targets(result: dict, args) -> dict:
@@ -392,7 +412,8 @@ def parse_args(argv=None):
     p.add_argument("--batch_size", type=int, default=None, help="default 128 (the paper's), quick 16")
     p.add_argument("--l0", type=int, default=1014, help="input length (the paper's 1014)")
     p.add_argument("--jit_compile", action="store_true",
-                   help="compile the train step with XLA (slower on this CPU; see the issue note)")
+                   help="compile the train step with XLA (slower on this CPU; the fused gather op has no XLA "
+                        "kernel, so the whole-model gather runs are gather_keras then)")
     p.add_argument("--matmul_n", type=int, default=2048, help="matrix size of the peak measurement")
     p.add_argument("--matmul_trials", type=int, default=5, help="peak samples before the runs")
     p.add_argument("--intra_op", type=int, default=0, help="TF intra-op threads (0: TF's default)")

@@ -1,8 +1,10 @@
 """Layer 1 as an exact gather: the character models' ``conv1`` computed by ``IndexConv1D``
 (``first_layer="gather"``, the default) equals the paper's convolution of one-hot frames
 (``first_layer="one_hot"``: ``OneHot`` + ``Conv1D``) holding the same weights, in outputs and in
-gradients, on real AG's News rows quantized by the project's quantizer; the option's choices are
-checked in the builders and in the config, and weights move between the two forms."""
+gradients, on real AG's News rows quantized by the project's quantizer, both as the fused C++ op
+computes it in training (``tfpipe.ops.index_conv``) and as ``keras.ops`` do (``gather_keras``, and
+every inference call); the option's choices are checked in the builders and in the config, and
+weights move between the forms."""
 from __future__ import annotations
 
 import itertools
@@ -17,7 +19,9 @@ from tfpipe import config as config_lib
 from tfpipe import models
 from tfpipe.data import corpora
 from tfpipe.layers import IndexConv1D
+from tfpipe.layers.index_conv import FUSED, KERAS
 from tfpipe.models import encoders
+from tfpipe.ops import index_conv as fused_ops
 from tfpipe.text import alphabet
 from tfpipe.text.quantize import quantize
 
@@ -49,10 +53,17 @@ def _batch(ag_rows, size: int, alphabet_name: str, l0: int, seed: int) -> tuple[
     return chars, labels[pick]
 
 
-def _pair(build, **kwargs) -> tuple[keras.Model, keras.Model]:
-    """The gather model and the one-hot model with the gather's weights (and random biases, so the
-    bias is tested), matched by layer name; the shapes must agree."""
-    gather, one_hot = build(**kwargs), build(**kwargs, first_layer="one_hot")
+def _fused_or_skip(first_layer: str) -> None:
+    if first_layer == "gather" and fused_ops.unusable_reason("float32"):
+        pytest.skip(f"the fused op cannot run here: {fused_ops.unusable_reason('float32')}")
+
+
+def _pair(build, first_layer: str = "gather", **kwargs) -> tuple[keras.Model, keras.Model]:
+    """The gather model (``first_layer``: ``gather`` or ``gather_keras``) and the one-hot model with
+    the gather's weights (and random biases, so the bias is tested), matched by layer name; the
+    shapes must agree."""
+    gather, one_hot = build(**kwargs, first_layer=first_layer), build(**kwargs, first_layer="one_hot")
+    assert gather.get_layer("conv1").implementation == ("auto" if first_layer == "gather" else KERAS)
     assert isinstance(gather.get_layer("conv1"), IndexConv1D)
     assert isinstance(one_hot.get_layer("conv1"), keras.layers.Conv1D)
     assert "one_hot" in [layer.name for layer in one_hot.layers]
@@ -76,18 +87,24 @@ def _close(got, want) -> None:
     np.testing.assert_allclose(got, want, rtol=TOL, atol=TOL * np.abs(want).max())
 
 
-def _outputs_and_gradients(model, chars, loss_of):
+def _outputs_and_gradients(model, chars, loss_of, training):
     x = tf.constant(chars)
     with tf.GradientTape() as tape:
-        out = model(x, training=False)
+        out = model(x, training=training)
         loss = loss_of(out)
     grads = tape.gradient(loss, model.trainable_variables)
     return out.numpy(), {v.path: g.numpy() for v, g in zip(model.trainable_variables, grads)}
 
 
-def _check_same(gather, one_hot, chars, loss_of) -> None:
-    out_g, grads_g = _outputs_and_gradients(gather, chars, loss_of)
-    out_o, grads_o = _outputs_and_gradients(one_hot, chars, loss_of)
+def _check_same(gather, one_hot, chars, loss_of, training: bool = False) -> None:
+    """Outputs and every gradient agree; a training call of a ``gather`` model runs the fused op."""
+    out_g, grads_g = _outputs_and_gradients(gather, chars, loss_of, training)
+    conv1 = gather.get_layer("conv1")
+    if training and conv1.implementation != KERAS:
+        assert conv1.fused_note == ""  # the fused op ran (the call decided, and found nothing against it)
+    else:
+        assert conv1.fused_note is None  # keras.ops ran: the op was not even looked at
+    out_o, grads_o = _outputs_and_gradients(one_hot, chars, loss_of, training)
     _close(out_g, out_o)
     assert list(grads_g) == list(grads_o) and {"conv1/kernel", "conv1/bias"} <= set(grads_g)
     for path in grads_o:  # conv1's kernel and bias, and every other trainable variable
@@ -106,20 +123,31 @@ def _projection(dim: int):
 # ------------------------------------------------------------ real AG's News batches
 
 
+# "gather" in a training call is the fused op; "gather_keras" (and any inference call) keras.ops.
+# The classifiers are built without dropout, so their training calls are deterministic.
+MODES = [("gather", True), ("gather_keras", True), ("gather", False)]
+
+
+@pytest.mark.parametrize("first_layer, training", MODES)
 @pytest.mark.parametrize("name, batch", [("char_cnn_small", 12), ("char_cnn_large", 4)])
-def test_char_cnn_gather_equals_one_hot_on_ag_news(ag_rows, name, batch):
+def test_char_cnn_gather_equals_one_hot_on_ag_news(ag_rows, name, batch, first_layer, training):
+    if training:
+        _fused_or_skip(first_layer)
     chars, labels = _batch(ag_rows, batch, "paper", 1014, seed=len(name) + batch)
-    gather, one_hot = _pair(lambda **kw: models.build(name, num_classes=4, **kw))
+    gather, one_hot = _pair(lambda **kw: models.build(name, num_classes=4, dropout=0.0, **kw), first_layer)
     assert gather.get_layer("conv1").kernel.shape == (7, 70, 256 if name.endswith("small") else 1024)
-    _check_same(gather, one_hot, chars, _cross_entropy(labels))
+    _check_same(gather, one_hot, chars, _cross_entropy(labels), training)
 
 
+@pytest.mark.parametrize("first_layer, training", MODES)
 @pytest.mark.parametrize("name", ["char_cnn_rnn", "char_cnn_doc"])
-def test_reed_char_encoders_gather_equals_one_hot_on_ag_news(ag_rows, name):
+def test_reed_char_encoders_gather_equals_one_hot_on_ag_news(ag_rows, name, first_layer, training):
+    if training:
+        _fused_or_skip(first_layer)
     chars, _ = _batch(ag_rows, 12, "reed", 201, seed=3)
-    gather, one_hot = _pair(lambda **kw: encoders.build_encoder(name, dim=64, **kw))
+    gather, one_hot = _pair(lambda **kw: encoders.build_encoder(name, dim=64, **kw), first_layer)
     assert gather.get_layer("conv1").kernel.shape == (4, 70, 384 if name == "char_cnn_rnn" else 256)
-    _check_same(gather, one_hot, chars, _projection(64))
+    _check_same(gather, one_hot, chars, _projection(64), training)
 
 
 # ------------------------------------------------------------ a hand-made case
@@ -135,9 +163,12 @@ def _hand_ids(l0: int) -> np.ndarray:
     return np.stack([np.resize(row, l0), np.resize(row[::-1], l0)])
 
 
-def test_hand_made_ids_with_zero_and_out_of_range():
+@pytest.mark.parametrize("first_layer, training", MODES)
+def test_hand_made_ids_with_zero_and_out_of_range(first_layer, training):
+    if training:
+        _fused_or_skip(first_layer)
     ids = _hand_ids(HAND["l0"])
-    gather, one_hot = _pair(lambda **kw: models.build("char_cnn_small", **HAND, **kw))
+    gather, one_hot = _pair(lambda **kw: models.build("char_cnn_small", **HAND, dropout=0.0, **kw), first_layer)
     w, b = gather.get_layer("conv1").get_weights()
     # conv1 by hand: out[t] = relu(b + sum_j W[j, ids[t + j] - 1]), ids outside 1..5 adding nothing.
     want = np.zeros((2, HAND["l0"] - 6, 16), np.float32) + b
@@ -146,20 +177,86 @@ def test_hand_made_ids_with_zero_and_out_of_range():
             want[n, t] += w[j, ids[n, t + j] - 1]
     want = np.maximum(want, 0)
     for model in (gather, one_hot):
-        got = keras.Model(model.input, model.get_layer("conv1").output)(ids)
+        got = keras.Model(model.input, model.get_layer("conv1").output)(ids, training=training)
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
     labels = np.array([0, 2])
-    _check_same(gather, one_hot, ids, _cross_entropy(labels))
+    _check_same(gather, one_hot, ids, _cross_entropy(labels), training)
     # The out-of-range ids are the zero frame: mapping them to 0 changes nothing.
     zeroed = np.where(ids > 5, 0, ids).astype(np.uint8)
-    np.testing.assert_array_equal(np.asarray(gather(ids)), np.asarray(gather(zeroed)))
+    np.testing.assert_array_equal(np.asarray(gather(ids, training=training)),
+                                  np.asarray(gather(zeroed, training=training)))
 
 
-def test_reed_encoder_hand_made_ids():
+@pytest.mark.parametrize("first_layer, training", MODES)
+def test_reed_encoder_hand_made_ids(first_layer, training):
+    if training:
+        _fused_or_skip(first_layer)
     ids = _hand_ids(201)
     ids[0, :4] = [70, 71, 0, 200]  # the last symbol of the 70, and two outside it
-    gather, one_hot = _pair(lambda **kw: encoders.build_encoder("char_cnn_rnn", dim=8, **kw))
-    _check_same(gather, one_hot, ids, _projection(8))
+    gather, one_hot = _pair(lambda **kw: encoders.build_encoder("char_cnn_rnn", dim=8, **kw), first_layer)
+    _check_same(gather, one_hot, ids, _projection(8), training)
+
+
+# ------------------------------------------------------------ the fused op
+
+
+def _conv1_grads(layer, ids, upstream, training):
+    with tf.GradientTape() as tape:
+        out = layer(tf.constant(ids), training=training)
+    grads = tape.gradient(out, [layer.kernel.value, layer.bias.value], output_gradients=upstream)
+    return np.asarray(out, np.float32), [np.asarray(g) for g in grads]
+
+
+def test_fused_bfloat16_sums_in_float32_and_rounds_once(ag_rows):
+    """Under mixed_bfloat16 the fused op adds the bfloat16 kernel rows in float32 and rounds the
+    sum once; keras.ops add in bfloat16.  Both stay within bfloat16's rounding of the float32
+    result, the fused one closer, and the kernel gradients (float32) agree."""
+    _fused_or_skip("gather")
+    chars, _ = _batch(ag_rows, 8, "paper", 1014, seed=5)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layers = {impl: IndexConv1D(70, 64, 7, implementation=impl, name="conv1") for impl in (FUSED, KERAS)}
+        for layer in layers.values():
+            layer.build((None, 1014))
+        layers[KERAS].set_weights(layers[FUSED].get_weights())
+        upstream = tf.constant(np.random.default_rng(2).normal(size=(8, 1008, 64)), tf.bfloat16)
+        fused = _conv1_grads(layers[FUSED], chars, upstream, training=True)
+        ops_ = _conv1_grads(layers[KERAS], chars, upstream, training=True)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert layers[FUSED].compute_dtype == "bfloat16" and layers[FUSED].fused_note == ""
+    # The float32 sum of the same bfloat16-rounded kernel rows, by hand.
+    w = tf.cast(tf.cast(layers[FUSED].get_weights()[0], tf.bfloat16), tf.float32).numpy()
+    rows = np.concatenate([np.zeros((7, 1, 64), np.float32), w], axis=1)
+    want = sum(rows[j][chars[:, j:j + 1008].astype(np.int64)] for j in range(7))
+    scale = np.abs(want).max()
+    assert np.abs(fused[0] - want).max() <= 2 ** -8 * scale  # one rounding
+    assert np.abs(fused[0] - want).mean() < np.abs(ops_[0] - want).mean()
+    np.testing.assert_allclose(fused[1][0], ops_[1][0], rtol=2e-2, atol=2e-2 * np.abs(ops_[1][0]).max())
+    np.testing.assert_allclose(fused[1][1], ops_[1][1], rtol=2e-2, atol=2e-2 * np.abs(ops_[1][1]).max())
+
+
+def test_implementation_choice_and_an_unusable_fused_op(monkeypatch):
+    with pytest.raises(ValueError, match=r"implementation='cuda'; valid choices: auto, fused, keras"):
+        IndexConv1D(5, 4, 3, implementation="cuda")
+    monkeypatch.setattr(fused_ops, "unusable_reason", lambda dtype: "it is not available here: no g++")
+    ids = _hand_ids(20)
+    auto = IndexConv1D(5, 4, 3, name="conv1")
+    auto(ids, training=True)  # falls back to keras.ops
+    assert auto.fused_note == "it is not available here: no g++"
+    with pytest.raises(ValueError, match="conv1: implementation='fused' cannot run: it is not available here"):
+        IndexConv1D(5, 4, 3, implementation=FUSED, name="conv1")(ids, training=True)
+    assert IndexConv1D.from_config(IndexConv1D(5, 4, 3, implementation=KERAS).get_config()).implementation == KERAS
+
+
+def test_fused_op_rejects_bad_shapes():
+    _fused_or_skip("gather")
+    module = fused_ops.LIBRARY.load()
+    with pytest.raises(tf.errors.InvalidArgumentError, match="shorter than the kernel"):
+        module.index_conv1d(tf.zeros((2, 3), tf.int32), tf.zeros((7, 5, 4)), tf.zeros((4,)), T=tf.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="bias must be"):
+        module.index_conv1d(tf.zeros((2, 9), tf.int32), tf.zeros((7, 5, 4)), tf.zeros((3,)), T=tf.float32)
 
 
 # ------------------------------------------------------------ the option
@@ -173,7 +270,7 @@ def test_reed_encoder_hand_made_ids():
     lambda v: encoders.build_encoder("char_cnn_doc", dim=8, first_layer=v),
 ])
 def test_a_wrong_first_layer_names_the_choices(build):
-    with pytest.raises(ValueError, match=r"first_layer='onehot'; valid choices: gather, one_hot"):
+    with pytest.raises(ValueError, match=r"first_layer='onehot'; valid choices: gather, gather_keras, one_hot"):
         build("onehot")
 
 
@@ -186,7 +283,7 @@ def test_flops_count_the_gather_as_the_convolution_it_equals():
         {**TINY, "first_layer": "gather"})
     without_conv1 = keras.Model(gather.get_layer("conv2").input, gather.output)
     assert models.char_cnn.flops_per_example(gather) - models.char_cnn.flops_per_example(without_conv1) == conv1
-    with pytest.raises(ValueError, match="valid choices: gather, one_hot"):
+    with pytest.raises(ValueError, match="valid choices: gather, gather_keras, one_hot"):
         models.char_cnn.flops_per_example({**TINY, "first_layer": "dense"})
 
 
@@ -222,7 +319,7 @@ def test_the_classifier_config_takes_model_first_layer(tmp_path):
     model = models.build(cfg.model_name, **TINY, **cfg.model_kwargs)
     assert model.get_layer("one_hot").output.shape == (None, 150, 5)
     bad = config_lib.from_dict({"model": {"name": "char_cnn_large", "first_layer": "dense"}})
-    with pytest.raises(config_lib.ConfigError, match=r"model.first_layer='dense'; valid choices: gather, one_hot"):
+    with pytest.raises(config_lib.ConfigError, match=r"model.first_layer='dense'; valid choices: gather, gather_keras, one_hot"):
         config_lib.validate_model(bad)
 
 
@@ -244,7 +341,7 @@ def test_the_joint_embedding_config_takes_model_first_layer():
         default = _sje_cfg(encoder)
         keys.check_model(default)
         assert isinstance(model_lib.build_text_model(default, **offered).get_layer("conv1"), IndexConv1D)
-    with pytest.raises(config_lib.ConfigError, match=r"model.first_layer='dense'; valid: gather, one_hot"):
+    with pytest.raises(config_lib.ConfigError, match=r"model.first_layer='dense'; valid: gather, gather_keras, one_hot"):
         keys.check_model(_sje_cfg("char_cnn_rnn", first_layer="dense"))
     with pytest.raises(config_lib.ConfigError, match=r"model.first_layer is for .*char_cnn_rnn, char_cnn\b.*"
                                                      r"not model.encoder=char_lstm"):

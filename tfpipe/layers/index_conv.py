@@ -33,8 +33,10 @@ from typing import Any
 import keras
 from keras import ops
 
-GATHER, ONE_HOT = "gather", "one_hot"
-FIRST_LAYERS = (GATHER, ONE_HOT)  # how a first layer over one-hot frames is computed
+GATHER, GATHER_KERAS, ONE_HOT = "gather", "gather_keras", "one_hot"
+FIRST_LAYERS = (GATHER, GATHER_KERAS, ONE_HOT)  # how a first layer over one-hot frames is computed
+AUTO, FUSED, KERAS = "auto", "fused", "keras"
+IMPLEMENTATIONS = (AUTO, FUSED, KERAS)  # how IndexConv1D computes its sum in training
 PAIR_TABLE_MAX_ROWS = 1 << 14  # taps are gathered in pairs when (vocab_size + 1)^2 rows fit (characters)
 
 
@@ -44,12 +46,25 @@ class IndexConv1D(keras.layers.Layer):
 
     The kernel ``[kernel_size, vocab_size, filters]`` and bias ``[filters]`` are variables of the
     layer's variable dtype (float32 under a mixed policy) and are cast to the compute dtype in
-    the call.  ``activation`` is applied after the bias.  Written with ``keras.ops`` only.
+    the call.  ``activation`` is applied after the bias.
+
+    ``implementation`` says how a training call computes the sum: ``"keras"``, with
+    ``keras.ops`` on any backend (the inference calls always do); ``"fused"``, with the C++ op
+    of :mod:`tfpipe.ops.index_conv` (TensorFlow on the CPU, float32 or bfloat16; an error
+    where it cannot run); ``"auto"``, fused where it can run, else keras.  Both compute the
+    module docstring's sum (in another order, and in float32 before a bfloat16 output is
+    rounded), so a model trained one way evaluates and exports the other way, without the op.
+    The op has no XLA kernel: a train step compiled with ``jit_compile=True`` needs ``"keras"``.
     """
 
     def __init__(self, vocab_size: int, filters: int, kernel_size: int, activation=None,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", implementation: str = AUTO,
+                 **kwargs):
         super().__init__(**kwargs)
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation={implementation!r}; valid choices: {', '.join(IMPLEMENTATIONS)}")
+        self.implementation = implementation
+        self.fused_note: str | None = None  # why the fused op is not used, once a training call decided
         for key, value in (("vocab_size", vocab_size), ("filters", filters), ("kernel_size", kernel_size)):
             if int(value) < 1:
                 raise ValueError(f"{key} must be positive, got {value}")
@@ -68,7 +83,24 @@ class IndexConv1D(keras.layers.Layer):
                                       initializer=self.kernel_initializer)
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
 
-    def call(self, ids):
+    def _fused(self) -> bool:
+        """Whether training calls use the fused op (decided once; raises for ``fused`` when it cannot)."""
+        if self.implementation == KERAS:
+            return False
+        if self.fused_note is None:
+            from tfpipe.ops import index_conv as fused_ops
+
+            self.fused_note = fused_ops.unusable_reason(self.compute_dtype) or ""
+        if self.fused_note and self.implementation == FUSED:
+            raise ValueError(f"{self.name}: implementation='fused' cannot run: {self.fused_note}")
+        return not self.fused_note
+
+    def call(self, ids, training=None):
+        if training and self._fused():
+            from tfpipe.ops import index_conv as fused_ops
+
+            out = fused_ops.index_conv1d(ids, self.kernel, self.bias, self.compute_dtype)
+            return self.activation(out) if self.activation is not None else out
         ids = ops.cast(ids, "int32")
         # Row 0 of the padded kernel is the all-zero one-hot row: ids outside 1..vocab_size go there.
         ids = ops.where(ops.logical_and(ids >= 1, ids <= self.vocab_size), ids, ops.zeros_like(ids))
@@ -107,6 +139,7 @@ class IndexConv1D(keras.layers.Layer):
             "activation": keras.activations.serialize(self.activation),
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+            "implementation": self.implementation,
         }
 
 
@@ -124,15 +157,17 @@ def one_hot_conv1d(ids: Any, *, first_layer: str = GATHER, vocab_size: int, filt
     ``[B, L] -> [B, L - kernel_size + 1, filters]``.
 
     ``first_layer="gather"``: one :class:`IndexConv1D` (the module docstring's sum of kernel
-    rows); ``"one_hot"``: a :class:`tfpipe.layers.OneHot` layer named ``one_hot`` and a
+    rows; in training the fused op where it runs, ``implementation="auto"``); ``"gather_keras"``:
+    the same layer computed with ``keras.ops`` only; ``"one_hot"``: a :class:`tfpipe.layers.OneHot` layer named ``one_hot`` and a
     ``keras.layers.Conv1D``.  Both hold the kernel ``[kernel_size, vocab_size, filters]`` and the
     bias ``[filters]`` and compute the same function of them.
     """
     from tfpipe.layers.onehot import OneHot
 
-    if check_first_layer(first_layer) == GATHER:
+    if check_first_layer(first_layer) in (GATHER, GATHER_KERAS):
         return IndexConv1D(vocab_size, filters, kernel_size, activation=activation,
-                           kernel_initializer=kernel_initializer, bias_initializer=bias_initializer, name=name)(ids)
+                           kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,
+                           implementation=AUTO if first_layer == GATHER else KERAS, name=name)(ids)
     frames = OneHot(int(vocab_size), name="one_hot")(ids)
     return keras.layers.Conv1D(filters, kernel_size, strides=1, padding="valid", activation=activation,
                                kernel_initializer=kernel_initializer, bias_initializer=bias_initializer,

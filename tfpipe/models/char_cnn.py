@@ -9,8 +9,9 @@ Layer 1 is computed as a gather (``first_layer="gather"``, the default): a
 one-hot frame picks one row of each of the kernel's 7 taps, so output frame
 ``t`` of ``conv1`` is ``bias + sum_{j < 7} W[j, chars[t + j] - 1]`` (index 0,
 the all-zero frame, adds nothing), :class:`tfpipe.layers.IndexConv1D`.  That is
-exactly the paper's convolution of the one-hot frames, without forming them;
-``first_layer="one_hot"`` builds the paper's form itself (:class:`tfpipe.layers.OneHot`,
+exactly the paper's convolution of the one-hot frames, without forming them
+(in training, the fused C++ op of :mod:`tfpipe.ops.index_conv` where it runs;
+``first_layer="gather_keras"``: ``keras.ops`` only); ``first_layer="one_hot"`` builds the paper's form itself (:class:`tfpipe.layers.OneHot`,
 layer ``one_hot``, then a ``Conv1D``).  Either way ``conv1`` holds the kernel
 ``[7, alphabet_size, conv_features]`` and the bias ``[conv_features]``, so
 weights move between the two (the models' ``get_weights`` lists match; a Keras

@@ -25,7 +25,8 @@ The character encoders' first convolution (``conv1`` of ``char_cnn_rnn`` and ``c
 is computed as a gather by default (``first_layer="gather"``,
 :class:`tfpipe.layers.IndexConv1D`: output frame ``t`` is ``bias + sum_{j < k} W[j,
 chars[t + j] - 1]``, index 0 adding nothing), exactly the code's convolution of the one-hot
-frames without forming them; ``first_layer="one_hot"`` builds the ``one_hot`` frames and a
+frames without forming them (in training the fused op of :mod:`tfpipe.ops.index_conv` where it
+runs; ``"gather_keras"``: ``keras.ops`` only); ``first_layer="one_hot"`` builds the ``one_hot`` frames and a
 ``Conv1D``.  Both hold the same kernel ``[k, 70, filters]`` and bias, so weights move between them
 (``get_weights`` / ``set_weights``; a Keras ``.weights.h5`` file loads only into the form that wrote it).
 

@@ -24,10 +24,12 @@ import contextlib
 import os
 import warnings
 
+from tfpipe import cpu as _cpu
 from tfpipe.config import PRECISIONS
+from tfpipe.cpu import parse_cpu_flags  # noqa: F401  (re-exported)
 
 MIN_FLOAT16_CAPABILITY = (7, 0)
-CPUINFO = "/proc/cpuinfo"
+CPUINFO = _cpu.CPUINFO  # tests point this at their own text
 # Either flag means the CPU has bfloat16 dot-product instructions (AVX512-BF16 or AMX-BF16).
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -50,23 +52,9 @@ def gpu_compute_capabilities() -> list[tuple[int, int] | None]:
     return caps
 
 
-def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """The ``flags`` of the first processor in the text of a Linux ``/proc/cpuinfo``."""
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
-
-
 def cpu_flags() -> frozenset[str]:
-    """This machine's CPU flags, read from :data:`CPUINFO`; empty where that file cannot be
-    read (not Linux), so nothing is claimed there."""
-    try:
-        with open(CPUINFO, encoding="utf-8", errors="replace") as f:
-            return parse_cpu_flags(f.read())
-    except OSError:
-        return frozenset()
+    """This machine's CPU flags, read from :data:`CPUINFO` (:func:`tfpipe.cpu.cpu_flags`)."""
+    return _cpu.cpu_flags(CPUINFO)
 
 
 def cpu_has_native_bf16() -> bool:
