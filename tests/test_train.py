@@ -186,6 +186,11 @@ def test_bad_keys_stop_at_once(tiny_data_dir, tmp_path, capsys):
     assert train.main(_args(tiny_data_dir, str(tmp_path / "c"), "eval.split=dev")) == 2
     assert "split 'dev' not in" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "a" / "config.yaml")
+    # A value the model's builder refuses is one error line too (not a traceback), with its reason.
+    assert train.main(_args(tiny_data_dir, str(tmp_path / "d"), "model.dropout=1.5")) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert err == ["error: model 'char_cnn_small' cannot be built from this config: "
+                   "dropout must be in [0, 1), got 1.5"]
 
 
 def _copy(data_dir: str, dest) -> tuple[str, manifest_lib.Manifest]:

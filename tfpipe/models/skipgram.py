@@ -183,6 +183,16 @@ def _softplus(x: tf.Tensor) -> tf.Tensor:
     return tf.math.softplus(x)
 
 
+def _plain_sgd(o) -> bool:
+    """Whether optimizer ``o`` is plain SGD (no momentum, decay, clipping, EMA or accumulation):
+    the update :meth:`SkipGram.train_step` and the fused kernel apply themselves, row by row."""
+    return (
+        type(o) is keras.optimizers.SGD and not o.momentum and not o.nesterov and not o.weight_decay
+        and o.clipnorm is None and o.global_clipnorm is None and o.clipvalue is None
+        and not getattr(o, "use_ema", False) and not getattr(o, "gradient_accumulation_steps", None)
+    )
+
+
 class SkipGram(keras.Model):
     """Skip-gram with negative sampling or hierarchical softmax (see the module docstring).
 
@@ -419,19 +429,18 @@ class SkipGram(keras.Model):
         or clipping), whose update :meth:`train_step` then applies itself, row by row, and
         picks the training kernel (:attr:`active_kernel`, :attr:`kernel_note` says why)."""
         super().compile(optimizer=optimizer, **kwargs)
-        o = self.optimizer
-        self._plain_sgd = (
-            type(o) is keras.optimizers.SGD and not o.momentum and not o.nesterov and not o.weight_decay
-            and o.clipnorm is None and o.global_clipnorm is None and o.clipvalue is None
-            and not getattr(o, "use_ema", False) and not getattr(o, "gradient_accumulation_steps", None)
-        )
-        self.active_kernel, self.kernel_note = self._pick_kernel()
+        self._plain_sgd = _plain_sgd(self.optimizer)
+        self.active_kernel, self.kernel_note = self.pick_kernel(self.optimizer)
 
-    def _pick_kernel(self) -> tuple[str, str]:
+    def pick_kernel(self, optimizer) -> tuple[str, str]:
+        """The kernel :meth:`compile` with ``optimizer`` (a Keras optimizer) will train with,
+        ``("fused" | "graph", why)``; raises ``ValueError`` for ``kernel="fused"`` when the fused
+        kernel cannot train this run.  A task asks before compiling, as the kernel decides what
+        a step takes (sentences or pairs)."""
         if self.kernel == "graph":
             return "graph", "model.kernel: graph"
         blocker = None
-        if not self._plain_sgd:
+        if not _plain_sgd(optimizer):
             blocker = "it needs plain SGD (train.optimizer: sgd, train.momentum: 0)"
         elif self.row_update_cap:
             blocker = "row_update_cap applies to the graph kernel's batched step only"

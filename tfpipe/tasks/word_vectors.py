@@ -234,8 +234,8 @@ class WordVectors(Task):
 
         # The kernel decides what a training step takes: sentences (fused) or pairs (graph).
         optimizer = optimizers.make_optimizer(t)
-        model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution(None))
-        if model.trains_sentences:
+        fused = model.pick_kernel(optimizer)[0] == "fused"
+        if fused:
             model.set_keep_probabilities(skipgram_data.keep_probabilities(
                 model_counts, min_count=model.min_count, subsample=model.subsample))
 
@@ -244,7 +244,7 @@ class WordVectors(Task):
 
         def train_part(k: int, split: str) -> tf.data.Dataset:
             seed = t.seed + PART_SEED_STRIDE * k
-            if model.trains_sentences:
+            if fused:
                 return skipgram_data.sentences_dataset(
                     data, split, seed=seed, shuffle=True, cache=cfg.data.cache, verify=cfg.data.verify,
                     sentences_per_batch=sentences_per_step)
@@ -257,7 +257,7 @@ class WordVectors(Task):
             steps = None
             if len(parts) == 1:
                 train_ds = parts[0]
-                if model.trains_sentences:
+                if fused:
                     # One endless stream of sentence batches, an epoch = one pass (the batches of a
                     # pass are known): the next pass's shuffle is read ahead while the last steps
                     # of this one train, instead of at the start of every epoch.
@@ -287,13 +287,15 @@ class WordVectors(Task):
                     val_ds = val_ds.map(to_model_ids)
         except pipeline.CorruptShardError as e:
             raise datasets.DataError(str(e)) from None
-        if model.trains_sentences:
+        if fused:
             # Several fused steps per tf.function call: Keras' per-call work is then shared (a
             # divisor of the steps per epoch when they are known, see training.loop).
             from tfpipe.training.loop import steps_per_execution as divisor
 
-            wanted = max(t.steps_per_execution, FUSED_STEPS_PER_EXECUTION)
-            model.compile(optimizer=optimizer, steps_per_execution=divisor(wanted, steps))
+            execution = divisor(max(t.steps_per_execution, FUSED_STEPS_PER_EXECUTION), steps)
+        else:
+            execution = steps_per_execution(None)
+        model.compile(optimizer=optimizer, steps_per_execution=execution)
         model.configure_schedule(
             base=t.learning_rate, schedule=t.schedule, total_words=float(words_per_epoch) * t.epochs,
             lr_min=t.lr_min,

@@ -173,7 +173,13 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         return value
 
     with strategy.scope():
-        plan = task.build(cfg, data, model_dir, first_epoch=done, verbose=verbose, steps_per_execution=execution)
+        try:
+            plan = task.build(cfg, data, model_dir, first_epoch=done, verbose=verbose,
+                              steps_per_execution=execution)
+        except config_lib.ConfigError:
+            raise
+        except ValueError as e:  # a builder's check of a config value (it names the valid choices)
+            raise config_lib.ConfigError(f"model {cfg.model_name!r} cannot be built from this config: {e}") from e
         model = plan.model
         if done and cb.restore_backup(model, model_dir) != done:
             raise TrainError(f"the backup in {os.path.join(model_dir, runs.BACKUP_DIR)} changed while "
