@@ -50,3 +50,23 @@ def test_mean_vectors_average_unit_vectors_by_hand(tmp_path):
     # unit a = (0.6, 0.8), unit b = (0, 1); unknown words are skipped, an empty text is zeros
     x = bench.mean_vectors([["a", "b", "zz"], [], ["b"], ["zz"]], path)
     np.testing.assert_allclose(x, [[0.3, 0.9], [0, 0], [0, 1], [0, 0]], atol=1e-7)
+
+
+def test_ours_reports_the_rate_after_the_first_epoch(tmp_path, monkeypatch):
+    """``train_ours`` reads the child's results and its per-epoch times: the first epoch (which also
+    traces the step) apart, and the words/s of the others, by hand."""
+    import json
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_results.json").write_text(json.dumps({
+        "words_per_sec": 3000.0, "training_time_s": 4.0, "words_trained": 12000, "words_per_epoch": 3000,
+        "vocabulary_size": 10, "final": {"loss": 1.0}}))
+    (run / "progress.jsonl").write_text("".join(
+        json.dumps({"epoch": e, "train_time_s": t, "examples": 5, "logs": {}}) + "\n"
+        for e, t in enumerate([2.5, 0.5, 0.5, 0.5])))
+    monkeypatch.setattr(bench.cm, "run_step", lambda cmd, timeout_s: (0, "", 9.0))
+    r = bench.train_ours("trec", str(run), [], None)
+    assert r["first_epoch_s"] == 2.5
+    assert r["words_per_sec_after_first_epoch"] == 3 * 3000 / 1.5
+    assert r["words_per_sec"] == 3000.0 and r["wall_s_with_startup"] == 9.0
