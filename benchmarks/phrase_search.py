@@ -273,17 +273,18 @@ def _in_memory_path(info: dict[str, Any]) -> tuple[Callable[[Sequence[np.ndarray
     from tfpipe.index.query_index import QueryIndex
     from tfpipe.tasks.phrase_context import context as context_lib
     from tfpipe.tasks.phrase_context import features as features_lib
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
     from tfpipe.training import datasets, runs
 
     cfg = runs.load_config(info["model_dir"])
     inputs, k = info["inputs"], info["top_phrases"]
-    classifier = model_lib.load(info["model_dir"], model_lib.CLASSIFIER_FILE)
+    classifier = model_lib.load(info["model_dir"], layout.CLASSIFIER_FILE)
     ctx = None
     if info.get("encoder"):
         ctx = context_lib.ContextModel.load(info["generator"], info["encoder"], info["phrase_index"]["context"])
     elif info.get("generator"):  # a visual-only run's phrases, for interpretability: no tower
-        ctx = context_lib.ContextModel(model_lib.load(info["generator"], model_lib.BOTTLENECK_FILE),
+        ctx = context_lib.ContextModel(model_lib.load(info["generator"], layout.BOTTLENECK_FILE),
                                        QueryIndex.load(info["phrase_index"]["dir"]), None,
                                        info["phrase_index"]["context"])
     features = features_lib.read(cfg, datasets.open_data(info["data_dir"]), cfg.eval.split).features
@@ -349,11 +350,12 @@ def generator_source(run_dir: str, features_dir: str, split: str = "test"
     from tfpipe.data.feature_records import read_split
     from tfpipe.index import QueryIndex
     from tfpipe.tasks.phrase_context import context as context_lib
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     qi = QueryIndex.load(context_lib.index_dir(run_dir, "prototypes"))
     x, _ = read_split(DataDir.open(features_dir), split, batch_size=1024, verify="size")
-    bottleneck = model_lib.load(run_dir, model_lib.BOTTLENECK_FILE)
+    bottleneck = model_lib.load(run_dir, layout.BOTTLENECK_FILE)
     queries = np.asarray(bottleneck.predict(x, batch_size=1024, verbose=0), np.float32)
     source = {"kind": "generator_prototypes", "generator": os.path.abspath(run_dir),
               "prototypes": os.path.abspath(context_lib.index_dir(run_dir, "prototypes")),

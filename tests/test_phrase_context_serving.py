@@ -57,6 +57,7 @@ def _generator_run(path: str, train_features: np.ndarray) -> str:
     from tfpipe.index.query_index import QueryIndex
     from tfpipe.models.phrase_generator import PHRASE_SOFTMAX
     from tfpipe.tasks.phrase_context import context as context_lib
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     cfg = _cfg({"data": {"dir": path, "validation_fraction": 0.1},
@@ -65,8 +66,8 @@ def _generator_run(path: str, train_features: np.ndarray) -> str:
     _, generator, bottleneck = model_lib.build_generator(cfg, feature_dim=train_features.shape[1],
                                                          num_phrases=len(PHRASES))
     os.makedirs(path)
-    generator.save(os.path.join(path, model_lib.GENERATOR_FILE))
-    bottleneck.save(os.path.join(path, model_lib.BOTTLENECK_FILE))
+    generator.save(os.path.join(path, layout.GENERATOR_FILE))
+    bottleneck.save(os.path.join(path, layout.BOTTLENECK_FILE))
     kernel = np.asarray(generator.get_layer(PHRASE_SOFTMAX).kernel, np.float32)
     QueryIndex(PHRASES, kernel, engine="scann").save(os.path.join(path, context_lib.SOFTMAX_INDEX_DIR))
     x = np.asarray(bottleneck.predict(train_features, verbose=0), np.float32)
@@ -80,13 +81,14 @@ def _generator_run(path: str, train_features: np.ndarray) -> str:
 def _encoder_run(path: str) -> str:
     """A phrase_encoder run dir made by the task's builder (untrained): phrase_tower.keras."""
     from tfpipe.models.phrase_encoder import gram_vocabulary
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     cfg = _cfg({"data": {"dir": path, "validation_fraction": 0.1}, "model": {"name": "phrase_encoder"},
                 "train": {"seed": 0}})
     _, tower = model_lib.build_encoder(cfg, vocabulary=gram_vocabulary(PHRASES))
     os.makedirs(path)
-    tower.save(os.path.join(path, model_lib.TOWER_FILE))
+    tower.save(os.path.join(path, layout.TOWER_FILE))
     _finished(path, cfg)
     return path
 
@@ -172,10 +174,11 @@ def _in_memory(served, files: list[str]) -> dict:
     then the classifier."""
     from tfpipe.index.query_index import QueryIndex
     from tfpipe.tasks.phrase_context import context as context_lib
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     features = served["extractor"](_views([open(f, "rb").read() for f in files]))["pooled"]
-    classifier = model_lib.load(served["run"], model_lib.CLASSIFIER_FILE)
+    classifier = model_lib.load(served["run"], layout.CLASSIFIER_FILE)
     if served["name"] == "multimodal":
         ctx = context_lib.ContextModel.load(served["generator"], served["encoder"], "prototypes")
         phrases, scores = ctx.top_phrases(features, K)
@@ -183,7 +186,7 @@ def _in_memory(served, files: list[str]) -> dict:
         assert top == phrases
         x = {"visual": features, "context": vectors}
     else:
-        bottleneck = model_lib.load(served["generator"], model_lib.BOTTLENECK_FILE)
+        bottleneck = model_lib.load(served["generator"], layout.BOTTLENECK_FILE)
         index = QueryIndex.load(context_lib.index_dir(served["generator"], "softmax"))
         found = index.top_phrases(np.asarray(bottleneck.predict(features, verbose=0), np.float32), K)
         phrases, scores = [list(r) for r in found.labels], np.asarray(found.scores, np.float32)

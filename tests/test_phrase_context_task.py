@@ -156,12 +156,13 @@ def test_the_prototypes_are_the_mean_bottleneck_of_each_phrases_images(tiny, pip
     from tfpipe.data.datadir import DataDir
     from tfpipe.data.feature_records import read_split
     from tfpipe.index.query_index import QueryIndex
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     phrases = phrase_records.read_phrases(tiny["phrases"])
     ids, _, _, phrase_ids = phrase_records.read_image_phrases(tiny["phrases"])
     x, _, fids = read_split(DataDir.open(tiny["source_features"]), "train", batch_size=64, verify="size", with_ids=True)
-    bottleneck = model_lib.load(pipeline["generator"], model_lib.BOTTLENECK_FILE)
+    bottleneck = model_lib.load(pipeline["generator"], layout.BOTTLENECK_FILE)
     emb = np.asarray(bottleneck.predict(x, verbose=0), np.float64)
     row = {rid: i for i, rid in enumerate(fids)}
     members: dict[int, list[int]] = {}
@@ -200,10 +201,11 @@ def test_the_classifiers_results_and_the_same_training_images(tiny, pipeline):
     # The top-1 in results.json is that of the saved classifier on the test features.
     from tfpipe.data.datadir import DataDir
     from tfpipe.data.feature_records import read_split
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     x, y = read_split(DataDir.open(tiny["downstream"]), "test", batch_size=64, verify="size")
-    visual = model_lib.load(pipeline["visual"], model_lib.CLASSIFIER_FILE)
+    visual = model_lib.load(pipeline["visual"], layout.CLASSIFIER_FILE)
     pred = np.asarray(visual.predict({"visual": x}, verbose=0)).argmax(axis=1)
     assert _json(os.path.join(pipeline["visual"], "results.json"))["top1"] == pytest.approx(np.mean(pred == y))
 
@@ -231,6 +233,7 @@ def test_zero_shot_through_the_evaluate_cli(tiny, pipeline, capsys):
     from tfpipe.data.datadir import DataDir
     from tfpipe.data.feature_records import read_split
     from tfpipe.index.query_index import QueryIndex
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.tasks.phrase_context import model as model_lib
 
     capsys.readouterr()
@@ -251,7 +254,7 @@ def test_zero_shot_through_the_evaluate_cli(tiny, pipeline, capsys):
     vec = {p: v for p, v in zip(index.phrases, index.index.vectors)}
     label = np.stack([vec[c] for c in CONCEPTS])
     x, y = read_split(DataDir.open(tiny["downstream"]), "test", batch_size=64, verify="size")
-    b = np.asarray(model_lib.load(pipeline["generator"], model_lib.BOTTLENECK_FILE).predict(x, verbose=0))
+    b = np.asarray(model_lib.load(pipeline["generator"], layout.BOTTLENECK_FILE).predict(x, verbose=0))
     cos = (b / np.linalg.norm(b, axis=1, keepdims=True)) @ (label / np.linalg.norm(label, axis=1, keepdims=True)).T
     assert protos["top1"] == pytest.approx(np.mean(cos.argmax(axis=1) == y))
     assert 0 <= r["rows"]["softmax"]["top1"] <= 1
@@ -264,7 +267,7 @@ class Killed(BaseException):
 def test_a_killed_multimodal_run_resumes_to_the_same_result(tiny, pipeline, tmp_path, monkeypatch):
     import keras
 
-    from tfpipe.tasks.phrase_context import model as model_lib
+    from tfpipe.tasks.phrase_context import layout
     from tfpipe.training import callbacks as cb
     from tfpipe.training import runs
 
@@ -286,7 +289,7 @@ def test_a_killed_multimodal_run_resumes_to_the_same_result(tiny, pipeline, tmp_
     assert _json(os.path.join(model_dir, runs.TRAIN_RESULTS))["resumed_from_epoch"] == 2
     for key in ("top1", "top5", "mean_per_class_accuracy", "examples", "baseline"):
         assert resumed[key] == reference[key], key
-    a, b = (keras.models.load_model(os.path.join(d, model_lib.CLASSIFIER_FILE), compile=False).get_weights()
+    a, b = (keras.models.load_model(os.path.join(d, layout.CLASSIFIER_FILE), compile=False).get_weights()
             for d in (model_dir, pipeline["multimodal"]))
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)

@@ -36,6 +36,7 @@ from tfpipe import config as config_lib
 from tfpipe import tasks
 from tfpipe.tasks import base
 from tfpipe.tasks.base import FeatureTask, Plan
+from tfpipe.tasks.phrase_context import layout
 from tfpipe.tasks.phrase_context import model as model_lib
 from tfpipe.tasks.phrase_context.keys import (ENCODER, GENERATOR, MODELS, MULTIMODAL, check_model, hidden_layers,
                                               model_inputs, model_key, require_runs)
@@ -281,8 +282,8 @@ class PhraseContext(FeatureTask):
         from tfpipe.training import runs
 
         s = plan.state
-        s["generator"].save(os.path.join(model_dir, model_lib.GENERATOR_FILE))
-        s["bottleneck"].save(os.path.join(model_dir, model_lib.BOTTLENECK_FILE))
+        s["generator"].save(os.path.join(model_dir, layout.GENERATOR_FILE))
+        s["bottleneck"].save(os.path.join(model_dir, layout.BOTTLENECK_FILE))
         texts = _phrase_texts(s["phrases"])
         runs.write_json(os.path.join(model_dir, VOCABULARY_FILE), {
             "softmax": [texts[i] for i in s["softmax_ids"]],
@@ -316,7 +317,7 @@ class PhraseContext(FeatureTask):
         from tfpipe.training import datasets
 
         if generator is None:
-            generator = model_lib.load(model_dir, model_lib.GENERATOR_FILE)
+            generator = model_lib.load(model_dir, layout.GENERATOR_FILE)
         if val is None:
             images = read_phrase_images(phrase_dir, model_key(cfg, "features"), verify=cfg.data.verify)
             val = images.subset(np.flatnonzero(data_lib.holdout_rows(images.ids, cfg.data.validation_fraction)))
@@ -342,7 +343,7 @@ class PhraseContext(FeatureTask):
         from tfpipe.training import runs
 
         s = plan.state
-        s["tower"].save(os.path.join(model_dir, model_lib.TOWER_FILE))
+        s["tower"].save(os.path.join(model_dir, layout.TOWER_FILE))
         first, second = s["held_pairs"]
         retrieval = evaluation.pair_retrieval(s["tower"], s["phrases"], first, second)
         evaluated = {"split": "holdout", "task": self.name, "model": cfg.model_name, "model_dir": model_dir,
@@ -360,7 +361,7 @@ class PhraseContext(FeatureTask):
         from tfpipe.training import runs
 
         s = plan.state
-        plan.model.save(os.path.join(model_dir, model_lib.CLASSIFIER_FILE))
+        plan.model.save(os.path.join(model_dir, layout.CLASSIFIER_FILE))
         evaluated = self.evaluate(model_dir, cfg, data_dir=plan.data.path, split=cfg.eval.split,
                                   classifier=plan.model, ctx=s["context"], trained=results)
         shown = int(model_key(cfg, "tensorboard_images"))

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tfpipe.tasks.phrase_context import layout
 from tfpipe.tasks.phrase_context import model as model_lib
 
 SOFTMAX_INDEX_DIR = "softmax_index"
@@ -64,9 +65,9 @@ class ContextModel:
     def load(cls, generator_dir: str, encoder_dir: str, context: str = "prototypes") -> "ContextModel":
         from tfpipe.index.query_index import QueryIndex
 
-        return cls(model_lib.load(generator_dir, model_lib.BOTTLENECK_FILE),
+        return cls(model_lib.load(generator_dir, layout.BOTTLENECK_FILE),
                    QueryIndex.load(index_dir(generator_dir, context)),
-                   model_lib.load(encoder_dir, model_lib.TOWER_FILE), context)
+                   model_lib.load(encoder_dir, layout.TOWER_FILE), context)
 
     @property
     def dim(self) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tfpipe.tasks.phrase_context import context as context_lib
+from tfpipe.tasks.phrase_context import layout
 from tfpipe.tasks.phrase_context import model as model_lib
 from tfpipe.tasks.phrase_context.keys import model_inputs, model_key
 
@@ -51,7 +52,7 @@ def classify(model_dir: str, cfg, data, split: str, *, classifier=None, ctx=None
     started = time.perf_counter()
     inputs = model_inputs(cfg)
     if classifier is None:
-        classifier = model_lib.load(model_dir, model_lib.CLASSIFIER_FILE)
+        classifier = model_lib.load(model_dir, layout.CLASSIFIER_FILE)
     if ctx is None and "context" in inputs:
         ctx = features_lib.context_model(cfg)
     part = features_lib.read(cfg, data, split)
@@ -93,7 +94,7 @@ def _baseline(cfg, part, probs: np.ndarray) -> dict[str, Any] | None:
     run = model_key(cfg, "baseline")
     if not run:
         return None
-    classifier = model_lib.load(run, model_lib.CLASSIFIER_FILE)
+    classifier = model_lib.load(run, layout.CLASSIFIER_FILE)
     theirs = np.asarray(classifier.predict({"visual": part.features}, batch_size=cfg.eval.batch_size, verbose=0),
                         np.float32)
     top = metrics.top_k_accuracy(theirs, part.labels, KS)
@@ -181,7 +182,7 @@ def zero_shot(model_dir: str, cfg, data, split: str) -> dict[str, Any]:
     from tfpipe.index.query_index import QueryIndex
 
     x_feat, labels = read_split(data, split, batch_size=1024, verify=cfg.data.verify)
-    bottleneck = model_lib.load(model_dir, model_lib.BOTTLENECK_FILE)
+    bottleneck = model_lib.load(model_dir, layout.BOTTLENECK_FILE)
     x = np.asarray(bottleneck.predict(x_feat, batch_size=cfg.eval.batch_size, verbose=0), np.float32)
     terms = class_terms(data)
     present = sorted(set(labels.tolist()))

@@ -190,7 +190,7 @@ def require_runs(cfg: config_lib.Config) -> None:
                                          f"configs/phrase_{'generator' if key == 'generator' else 'encoder'}.yaml)")
     baseline = model_key(cfg, "baseline")
     if baseline:
-        from tfpipe.tasks.phrase_context.model import CLASSIFIER_FILE
+        from tfpipe.tasks.phrase_context.layout import CLASSIFIER_FILE
 
         if not os.path.exists(os.path.join(baseline, CLASSIFIER_FILE)):
             raise config_lib.ConfigError(f"model.baseline={baseline!r} is not a finished multimodal run "

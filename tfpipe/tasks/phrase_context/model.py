@@ -16,10 +16,6 @@ from typing import Any
 from tfpipe import config as config_lib
 from tfpipe.tasks.phrase_context.keys import hidden_layers, model_inputs, model_key
 
-GENERATOR_FILE = "phrase_generator.keras"   # features -> eq. 1 logits over the softmax vocabulary
-BOTTLENECK_FILE = "bottleneck.keras"        # features -> x (what the prototypes and phrase search use)
-TOWER_FILE = "phrase_tower.keras"           # phrase strings -> 200-d text embedding
-CLASSIFIER_FILE = "classifier.keras"        # {visual, context} -> class probabilities
 
 
 def build_generator(cfg: config_lib.Config, *, feature_dim: int, num_phrases: int):
@@ -72,7 +68,7 @@ def make_optimizer(cfg: config_lib.Config):
 
 
 def load(run_dir: str, name: str) -> Any:
-    """A model file saved with a run (``GENERATOR_FILE`` ...), with the project's custom objects."""
+    """A model file saved with a run (``layout.GENERATOR_FILE`` ...), with the project's custom objects."""
     import importlib
 
     import keras

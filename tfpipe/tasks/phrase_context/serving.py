@@ -42,6 +42,7 @@ import numpy as np
 
 from tfpipe import config as config_lib
 from tfpipe.tasks.phrase_context import context as context_lib
+from tfpipe.tasks.phrase_context import layout
 from tfpipe.tasks.phrase_context import model as model_lib
 from tfpipe.tasks.phrase_context.keys import MULTIMODAL, model_inputs, model_key
 
@@ -75,12 +76,12 @@ def visual_model(data) -> tuple[Any, int, float, str]:
 
 
 def _check_run(run_dir: str, cfg) -> None:
-    if cfg.model_name != MULTIMODAL or not os.path.exists(os.path.join(run_dir, model_lib.CLASSIFIER_FILE)):
+    if cfg.model_name != MULTIMODAL or not os.path.exists(os.path.join(run_dir, layout.CLASSIFIER_FILE)):
         what = (f"a {cfg.model_name!r} run" if cfg.model_name != MULTIMODAL
-                else f"an unfinished multimodal run (no {model_lib.CLASSIFIER_FILE})")
+                else f"an unfinished multimodal run (no {layout.CLASSIFIER_FILE})")
         raise config_lib.ConfigError(
             f"--model_dir {run_dir} is {what}: python -m tfpipe.export takes a finished phrase_context multimodal "
-            f"run (model.name: multimodal, with {model_lib.CLASSIFIER_FILE}; e.g. python -m tfpipe.train --config "
+            f"run (model.name: multimodal, with {layout.CLASSIFIER_FILE}; e.g. python -m tfpipe.train --config "
             "configs/phrase_context/flowers102_multimodal_10.yaml), whose export holds the phrase generator and "
             "encoder runs its config names")
 
@@ -106,18 +107,18 @@ def export(run_dir: str, cfg, out: str, *, data_dir: str | None = None) -> str:
     data = datasets.open_data(data_dir or cfg.data.dir)
     class_names = list(data.manifest.class_names)
     visual, size, crop, visual_name = visual_model(data)
-    classifier = model_lib.load(run_dir, model_lib.CLASSIFIER_FILE)
+    classifier = model_lib.load(run_dir, layout.CLASSIFIER_FILE)
     bottleneck = search = tower = None
     index_info = None
     if with_phrases:
         index_path = context_lib.index_dir(generator_dir, model_key(cfg, "context"))
         phrase_index = QueryIndex.load(index_path).index
-        bottleneck = model_lib.load(generator_dir, model_lib.BOTTLENECK_FILE)
+        bottleneck = model_lib.load(generator_dir, layout.BOTTLENECK_FILE)
         search = saved_model.search_module(phrase_index, k)
         index_info = {"dir": index_path, "context": model_key(cfg, "context"), "phrases": len(phrase_index),
                       "search": phrase_index.engine, "metric": phrase_index.metric, "k": k}
     if with_context:
-        tower = model_lib.load(encoder_dir, model_lib.TOWER_FILE)
+        tower = model_lib.load(encoder_dir, layout.TOWER_FILE)
     dim = int(tower.output_shape[-1]) if tower is not None else None
     top = min(TOP_CLASSES, len(class_names))
 
