@@ -18,10 +18,13 @@ alphabets) taps are taken two at a time from the table of their sums,
 ``P[a * (vocab_size + 1) + b] = W'[j, a] + W'[j + 1, b]`` (``W'``: the kernel with the zero row
 in front), so a kernel of 7 taps is 4 gathers and 3 additions of ``[B, L - k + 1, filters]``
 instead of 7 and 6; the backward pass then scatters into 4 tables.  The same terms are summed
-(in another order); a word vocabulary takes one tap at a time.
+(in another order); a word vocabulary takes one tap at a time.  That is the ``keras.ops`` form,
+which runs on any backend; in training on TensorFlow's CPU the layer calls the fused C++ op of
+:mod:`tfpipe.ops.index_conv` instead (the class docstring).
 
 :func:`one_hot_conv1d` builds a model's first layer either way (``first_layer``: ``"gather"``,
-this layer, or ``"one_hot"``, the frames and a ``Conv1D``): the same layer name and the same
+this layer, ``"gather_keras"``, this layer in ``keras.ops`` only, or ``"one_hot"``, the frames
+and a ``Conv1D``): the same layer name and the same
 kernel ``[k, vocab_size, filters]`` and bias ``[filters]``, so weights move between the two
 (``get_weights`` / ``set_weights``: the one-hot layer has none; Keras' ``.weights.h5`` names a
 layer's entry by its class, so such a file loads only into the form that wrote it).
@@ -158,9 +161,10 @@ def one_hot_conv1d(ids: Any, *, first_layer: str = GATHER, vocab_size: int, filt
 
     ``first_layer="gather"``: one :class:`IndexConv1D` (the module docstring's sum of kernel
     rows; in training the fused op where it runs, ``implementation="auto"``); ``"gather_keras"``:
-    the same layer computed with ``keras.ops`` only; ``"one_hot"``: a :class:`tfpipe.layers.OneHot` layer named ``one_hot`` and a
-    ``keras.layers.Conv1D``.  Both hold the kernel ``[kernel_size, vocab_size, filters]`` and the
-    bias ``[filters]`` and compute the same function of them.
+    the same layer computed with ``keras.ops`` only; ``"one_hot"``: a
+    :class:`tfpipe.layers.OneHot` layer named ``one_hot`` and a ``keras.layers.Conv1D``.  All
+    hold the kernel ``[kernel_size, vocab_size, filters]`` and the bias ``[filters]`` and compute
+    the same function of them.
     """
     from tfpipe.layers.onehot import OneHot
 

@@ -149,6 +149,7 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
     import keras
     import tensorflow as tf
 
+    from tfpipe.data.pipeline import CorruptShardError
     from tfpipe.training import callbacks as cb
     from tfpipe.training import datasets, devices, runs, schedules
 
@@ -176,7 +177,7 @@ def _run(task, cfg: config_lib.Config, model_dir: str, *, verbose: int, fresh: b
         try:
             plan = task.build(cfg, data, model_dir, first_epoch=done, verbose=verbose,
                               steps_per_execution=execution)
-        except config_lib.ConfigError:
+        except (config_lib.ConfigError, CorruptShardError):
             raise
         except ValueError as e:  # a builder's check of a config value (it names the valid choices)
             raise config_lib.ConfigError(f"model {cfg.model_name!r} cannot be built from this config: {e}") from e
